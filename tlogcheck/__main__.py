@@ -1,0 +1,5 @@
+import sys
+
+from tlogcheck.cli import main
+
+sys.exit(main())

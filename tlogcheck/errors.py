@@ -1,0 +1,56 @@
+"""The one exception tree of tlogcheck.
+
+    TLogCheckError
+    ├── ProofError          (also ValueError)  a Merkle proof did not verify
+    ├── FormatError         (also ValueError)  served or stored data is malformed
+    │   └── NoteError                          a signed note / checkpoint is malformed or unsigned
+    ├── DbError             (also ValueError)  db.jsonl is malformed (names the 1-based line)
+    ├── ConfigError                            an option or configuration value is wrong
+    ├── TargetUnreachable                      we could not ask the target: the run is inconclusive
+    └── GateError                              the Argo Rollouts gate could not act
+
+"The target proved wrong" raises ProofError / FormatError and fails a check;
+"we could not ask" raises TargetUnreachable and makes the run inconclusive.
+"""
+
+from __future__ import annotations
+
+
+class TLogCheckError(Exception):
+    """Root of every error tlogcheck raises on purpose."""
+
+
+class ProofError(TLogCheckError, ValueError):
+    """A Merkle inclusion or consistency proof did not verify; the message names the rule."""
+
+
+class FormatError(TLogCheckError, ValueError):
+    """Data served by the target (or given by the user) is not of the form the spec fixes."""
+
+
+class NoteError(FormatError):
+    """A C2SP signed note or checkpoint is malformed, oversized or carries no valid signature."""
+
+
+class DbError(TLogCheckError, ValueError):
+    """db.jsonl (or its .sha256 file) is malformed; the message names the 1-based line."""
+
+
+class ConfigError(TLogCheckError):
+    """An option, environment variable or ini value is wrong."""
+
+
+class TargetUnreachable(TLogCheckError):
+    """The target could not be reached after retries: the run is inconclusive, not failed."""
+
+
+class GateError(TLogCheckError):
+    """The Argo Rollouts gate could not act (API error, RBAC, no such Rollout)."""
+
+
+# Exit statuses of the `tlogcheck` command and of a pytest run with the plugin.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# Outside pytest's own 0-5 so a pipeline can tell "could not ask" from "proved wrong".
+EXIT_INCONCLUSIVE = 6
