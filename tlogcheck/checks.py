@@ -1,0 +1,122 @@
+"""The playbook's checks: each one's alert, section and next diagnostic step.
+
+One table, read by failure messages, the gate's reason on the Rollout and the
+report, so the three always tell the same story. Also the convention by which a
+test report says "inconclusive": a `user_properties` entry under
+`INCONCLUSIVE_KEY`, which survives xdist's report serialisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+INCONCLUSIVE_KEY = "tlogcheck_inconclusive"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    alert: str
+    section: str
+    next_step: str
+
+
+CHECKS: dict[str, Check] = {
+    c.name: c
+    for c in (
+        Check(
+            "health",
+            "TLogAvailabilityDown",
+            "§3.1",
+            "abort the canary, check running pods and HPA, then "
+            "`kubectl -n tlog logs deploy/tlog-ro --tail=200`",
+        ),
+        Check(
+            "root",
+            "TLogInclusionProofFail",
+            "§0, §3.2",
+            "compare edge and origin: `curl -H 'X-Bypass: 1' -s $URL/v1/log/root | sha256sum`",
+        ),
+        Check(
+            "checkpoint",
+            "TLogInclusionProofFail",
+            "§3.2",
+            "check the signing key and the checkpoint's tree against /v1/log/root "
+            "on the origin (X-Bypass: 1)",
+        ),
+        Check(
+            "etag",
+            "TLogCacheMissHigh",
+            "§4, §3.3",
+            "check the headers (Cache-Control, ETag, immutable) on the origin with X-Bypass: 1",
+        ),
+        Check(
+            "cache",
+            "TLogCacheMissHigh",
+            "§3.3",
+            "re-check the CDN rules (Cache Everything / TTL) and run ./infra/cdn/invalidate.sh",
+        ),
+        Check(
+            "parity",
+            "TLogInclusionProofFail",
+            "§2.3, §3.2",
+            "compare origin and edge (X-Bypass: 1); if the edge is stale or split, "
+            "invalidate the CDN (./infra/cdn/invalidate.sh)",
+        ),
+        Check(
+            "inclusion",
+            "TLogInclusionProofFail",
+            "§3.2",
+            "re-verify the failing index (`tlogcheck verify URL INDEX`), then compare "
+            "`sha256sum db.jsonl` with the release artefact",
+        ),
+        Check(
+            "consistency",
+            "TLogInclusionProofFail",
+            "§5, §3.2",
+            "the log is not append-only: roll back to the last good tag "
+            "(`kubectl -n tlog argo rollouts undo rollout/tlog-ro`) and check the CI append step",
+        ),
+        Check(
+            "db",
+            "TLogInclusionProofFail",
+            "§4, §3.2",
+            "compare `sha256sum db.jsonl` with the release artefact and rebuild the root "
+            "(`tlogcheck root db.jsonl`)",
+        ),
+        Check(
+            "load",
+            "Ingress5xxHigh / LatencyP95High",
+            "§3.4",
+            "abort the canary (`kubectl -n tlog argo rollouts abort rollout/tlog-ro`), "
+            "check the CDN hit rate, origin load and HPA",
+        ),
+    )
+}
+
+
+def check_of(keywords: Iterable[str]) -> Check | None:
+    """The check a test belongs to, from its report's keywords (marker names)."""
+    for word in keywords:
+        if word in CHECKS:
+            return CHECKS[word]
+    return None
+
+
+def inconclusive_reason(user_properties: Iterable[tuple[str, object]]) -> str | None:
+    """The reason a test was inconclusive, or None when it was not."""
+    for key, val in user_properties:
+        if key == INCONCLUSIVE_KEY:
+            return str(val)
+    return None
+
+
+def explain(check: str, *, expected: str, served: str, extra: Mapping[str, str] | None = None) -> str:
+    """A failure message: expected, served, the alert and section, the next step."""
+    c = CHECKS[check]
+    lines = [f"expected: {expected}", f"served:   {served}"]
+    lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
+    lines.append(f"alert:    {c.alert} (playbook {c.section})")
+    lines.append(f"next:     {c.next_step}")
+    return "\n".join(lines)
