@@ -112,7 +112,9 @@ def inconclusive_reason(user_properties: Iterable[tuple[str, object]]) -> str | 
     return None
 
 
-def explain(check: str, *, expected: str, served: str, extra: Mapping[str, str] | None = None) -> str:
+def explain(
+    check: str, *, expected: str, served: str, extra: Mapping[str, str] | None = None
+) -> str:
     """A failure message: expected, served, the alert and section, the next step."""
     c = CHECKS[check]
     lines = [f"expected: {expected}", f"served:   {served}"]
