@@ -1,0 +1,254 @@
+"""tlogcheck.api: the spec's JSON bodies, parsed strictly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from tlogcheck.api import (
+    MAX_PATH,
+    ConsistencyProof,
+    Health,
+    InclusionProof,
+    parse_consistency,
+    parse_error,
+    parse_health,
+    parse_inclusion,
+    parse_root,
+)
+from tlogcheck.errors import FormatError
+
+H1 = "ab" * 32
+H2 = "0f" * 32
+ROOT = {"tree_size": 2048, "root_hash": H1, "timestamp": "2025-01-01T00:00:00Z", "release": "v1"}
+PROOF = {"leaf_index": 17, "tree_size": 2048, "leaf_hash": H1, "audit_path": [H2, H1]}
+CONSISTENCY = {"first": 1024, "second": 2048, "consistency_path": [H2]}
+
+
+def body(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def with_field(obj: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    return {**obj, name: value}
+
+
+def test_root_parses() -> None:
+    raw = body(ROOT)
+    root = parse_root(raw)
+    assert root.tree_size == 2048
+    assert root.root_hash == bytes.fromhex(H1)
+    assert root.timestamp == "2025-01-01T00:00:00Z"
+    assert root.release == "v1"
+    assert root.raw == raw
+
+
+def test_root_release_is_optional_and_unknown_fields_are_ignored() -> None:
+    obj = {k: v for k, v in ROOT.items() if k != "release"}
+    root = parse_root(body({**obj, "future_field": [1, {"x": None}], "sth": "y"}))
+    assert root.release is None
+    assert root.tree_size == 2048
+
+
+def test_key_order_and_whitespace_are_free() -> None:
+    raw = b' {\n "release" : "v1", "timestamp":"2025-01-01T00:00:00Z",\t"root_hash":"' + (
+        H1.encode() + b'", "tree_size" : 2048 }\n'
+    )
+    assert parse_root(raw).tree_size == 2048
+
+
+def test_inclusion_and_consistency_parse() -> None:
+    assert parse_inclusion(body(PROOF)) == InclusionProof(
+        17, 2048, bytes.fromhex(H1), (bytes.fromhex(H2), bytes.fromhex(H1))
+    )
+    assert parse_consistency(body(CONSISTENCY)) == ConsistencyProof(
+        1024, 2048, (bytes.fromhex(H2),)
+    )
+    assert parse_inclusion(body(with_field(PROOF, "audit_path", []))).audit_path == ()
+
+
+def test_health_and_error_parse() -> None:
+    assert parse_health(body({"status": "ok", "tree_size": 5, "release": "r"})) == Health(
+        "ok", 5, "r"
+    )
+    assert parse_error(body({"error": "index 9 >= tree size 5"})) == "index 9 >= tree size 5"
+
+
+BAD_UINTS = [True, False, 1.0, 2048.5, "2048", None, -1, 2**64, [], {}]
+
+
+@pytest.mark.parametrize("value", BAD_UINTS, ids=repr)
+@pytest.mark.parametrize(
+    ("parse", "good", "name"),
+    [
+        (parse_root, ROOT, "tree_size"),
+        (parse_inclusion, PROOF, "leaf_index"),
+        (parse_inclusion, PROOF, "tree_size"),
+        (parse_consistency, CONSISTENCY, "first"),
+        (parse_consistency, CONSISTENCY, "second"),
+    ],
+)
+def test_integers_are_strict(parse: Any, good: dict[str, Any], name: str, value: Any) -> None:
+    with pytest.raises(FormatError, match=f"field '{name}' is .*non-negative integer"):
+        parse(body(with_field(good, name, value)))
+
+
+def test_uint64_bounds_accepted() -> None:
+    assert parse_root(body(with_field(ROOT, "tree_size", 0))).tree_size == 0
+    assert parse_root(body(with_field(ROOT, "tree_size", 2**64 - 1))).tree_size == 2**64 - 1
+
+
+BAD_HASHES = [
+    H1.upper(),
+    H1[:-2],
+    H1 + "00",
+    "g" * 64,
+    " " + H1[1:],
+    H1[:-1] + "\n",
+    "",
+    None,
+    7,
+    H1 + " ",
+]
+
+
+@pytest.mark.parametrize("value", BAD_HASHES, ids=repr)
+def test_hashes_are_64_lowercase_hex(value: Any) -> None:
+    with pytest.raises(FormatError, match="'root_hash' .*64 lowercase hex"):
+        parse_root(body(with_field(ROOT, "root_hash", value)))
+    with pytest.raises(FormatError, match="'leaf_hash' .*64 lowercase hex"):
+        parse_inclusion(body(with_field(PROOF, "leaf_hash", value)))
+    with pytest.raises(FormatError, match=r"'audit_path\[1\]' .*64 lowercase hex"):
+        parse_inclusion(body(with_field(PROOF, "audit_path", [H1, value])))
+    with pytest.raises(FormatError, match=r"'consistency_path\[0\]'"):
+        parse_consistency(body(with_field(CONSISTENCY, "consistency_path", [value])))
+
+
+@pytest.mark.parametrize("value", [H1, None, {"0": H1}, 3])
+def test_paths_must_be_arrays(value: Any) -> None:
+    with pytest.raises(FormatError, match="'audit_path' .*array of hashes"):
+        parse_inclusion(body(with_field(PROOF, "audit_path", value)))
+
+
+def test_path_longer_than_any_tree_needs_is_refused() -> None:
+    parse_inclusion(body(with_field(PROOF, "audit_path", [H1] * MAX_PATH)))
+    with pytest.raises(FormatError, match=f"{MAX_PATH + 1} hashes"):
+        parse_inclusion(body(with_field(PROOF, "audit_path", [H1] * (MAX_PATH + 1))))
+
+
+@pytest.mark.parametrize(
+    ("parse", "good"),
+    [(parse_root, ROOT), (parse_inclusion, PROOF), (parse_consistency, CONSISTENCY)],
+)
+def test_every_required_field_is_required(parse: Any, good: dict[str, Any]) -> None:
+    for name in good:
+        if name == "release":
+            continue
+        partial = {k: v for k, v in good.items() if k != name}
+        with pytest.raises(FormatError, match=f"required field '{name}' is missing"):
+            parse(body(partial))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-01-01",
+        "2025-01-01 00:00:00Z",
+        "2025-13-01T00:00:00Z",
+        "2025-02-30T00:00:00Z",
+        "2025-01-01T24:00:00Z",
+        "2025-01-01T00:00:61Z",
+        "2025-01-01T00:00:00",
+        "2025-01-01T00:00:00+25:00",
+        "2025-01-01T00:00:00+01:60",
+        "yesterday",
+        1735689600,
+    ],
+)
+def test_timestamp_must_be_rfc3339(value: Any) -> None:
+    with pytest.raises(FormatError, match="'timestamp'"):
+        parse_root(body(with_field(ROOT, "timestamp", value)))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-01-01T00:00:00Z",
+        "2025-01-01t00:00:00z",
+        "2025-01-01T00:00:00.123456Z",
+        "2025-01-01T09:00:00+09:00",
+        "2016-12-31T23:59:60Z",
+    ],
+)
+def test_timestamp_forms_rfc3339_allows(value: str) -> None:
+    assert parse_root(body(with_field(ROOT, "timestamp", value))).timestamp == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"[1, 2]", "JSON list, not an object"),
+        (b'"root"', "JSON str, not an object"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),
+        (b'{"tree_size": NaN}', "not valid JSON"),
+        (b'{"tree_size": Infinity}', "not valid JSON"),
+        (b'{"tree_size": 1, "tree_size": 2}', "duplicate key 'tree_size'"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON"),
+        (b'{"tree_size": ' + b"9" * 5000 + b"}", "not valid JSON"),
+    ],
+    ids=lambda x: repr(x)[:30],
+)
+def test_malformed_bodies(raw: bytes, message: str) -> None:
+    with pytest.raises(FormatError, match=message) as info:
+        parse_root(raw)
+    assert str(info.value).startswith("root: ")
+
+
+def test_message_quotes_the_served_value_truncated() -> None:
+    long_value = "x" * 10_000
+    with pytest.raises(FormatError) as info:
+        parse_root(body(with_field(ROOT, "root_hash", long_value)))
+    text = str(info.value)
+    assert "'root_hash'" in text and "'xxxxxxxx" in text and "..." in text
+    assert len(text) < 300
+
+
+def test_error_body_needs_a_string() -> None:
+    with pytest.raises(FormatError, match="'error'"):
+        parse_error(body({"error": 404}))
+    with pytest.raises(FormatError, match="required field 'error'"):
+        parse_error(body({"message": "nope"}))
+
+
+hashes = st.binary(min_size=32, max_size=32)
+uints = st.integers(min_value=0, max_value=2**64 - 1)
+
+
+@given(leaf_index=uints, tree_size=uints, leaf=hashes, path=st.lists(hashes, max_size=MAX_PATH))
+@example(leaf_index=0, tree_size=1, leaf=b"\0" * 32, path=[])
+def test_inclusion_round_trip(
+    leaf_index: int, tree_size: int, leaf: bytes, path: list[bytes]
+) -> None:
+    obj = {
+        "audit_path": [p.hex() for p in path],
+        "leaf_hash": leaf.hex(),
+        "tree_size": tree_size,
+        "leaf_index": leaf_index,
+    }
+    assert parse_inclusion(body(obj)) == InclusionProof(leaf_index, tree_size, leaf, tuple(path))
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_escape_as_another_error(raw: bytes) -> None:
+    for parse in (parse_root, parse_inclusion, parse_consistency, parse_health, parse_error):
+        try:
+            parse(raw)
+        except FormatError:
+            pass

@@ -1,0 +1,546 @@
+"""tlogcheck.client against a real loopback server: views, bounds, retries, cache status."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+import time
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.spec_server import SpecServer, make_entries
+from tlogcheck.client import (
+    HIT_STATUSES,
+    USER_AGENT,
+    Response,
+    TLogClient,
+    cache_status_of,
+    is_hit,
+    normalize_cache_status,
+)
+from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
+from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+ROOT = "/v1/log/root"
+# One socket read of httpcore: the most a body may overshoot the cap by.
+READ_SIZE = 64 * 1024
+
+
+@pytest.fixture
+def server() -> Iterator[SpecServer]:
+    with SpecServer(make_entries(64)) as s:
+        yield s
+
+
+@pytest.fixture
+def other() -> Iterator[SpecServer]:
+    """A second server: an origin of its own, another host to redirect to."""
+    with SpecServer(make_entries(64), release="v1.1.0") as s:
+        yield s
+
+
+class Sleeps(list[float]):
+    """Records the client's retry waits instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def make_client(url: str, **kwargs: Any) -> TLogClient:
+    kwargs.setdefault("timeout", 5.0)
+    return TLogClient(url, **kwargs)
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+def test_edge_and_origin_views_on_one_url(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        edge = client.get(ROOT)
+        origin = client.get(ROOT, view="origin")
+        assert not client.has_separate_origin and client.origin_url == client.edge_url
+    assert (edge.status, edge.view, origin.view) == (200, "edge", "origin")
+    assert edge.body == origin.body
+    sent_edge, sent_origin = server.seen
+    assert "x-bypass" not in sent_edge.headers
+    assert sent_origin.headers["x-bypass"] == "1"
+    for sent in server.seen:
+        assert sent.headers["accept-encoding"] == "identity"
+        assert sent.headers["user-agent"] == USER_AGENT
+
+
+def test_origin_url_is_used_when_given(server: SpecServer, other: SpecServer) -> None:
+    with make_client(server.url, origin_url=other.url + "/") as client:
+        assert client.has_separate_origin and client.origin_url == other.url
+        edge = client.get(ROOT)
+        origin = client.get(ROOT, view="origin")
+    assert (edge.release, origin.release) == ("v1.0.0", "v1.1.0")
+    assert origin.url == other.url + ROOT
+    assert server.paths() == [ROOT] and other.paths() == [ROOT]
+    assert "x-bypass" not in other.seen[0].headers
+
+
+def test_base_url_path_prefix_is_kept(server: SpecServer) -> None:
+    with make_client(server.url + "/tlog") as client:
+        response = client.get(ROOT)
+    assert response.status == 404
+    assert server.paths() == ["/tlog" + ROOT]
+
+
+def test_accept_encoding_stays_identity_and_caller_headers_go_through(
+    server: SpecServer,
+) -> None:
+    with make_client(server.url) as client:
+        first = client.get(ROOT)
+        again = client.get(
+            ROOT, headers={"If-None-Match": first.etag or "", "accept-encoding": "gzip"}
+        )
+    assert again.status == 304 and again.body == b""
+    assert server.seen[1].headers["accept-encoding"] == "identity"
+    assert server.seen[1].headers["if-none-match"] == first.etag
+
+
+def test_keep_alive_reuses_one_connection(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        for i in range(5):
+            assert client.entry(i).status == 200
+    assert server.connections == 1
+
+
+# -- the deadline ------------------------------------------------------------------------
+
+
+def test_trickling_body_fails_at_the_deadline(server: SpecServer) -> None:
+    server.knobs.trickle = 0.2  # the ~150-byte root would take ~30 s
+    with make_client(server.url, timeout=5.0, deadline=1.0) as client:
+        with pytest.raises(FormatError, match=r"body not complete within the 1s deadline") as info:
+            client.get(ROOT)
+    # Cut off mid-body: a few bytes of the ~150 arrived, not the whole trickle.
+    assert "bytes read" in str(info.value)
+    assert len(server.seen) == 1  # a target answering too slowly is not retried
+
+
+def test_silent_server_is_unreachable_at_the_deadline(server: SpecServer) -> None:
+    server.knobs.delay = 60.0
+    with make_client(server.url, timeout=5.0, deadline=1.0) as client:
+        # One attempt, not three 5-s read timeouts: the deadline ended it.
+        with pytest.raises(TargetUnreachable, match="no answer after 1 attempt"):
+            client.get(ROOT)
+
+
+def test_read_timeout_before_the_deadline_is_retried(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.delay = 60.0
+    with make_client(server.url, timeout=0.3, deadline=30.0, sleep=sleeps) as client:
+        with pytest.raises(TargetUnreachable, match=r"after 3 attempt\(s\).*ReadTimeout"):
+            client.get(ROOT)
+    assert len(server.seen) == 3
+    assert sleeps == [0.2, 0.4]
+
+
+# -- the size cap ------------------------------------------------------------------------
+
+
+def test_declared_length_over_the_cap_is_refused_unread(server: SpecServer) -> None:
+    server.knobs.huge = "length"
+    with make_client(server.url, max_body=2**20) as client:
+        with pytest.raises(FormatError, match=r"over the 1 MiB cap \(Content-Length 1073741824\)"):
+            client.get(ROOT)
+
+
+def test_endless_body_stops_at_the_cap_in_bounded_memory(server: SpecServer) -> None:
+    server.knobs.huge = "endless"
+    cap = 256 * 1024
+    with make_client(server.url, max_body=cap) as client:
+        tracemalloc.start()
+        try:
+            with pytest.raises(FormatError, match="over the 0.25 MiB cap") as info:
+                client.get(ROOT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    read = int(str(info.value).split("(")[1].split()[0])
+    assert cap < read <= cap + READ_SIZE
+    # The body buffer, one read and the final copy; not the endless stream.
+    assert peak < 4 * (cap + READ_SIZE) + 2**20
+
+
+def test_gzip_served_anyway_is_decoded(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        plain = client.get(ROOT)
+        server.knobs.gzip = True
+        coded = client.get(ROOT)
+    assert coded.headers["content-encoding"] == "gzip"
+    assert coded.body == plain.body
+
+
+def test_gzip_bomb_is_capped_in_bounded_memory(server: SpecServer) -> None:
+    server.knobs.gzip = True
+    server.knobs.bomb = 16 * 2**20  # ~16 KB on the wire
+    cap = 2**20
+    with make_client(server.url, max_body=cap) as client:
+        tracemalloc.start()
+        try:
+            with pytest.raises(FormatError, match="over the 1 MiB cap"):
+                client.get(ROOT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # The server's own 1 MiB zero block is traced too.
+    assert peak < 6 * cap
+
+
+def test_content_coding_not_asked_for_is_refused(server: SpecServer) -> None:
+    server.knobs.headers = {"Content-Encoding": "br"}
+    with make_client(server.url) as client:
+        with pytest.raises(FormatError, match="Content-Encoding 'br'.*identity"):
+            client.get(ROOT)
+
+
+# -- retries -----------------------------------------------------------------------------
+
+
+def test_503_with_retry_after_then_ok(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.failures = [(503, {"Retry-After": "1"})]
+    with make_client(server.url, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (200, 2)
+    assert sleeps == [1.0]
+    assert server.paths() == [ROOT, ROOT]
+
+
+def test_retry_after_is_capped_and_takes_an_http_date(server: SpecServer, sleeps: Sleeps) -> None:
+    soon = email.utils.formatdate(time.time() + 3, usegmt=True)
+    server.knobs.failures = [(503, {"Retry-After": "3600"}), (502, {"Retry-After": soon})]
+    with make_client(server.url, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (200, 3)
+    assert sleeps[0] == 5.0
+    assert 0.0 < sleeps[1] <= 5.0
+
+
+def test_gateway_errors_after_the_retries_are_returned(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.failures = [(503, {}), (504, {}), (502, {}), (503, {})]
+    with make_client(server.url, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (502, 3)
+    assert sleeps == [0.2, 0.4]  # the default backoff
+    assert "after 3 attempts" in response.describe()
+
+
+def test_retry_wait_past_the_deadline_is_not_started(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.failures = [(503, {"Retry-After": "4"})]
+    with make_client(server.url, deadline=2.0, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (503, 1)
+    assert sleeps == []
+
+
+def test_reset_connection_is_retried(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.resets = 1
+    with make_client(server.url, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (200, 2)
+    assert sleeps == [0.2]
+
+
+def test_reset_every_time_is_unreachable(server: SpecServer, sleeps: Sleeps) -> None:
+    server.knobs.resets = 10
+    with make_client(server.url, sleep=sleeps, retries=2) as client:
+        with pytest.raises(TargetUnreachable, match=r"after 3 attempt\(s\)"):
+            client.get(ROOT)
+    assert len(server.seen) == 3
+
+
+@pytest.mark.parametrize("status", [500, 404, 400, 429])
+def test_other_errors_are_not_retried(server: SpecServer, sleeps: Sleeps, status: int) -> None:
+    server.knobs.status = status
+    with make_client(server.url, sleep=sleeps) as client:
+        response = client.get(ROOT)
+    assert (response.status, response.attempts) == (status, 1)
+    assert len(server.seen) == 1 and sleeps == []
+
+
+def test_refused_port_is_unreachable_not_failed(sleeps: Sleeps) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port now.
+    with make_client(f"http://127.0.0.1:{port}", sleep=sleeps) as client:
+        with pytest.raises(TargetUnreachable, match=r"after 3 attempt\(s\).*ConnectError") as info:
+            client.get("/healthz")
+    assert not isinstance(info.value, FormatError)
+    assert sleeps == [0.2, 0.4]
+
+
+# -- redirects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_redirect_to_another_host_or_port_is_not_followed(
+    server: SpecServer, other: SpecServer, host: str
+) -> None:
+    elsewhere = f"http://{host}:{other.port}{ROOT}"
+    server.knobs.redirects = {ROOT: elsewhere}
+    with make_client(server.url) as client:
+        response = client.get(ROOT)
+    assert response.status == 302
+    assert response.headers["location"] == elsewhere
+    assert f"location: {elsewhere}" in response.describe()
+    assert other.seen == []
+
+
+def test_same_host_redirect_is_followed(server: SpecServer) -> None:
+    server.knobs.redirects = {"/old/root": ROOT}
+    with make_client(server.url) as client:
+        response = client.get("/old/root")
+    assert response.status == 200
+    assert response.url == server.url + ROOT and response.path == "/old/root"
+    assert server.paths() == ["/old/root", ROOT]
+
+
+def test_redirect_loop_stops_after_three(server: SpecServer) -> None:
+    server.knobs.redirects = {"/a": "/b", "/b": "/a"}
+    with make_client(server.url) as client:
+        response = client.get("/a")
+    assert response.status == 302
+    assert server.paths() == ["/a", "/b", "/a", "/b"]
+
+
+# -- cache status ------------------------------------------------------------------------
+
+CACHE_SPELLINGS = [
+    # X-Cache, as the spec lists it
+    ("X-Cache", "HIT", "HIT"),
+    ("X-Cache", "MISS", "MISS"),
+    ("X-Cache", "BYPASS", "BYPASS"),
+    ("X-Cache", "STALE", "STALE"),
+    ("X-Cache", "EXPIRED", "EXPIRED"),
+    ("X-Cache", "REFRESHHIT", "REFRESHHIT"),
+    ("X-Cache", "Hit from cloudfront", "HIT"),
+    ("X-Cache", "RefreshHit from cloudfront", "REFRESHHIT"),
+    ("X-Cache", "Miss from cloudfront", "MISS"),
+    ("X-Cache", "Error from cloudfront", "ERROR"),
+    # Cloudflare
+    ("CF-Cache-Status", "HIT", "HIT"),
+    ("CF-Cache-Status", "MISS", "MISS"),
+    ("CF-Cache-Status", "EXPIRED", "EXPIRED"),
+    ("CF-Cache-Status", "STALE", "STALE"),
+    ("CF-Cache-Status", "BYPASS", "BYPASS"),
+    ("CF-Cache-Status", "REVALIDATED", "REVALIDATED"),
+    ("CF-Cache-Status", "UPDATING", "UPDATING"),
+    ("CF-Cache-Status", "DYNAMIC", "DYNAMIC"),
+    # nginx $upstream_cache_status
+    ("X-Cache-Status", "HIT", "HIT"),
+    ("X-Cache-Status", "MISS", "MISS"),
+    ("X-Cache-Status", "BYPASS", "BYPASS"),
+    ("X-Cache-Status", "EXPIRED", "EXPIRED"),
+    ("X-Cache-Status", "STALE", "STALE"),
+    ("X-Cache-Status", "UPDATING", "UPDATING"),
+    ("X-Cache-Status", "REVALIDATED", "REVALIDATED"),
+    # case-insensitive names and values, stray whitespace
+    ("x-cache", "hit", "HIT"),
+    ("X-CACHE", "  miss from CloudFront ", "MISS"),
+    ("cf-cache-status", "Dynamic", "DYNAMIC"),
+    ("x-cache-status", "hit", "HIT"),
+    # Fastly / Varnish with shielding: one value per cache, the delivering edge last
+    ("X-Cache", "MISS, HIT", "HIT"),
+    ("X-Cache", "HIT, MISS", "MISS"),
+    ("X-Cache", "HIT,HIT", "HIT"),
+    ("X-Cache", "MISS, ", "MISS"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), CACHE_SPELLINGS)
+def test_cache_status_spellings(name: str, value: str, expected: str) -> None:
+    import httpx
+
+    assert cache_status_of(httpx.Headers({name: value})) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("X-Cache", "RefreshHit from cloudfront", "REFRESHHIT"),
+        ("x-cache", "MISS, HIT", "HIT"),
+        ("CF-Cache-Status", "dynamic", "DYNAMIC"),
+        ("X-Cache-Status", "EXPIRED", "EXPIRED"),
+    ],
+)
+def test_cache_status_read_from_a_live_response(
+    server: SpecServer, name: str, value: str, expected: str
+) -> None:
+    server.knobs.headers = {name: value}
+    with make_client(server.url) as client:
+        assert client.get(ROOT).cache_status == expected
+
+
+def test_cache_status_absent_or_empty() -> None:
+    import httpx
+
+    assert cache_status_of(httpx.Headers({})) is None
+    assert cache_status_of(httpx.Headers({"X-Cache": " , "})) is None
+    assert normalize_cache_status("") is None
+    # An empty X-Cache does not hide the next header.
+    assert cache_status_of(httpx.Headers({"X-Cache": "", "CF-Cache-Status": "HIT"})) == "HIT"
+
+
+def test_cache_status_header_order() -> None:
+    import httpx
+
+    headers = httpx.Headers({"CF-Cache-Status": "MISS", "X-Cache": "HIT", "X-Cache-Status": "X"})
+    assert cache_status_of(headers) == "HIT"
+    headers = httpx.Headers({"X-Cache-Status": "STALE", "CF-Cache-Status": "DYNAMIC"})
+    assert cache_status_of(headers) == "DYNAMIC"
+
+
+def test_repeated_cache_header_lines_take_the_last() -> None:
+    import httpx
+
+    headers = httpx.Headers([("X-Cache", "MISS"), ("X-Cache", "HIT")])
+    assert cache_status_of(headers) == "HIT"
+
+
+@pytest.mark.parametrize(
+    ("status", "hit"),
+    [
+        ("HIT", True),
+        ("REFRESHHIT", True),
+        ("STALE", True),
+        ("UPDATING", True),
+        ("REVALIDATED", True),
+        ("MISS", False),
+        ("EXPIRED", False),
+        ("BYPASS", False),
+        ("DYNAMIC", False),
+        ("ERROR", False),
+        (None, False),
+    ],
+)
+def test_is_hit(status: str | None, hit: bool) -> None:
+    assert is_hit(status) is hit
+    assert (status in HIT_STATUSES) is hit
+
+
+# -- the spec's endpoints ----------------------------------------------------------------
+
+
+def test_endpoints_parse_and_verify(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        health, _ = client.health()
+        root, root_resp = client.root()
+        entry = client.entry(17)
+        proof, _ = client.inclusion_proof(17, root.tree_size)
+        cons, _ = client.consistency_proof(40, root.tree_size)
+        missing = client.entry(root.tree_size)
+    assert (health.status, health.tree_size) == ("ok", 64)
+    assert root.raw == root_resp.body and root.release == "v1.0.0"
+    assert entry.body == server.entries[17]
+    assert entry.cache_control == "public, max-age=31536000, immutable"
+    assert entry.etag == f'"{entry.sha256}"'
+    assert proof.leaf_hash == leaf_hash(entry.body)
+    verify_inclusion(proof.leaf_hash, 17, root.tree_size, proof.audit_path, root.root_hash)
+    verify_consistency(40, 64, cons.path, server.tree.root(40), root.root_hash)
+    assert missing.status == 404
+
+
+def test_endpoint_helpers_refuse_a_non_200(server: SpecServer, sleeps: Sleeps) -> None:
+    with make_client(server.url, sleep=sleeps) as client:
+        with pytest.raises(FormatError, match=r"/v1/log/proof/64\?tree_size=64: HTTP 404"):
+            client.inclusion_proof(64, 64)
+        server.knobs.status = 503
+        with pytest.raises(FormatError, match="/v1/log/root: HTTP 503, expected 200"):
+            client.root()
+
+
+def test_describe_is_one_line_of_evidence(server: SpecServer) -> None:
+    server.knobs.headers = {"X-Cache": "Hit from cloudfront", "Age": "12"}
+    with make_client(server.url) as client:
+        response = client.get(ROOT, view="origin")
+    text = response.describe()
+    assert "\n" not in text
+    assert text.startswith("origin GET /v1/log/root -> HTTP 200")
+    for part in (
+        "etag: ",
+        "cache-control: public, max-age=60",
+        "x-tlog-release: v1.0.0",
+        "x-cache: Hit from cloudfront",
+        f"sha256 {response.sha256}",
+    ):
+        assert part in text
+    assert response.age == 12
+
+
+# -- concurrency and bookkeeping ---------------------------------------------------------
+
+
+def test_map_bounds_concurrency_and_keeps_order(server: SpecServer) -> None:
+    server.knobs.delay = 0.1
+    with make_client(server.url, concurrency=3) as client:
+        bodies = client.map(lambda i: client.entry(i).body, range(12))
+    assert bodies == server.entries[:12]
+    assert 1 <= server.max_in_flight <= 3
+    assert server.connections <= 3
+
+
+def test_map_raises_the_first_error(server: SpecServer) -> None:
+    def fetch(i: int) -> Response:
+        if i == 2:
+            raise FormatError("item 2")
+        return client.entry(i)
+
+    with make_client(server.url, concurrency=2) as client:
+        with pytest.raises(FormatError, match="item 2"):
+            client.map(fetch, range(5))
+        assert client.map(fetch, []) == []
+
+
+def test_release_mix_and_views_are_counted(server: SpecServer, other: SpecServer) -> None:
+    with make_client(server.url, origin_url=other.url, concurrency=4) as client:
+        views = ["edge", "origin"] * 10
+        client.map(lambda view: client.get(ROOT, view=view), views)
+        assert client.releases_seen() == {"v1.0.0": 10, "v1.1.0": 10}
+        assert client.responses_seen() == {"edge": 10, "origin": 10}
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"url": "ftp://tlog.example.com"},
+        {"url": "tlog.example.com"},
+        {"url": "http://"},
+        {"url": "https://tlog.example.com/?x=1"},
+        {"url": "https://tlog.example.com", "origin_url": "origin"},
+        {"url": "https://tlog.example.com", "timeout": 0},
+        {"url": "https://tlog.example.com", "deadline": -1},
+        {"url": "https://tlog.example.com", "max_body": 0},
+        {"url": "https://tlog.example.com", "retries": -1},
+        {"url": "https://tlog.example.com", "concurrency": 0},
+    ],
+)
+def test_bad_configuration(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        TLogClient(**kwargs)
+
+
+def test_bad_requests_are_usage_errors(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        with pytest.raises(ConfigError, match="view"):
+            client.get(ROOT, view="cdn")
+        with pytest.raises(ConfigError, match="path"):
+            client.get("v1/log/root")
+        with pytest.raises(ConfigError, match="index"):
+            client.entry(-1)
+        with pytest.raises(ConfigError, match="index"):
+            client.entry(True)
+    assert server.seen == []

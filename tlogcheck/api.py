@@ -1,0 +1,272 @@
+"""The JSON bodies of the TLog read-only API v1, parsed strictly.
+
+One function per body of `spec/tlog-ro-api-v1.md`: `parse_root`, `parse_inclusion`,
+`parse_consistency`, `parse_health`, `parse_error`. Each takes the body bytes (already
+bounded by the client's size cap) and returns a frozen dataclass, or raises
+`FormatError` naming the body, the field and the value served (truncated).
+
+Strict where the spec is fixed, lenient where it is free:
+
+- the body is UTF-8 JSON holding one object; duplicate keys, NaN and Infinity are refused
+  (a parser elsewhere could read them differently, so the check would prove nothing);
+- hashes are exactly 64 lowercase hex characters;
+- sizes and indices are JSON integers in 0 .. 2**64-1; `true`, `1.0`, `"1"` are refused;
+- required fields must be present; unknown fields are ignored (the spec leaves them free).
+
+Only the form is checked here. Whether a proof answers the question asked (its
+`leaf_index` and `tree_size`) and whether it verifies is the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tlogcheck.errors import FormatError
+
+__all__ = [
+    "ConsistencyProof",
+    "Health",
+    "InclusionProof",
+    "Root",
+    "parse_consistency",
+    "parse_error",
+    "parse_health",
+    "parse_inclusion",
+    "parse_root",
+]
+
+# RFC 9162 tree sizes and indices are uint64.
+MAX_UINT64 = 2**64 - 1
+# A path longer than this would need a tree of more than 2**64 leaves.
+MAX_PATH = 64
+# How much of a bad value a message quotes.
+_QUOTE = 80
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# RFC 3339 §5.6 date-time; "T"/"Z" may be lower case there.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+@dataclass(frozen=True)
+class Root:
+    """`GET /v1/log/root`."""
+
+    tree_size: int
+    root_hash: bytes
+    timestamp: str
+    release: str | None
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """`GET /v1/log/proof/{i}?tree_size={n}`."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    audit_path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """`GET /v1/log/consistency?first={m}&second={n}`."""
+
+    first: int
+    second: int
+    path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Health:
+    """`GET /healthz`."""
+
+    status: str
+    tree_size: int
+    release: str | None
+
+
+def _quote(value: object) -> str:
+    text = repr(value)
+    if len(text) > _QUOTE:
+        text = text[: _QUOTE - 3] + "..."
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON the spec allows")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = val
+    return obj
+
+
+def _object(kind: str, body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{kind}: body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
+    except ValueError as exc:  # JSONDecodeError, our hooks, int digit limits
+        raise FormatError(f"{kind}: body is not valid JSON ({exc}): {_quote(body)}") from None
+    except RecursionError:
+        raise FormatError(f"{kind}: body is JSON nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise FormatError(f"{kind}: body is a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def _field(kind: str, obj: dict[str, Any], name: str) -> Any:
+    if name not in obj:
+        present = ", ".join(sorted(obj)) or "none"
+        raise FormatError(f"{kind}: required field {name!r} is missing (fields: {present})")
+    return obj[name]
+
+
+def _bad(kind: str, name: str, value: object, expected: str) -> FormatError:
+    return FormatError(
+        f"{kind}: field {name!r} is {_quote(value)} ({_json_type(value)}), expected {expected}"
+    )
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _uint(kind: str, obj: dict[str, Any], name: str) -> int:
+    value = _field(kind, obj, name)
+    # bool is an int subclass in Python; JSON's true is not a number.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT64:
+        raise _bad(kind, name, value, "a non-negative integer (uint64)")
+    return value
+
+
+def _hash(kind: str, name: str, value: object) -> bytes:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise _bad(kind, name, value, "64 lowercase hex characters")
+    return bytes.fromhex(value)
+
+
+def _hash_field(kind: str, obj: dict[str, Any], name: str) -> bytes:
+    return _hash(kind, name, _field(kind, obj, name))
+
+
+def _path(kind: str, obj: dict[str, Any], name: str) -> tuple[bytes, ...]:
+    value = _field(kind, obj, name)
+    if not isinstance(value, list):
+        raise _bad(kind, name, value, "an array of hashes")
+    if len(value) > MAX_PATH:
+        raise FormatError(
+            f"{kind}: field {name!r} has {len(value)} hashes; no tree of at most 2**64 "
+            f"leaves needs more than {MAX_PATH}"
+        )
+    return tuple(_hash(kind, f"{name}[{i}]", item) for i, item in enumerate(value))
+
+
+def _string(kind: str, obj: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
+    if optional and name not in obj:
+        return None
+    value = _field(kind, obj, name)
+    if not isinstance(value, str):
+        raise _bad(kind, name, value, "a string")
+    return value
+
+
+def _timestamp(kind: str, obj: dict[str, Any], name: str) -> str:
+    value = _string(kind, obj, name)
+    assert value is not None
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        raise _bad(kind, name, value, "an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    offset = m.group(8)
+    try:
+        # RFC 3339 allows a leap second (60); datetime does not.
+        datetime(year, month, day, hour, minute, min(second, 59))
+        if second > 60 or (offset[0] in "+-" and (int(offset[1:3]) > 23 or int(offset[4:]) > 59)):
+            raise ValueError(value)
+    except ValueError:
+        raise _bad(kind, name, value, "an RFC 3339 date-time") from None
+    return value
+
+
+def parse_root(body: bytes) -> Root:
+    """`{"tree_size":N,"root_hash":"<hex>","timestamp":"<RFC 3339>","release":"R"}`."""
+    kind = "root"
+    obj = _object(kind, body)
+    return Root(
+        tree_size=_uint(kind, obj, "tree_size"),
+        root_hash=_hash_field(kind, obj, "root_hash"),
+        timestamp=_timestamp(kind, obj, "timestamp"),
+        release=_string(kind, obj, "release", optional=True),
+        raw=bytes(body),
+    )
+
+
+def parse_inclusion(body: bytes) -> InclusionProof:
+    """`{"leaf_index":i,"tree_size":n,"leaf_hash":"<hex>","audit_path":["<hex>",...]}`."""
+    kind = "inclusion proof"
+    obj = _object(kind, body)
+    return InclusionProof(
+        leaf_index=_uint(kind, obj, "leaf_index"),
+        tree_size=_uint(kind, obj, "tree_size"),
+        leaf_hash=_hash_field(kind, obj, "leaf_hash"),
+        audit_path=_path(kind, obj, "audit_path"),
+    )
+
+
+def parse_consistency(body: bytes) -> ConsistencyProof:
+    """`{"first":m,"second":n,"consistency_path":["<hex>",...]}`."""
+    kind = "consistency proof"
+    obj = _object(kind, body)
+    return ConsistencyProof(
+        first=_uint(kind, obj, "first"),
+        second=_uint(kind, obj, "second"),
+        path=_path(kind, obj, "consistency_path"),
+    )
+
+
+def parse_health(body: bytes) -> Health:
+    """`{"status":"ok","tree_size":N,"release":"R"}`; any status string is returned as served."""
+    kind = "healthz"
+    obj = _object(kind, body)
+    status = _string(kind, obj, "status")
+    assert status is not None
+    return Health(
+        status=status,
+        tree_size=_uint(kind, obj, "tree_size"),
+        release=_string(kind, obj, "release", optional=True),
+    )
+
+
+def parse_error(body: bytes) -> str:
+    """`{"error":"<text>"}` of a 400 or 404: the text."""
+    kind = "error"
+    text = _string(kind, _object(kind, body), "error")
+    assert text is not None
+    return text
+

@@ -1,0 +1,339 @@
+"""`tlogcheck verify URL INDEX`: the playbook's `verify_client.py URL INDEX` (§0, §3.2 step 4).
+
+Fetches the root (and the checkpoint when a verifier key is given), the entry and its
+inclusion proof, and verifies:
+
+1. the root is well-formed; INDEX is inside the served tree;
+2. with --vkey: the checkpoint's signature verifies with one of the keys and the checkpoint
+   describes the same tree as the root;
+3. the entry answers 200; the proof answers the question asked (leaf_index, tree_size);
+4. the entry's bytes hash to the proof's leaf hash;
+5. the audit path leads from that leaf hash to the root (RFC 9162 §2.1.3.2);
+6. with --tree-size/--root-hash (a remembered tree, e.g. a custody record): the entry is
+   in that tree, and the served tree is consistent with it (§2.1.4.2).
+
+Exit 0 verified; 1 verification failed (the rule that failed is named, with evidence);
+2 usage error or target unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tlogcheck.api import Root, parse_consistency, parse_inclusion, parse_root
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    FormatError,
+    NoteError,
+    ProofError,
+    TargetUnreachable,
+)
+from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+if TYPE_CHECKING:
+    from tlogcheck.note import Verifier
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _index(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative decimal integer")
+    return int(text)
+
+
+def _size(text: str) -> int:
+    n = _index(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("a tree size must be positive")
+    return n
+
+
+def _timeout(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < x < float("inf"):
+        raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
+    return x
+
+
+def _hash(text: str) -> bytes:
+    if not _HEX64.fullmatch(text):
+        raise argparse.ArgumentTypeError("a root hash is 64 lowercase hex characters")
+    return bytes.fromhex(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="the deployment, e.g. https://tlog.example.com")
+    parser.add_argument("index", metavar="INDEX", type=_index, help="the entry to verify (0-based)")
+    parser.add_argument(
+        "--vkey",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="verifier key (<name>+<id>+<base64>) or a file holding one; the checkpoint must "
+        "verify with one of them and describe the served root (repeatable)",
+    )
+    parser.add_argument(
+        "--origin", action="store_true", help="ask the origin: send X-Bypass: 1 (playbook §2.3)"
+    )
+    parser.add_argument(
+        "--tree-size",
+        type=_size,
+        metavar="N",
+        help="verify against a remembered tree of N entries (needs --root-hash); also checks "
+        "that the served tree is consistent with it",
+    )
+    parser.add_argument(
+        "--root-hash", type=_hash, metavar="HEX", help="the root hash of the --tree-size tree"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="connect/read timeout; each request ends within 3x this (default 10)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+@dataclass
+class Outcome:
+    """What `verify` found; printed as a line or as JSON."""
+
+    url: str
+    index: int
+    view: str
+    result: str = "verified"
+    exit: int = EXIT_OK
+    rule: str | None = None
+    detail: str | None = None
+    tree_size: int | None = None
+    root_hash: str | None = None
+    release: str | None = None
+    leaf_hash: str | None = None
+    checkpoint_origin: str | None = None
+    checkpoint_signed_by: list[str] = field(default_factory=list)
+    remembered_tree: dict[str, Any] | None = None
+    evidence: list[str] = field(default_factory=list)
+
+    def fail(self, rule: str, detail: str, *responses: Response | None) -> int:
+        self.result, self.exit, self.rule, self.detail = "failed", EXIT_FAILED, rule, detail
+        self.evidence += [r.describe() for r in responses if r is not None]
+        return EXIT_FAILED
+
+    def error(self, result: str, detail: str) -> int:
+        self.result, self.exit, self.detail = result, EXIT_USAGE, detail
+        return EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    outcome = Outcome(url=args.url, index=args.index, view="origin" if args.origin else "edge")
+    try:
+        code = _run(args, outcome)
+    except ConfigError as exc:
+        code = outcome.error("usage error", str(exc))
+    except TargetUnreachable as exc:
+        code = outcome.error("unreachable", f"{exc} (inconclusive: nothing was verified)")
+    except FormatError as exc:
+        # The client's own refusals: a body over the cap or too slow for the deadline.
+        code = outcome.fail("response", str(exc))
+    _print(outcome, as_json=args.json)
+    return code
+
+
+def _run(args: argparse.Namespace, out: Outcome) -> int:
+    if (args.tree_size is None) != (args.root_hash is None):
+        return out.error("usage error", "--tree-size and --root-hash go together")
+    verifiers = _load_keys(args.vkey)
+    with TLogClient(args.url, timeout=args.timeout) as client:
+        return _verify(client, out, verifiers, args.tree_size, args.root_hash)
+
+
+def _load_keys(keys: Sequence[str]) -> list[Verifier]:
+    if not keys:
+        return []
+    from tlogcheck.note import load_verifier_key
+
+    verifiers = []
+    for key in keys:
+        try:
+            verifiers.append(load_verifier_key(key))
+        except NoteError as exc:
+            raise ConfigError(f"--vkey {_short(key)}: {exc}") from None
+    return verifiers
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _verify(
+    client: TLogClient,
+    out: Outcome,
+    verifiers: Sequence[Verifier],
+    remembered_size: int | None,
+    remembered_root: bytes | None,
+) -> int:
+    view, index = out.view, out.index
+    root_resp = client.get("/v1/log/root", view=view)
+    if root_resp.status != 200:
+        return out.fail("root", f"HTTP {root_resp.status}, expected 200", root_resp)
+    try:
+        root = parse_root(root_resp.body)
+    except FormatError as exc:
+        return out.fail("root format", str(exc), root_resp)
+    out.tree_size, out.root_hash = root.tree_size, root.root_hash.hex()
+    out.release = root.release or root_resp.release
+
+    if verifiers:
+        code = _check_checkpoint(client, out, verifiers, root, root_resp)
+        if code != EXIT_OK:
+            return code
+
+    size, tree_root = root.tree_size, root.root_hash
+    if remembered_size is not None and remembered_root is not None:
+        out.remembered_tree = {"tree_size": remembered_size, "root_hash": remembered_root.hex()}
+        if remembered_size > root.tree_size:
+            return out.fail(
+                "remembered tree",
+                f"the served tree has {root.tree_size} entries, fewer than the remembered "
+                f"{remembered_size}: the log is not append-only",
+                root_resp,
+            )
+        size, tree_root = remembered_size, remembered_root
+    if index >= size:
+        return out.error(
+            "usage error",
+            f"index {index} is outside the tree: its size is {size} "
+            f"(valid indices 0..{size - 1})",
+        )
+
+    entry_resp = client.entry(index, view=view)
+    if entry_resp.status != 200:
+        return out.fail("entry", f"entry {index}: HTTP {entry_resp.status}, expected 200",
+                        entry_resp)
+    proof_resp = client.get(f"/v1/log/proof/{index}?tree_size={size}", view=view)
+    if proof_resp.status != 200:
+        return out.fail("proof", f"proof of {index} in {size}: HTTP {proof_resp.status}, "
+                        "expected 200", proof_resp)
+    try:
+        proof = parse_inclusion(proof_resp.body)
+    except FormatError as exc:
+        return out.fail("proof format", str(exc), proof_resp)
+    if (proof.leaf_index, proof.tree_size) != (index, size):
+        return out.fail(
+            "proof question",
+            f"asked for leaf {index} in tree {size}, the proof is for leaf {proof.leaf_index} "
+            f"in tree {proof.tree_size}",
+            proof_resp,
+        )
+    entry_hash = leaf_hash(entry_resp.body)
+    out.leaf_hash = entry_hash.hex()
+    if proof.leaf_hash != entry_hash:
+        return out.fail(
+            "leaf hash",
+            f"entry {index} as served hashes to {entry_hash.hex()}, the proof's leaf_hash is "
+            f"{proof.leaf_hash.hex()}: the entry or the proof is corrupt",
+            entry_resp,
+            proof_resp,
+        )
+    try:
+        verify_inclusion(entry_hash, index, size, proof.audit_path, tree_root)
+    except ProofError as exc:
+        return out.fail("inclusion proof", str(exc), root_resp, entry_resp, proof_resp)
+
+    if remembered_size is not None and remembered_size < root.tree_size:
+        assert remembered_root is not None
+        cons_resp = client.get(
+            f"/v1/log/consistency?first={remembered_size}&second={root.tree_size}", view=view
+        )
+        if cons_resp.status != 200:
+            return out.fail("consistency", f"HTTP {cons_resp.status}, expected 200", cons_resp)
+        try:
+            cons = parse_consistency(cons_resp.body)
+            verify_consistency(
+                remembered_size, root.tree_size, cons.path, remembered_root, root.root_hash
+            )
+        except (FormatError, ProofError) as exc:
+            return out.fail("consistency", str(exc), root_resp, cons_resp)
+    elif remembered_root is not None and remembered_root != root.root_hash:
+        return out.fail(
+            "remembered tree",
+            f"the served tree of {root.tree_size} entries has root {root.root_hash.hex()}, "
+            f"the remembered one {remembered_root.hex()}",
+            root_resp,
+        )
+    return EXIT_OK
+
+
+def _check_checkpoint(
+    client: TLogClient,
+    out: Outcome,
+    verifiers: Sequence[Verifier],
+    root: Root,
+    root_resp: Response,
+) -> int:
+    from tlogcheck.note import parse_checkpoint, verify_note
+
+    cp_resp = client.checkpoint(view=out.view)
+    if cp_resp.status != 200:
+        return out.fail("checkpoint", f"HTTP {cp_resp.status}, expected 200", cp_resp)
+    try:
+        signed = verify_note(cp_resp.body, verifiers)
+    except NoteError as exc:
+        return out.fail("checkpoint signature", str(exc), cp_resp)
+    out.checkpoint_signed_by = sorted({s.key_name for s in signed.signatures})
+    try:
+        cp = parse_checkpoint(signed.text)
+    except NoteError as exc:
+        return out.fail("checkpoint format", str(exc), cp_resp)
+    out.checkpoint_origin = cp.origin
+    if (cp.tree_size, cp.root_hash) != (root.tree_size, root.root_hash):
+        return out.fail(
+            "checkpoint vs root",
+            f"the checkpoint describes tree {cp.tree_size} root {cp.root_hash.hex()}, the root "
+            f"endpoint tree {root.tree_size} root {root.root_hash.hex()}",
+            root_resp,
+            cp_resp,
+        )
+    return EXIT_OK
+
+
+def _print(out: Outcome, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(asdict(out), sort_keys=True))
+        return
+    if out.result == "verified":
+        tree = f"tree {out.tree_size} root {out.root_hash}"
+        if out.remembered_tree is not None:
+            rt = out.remembered_tree
+            tree = (
+                f"remembered tree {rt['tree_size']} root {rt['root_hash']}, "
+                f"consistent with served tree {out.tree_size} root {out.root_hash}"
+            )
+        extra = [f"release {out.release}"] if out.release else []
+        if out.checkpoint_signed_by:
+            extra.append("checkpoint signed by " + ", ".join(out.checkpoint_signed_by))
+        via = " via origin (X-Bypass: 1)" if out.view == "origin" else ""
+        suffix = f" ({'; '.join(extra)})" if extra else ""
+        print(f"verified: entry {out.index} in {tree}{via}{suffix}")
+        return
+    if out.result == "failed":
+        print(f"FAILED: {out.rule}: {out.detail}")
+        for line in out.evidence:
+            print(f"  evidence: {line}")
+        return
+    print(f"tlogcheck verify: {out.result}: {out.detail}", file=sys.stderr)
