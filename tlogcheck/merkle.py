@@ -4,8 +4,9 @@
 - `RootBuilder`: the §2.1.2 stack; appends leaves one at a time in O(log n) memory.
 - `StoredTree`: built once in O(n) for serving; the root of any prefix and inclusion /
   consistency proofs for any size in O(log n) look-ups of stored subtree hashes.
-- `verify_inclusion`, `verify_consistency`: §2.1.3.2 and §2.1.4.2, step by step. They
-  return nothing and raise `ProofError` naming the rule that failed.
+- `verify_inclusion`, `verify_consistency`: §2.1.3.2 and §2.1.4.2, step by step (the
+  inclusion loop split into the two phases its step 4 goes through, as it runs once per
+  entry checked). They return nothing and raise `ProofError` naming the rule that failed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 HASH_SIZE = 32
+_ONLY_HASH_SIZE = {HASH_SIZE}
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
@@ -37,6 +39,8 @@ _NODE = b"\x01"
 # Leaves hashed per batch by RootBuilder.extend: big enough to amortise the Python
 # overhead, small enough to keep memory constant.
 _BATCH = 1 << 12
+# Border subtree hashes a StoredTree keeps: a few per tree size asked about.
+_BORDER_CACHE = 1 << 12
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -109,25 +113,33 @@ class RootBuilder:
         self._extend_leaves(list(leaves))
 
     def _extend_leaves(self, leaves: list[bytes]) -> None:
-        # A batch collapses in one go only when the tree is aligned to its size;
-        # otherwise (the first batch after an odd start, or a short tail) leaves go one by one.
-        n = len(leaves)
-        if n and n & (n - 1) == 0 and self._size % n == 0:
-            level = leaves
-            height = 0
-            while len(level) > 1:
-                level = _pair_up(level)
-                height += 1
-            stack = self._stack
-            digest = level[0]
-            while stack and stack[-1][0] == height:
-                digest = _sha256(_NODE + stack.pop()[1] + digest).digest()
-                height += 1
-            stack.append((height, digest))
-            self._size += n
-            return
-        for leaf in leaves:
-            self.append(leaf)
+        # Leaves go in as complete subtrees, each as large as the current size allows:
+        # a subtree of 2**h leaves may only start at a multiple of 2**h. From an unaligned
+        # start the chunks grow 1, 2, 4, ... until aligned, so no batch degrades to
+        # one-by-one appends.
+        pos, n = 0, len(leaves)
+        while pos < n:
+            chunk = 1 << ((n - pos).bit_length() - 1)
+            size = self._size
+            if size and size & -size < chunk:
+                chunk = size & -size
+            self._push_subtree(leaves[pos : pos + chunk])
+            pos += chunk
+
+    def _push_subtree(self, level: list[bytes]) -> None:
+        """Push the leaves of one aligned complete subtree (a power-of-two count)."""
+        n = len(level)
+        height = 0
+        while len(level) > 1:
+            level = _pair_up(level)
+            height += 1
+        stack = self._stack
+        digest = level[0]
+        while stack and stack[-1][0] == height:
+            digest = _sha256(_NODE + stack.pop()[1] + digest).digest()
+            height += 1
+        stack.append((height, digest))
+        self._size += n
 
     def root(self) -> bytes:
         """MTH of the leaves appended so far (EMPTY_ROOT for none)."""
@@ -152,10 +164,11 @@ class StoredTree:
 
     Level h holds the hashes of the aligned subtrees of 2**h leaves, concatenated in one
     bytes object (32 bytes each): 2n hashes in all, about 64 MB for a million leaves.
-    Any other subtree hash is at most one stored look-up per level.
+    Any other subtree hash is at most one stored look-up per level; those (the right
+    border of a tree size, shared by every proof for that size) are cached.
     """
 
-    __slots__ = ("_levels", "_size")
+    __slots__ = ("_border", "_levels", "_size")
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         self._size = len(leaves)
@@ -167,6 +180,7 @@ class StoredTree:
                 break
             level = _pair_up(level)
         self._levels = levels
+        self._border: dict[tuple[int, int], bytes] = {}
 
     @classmethod
     def from_entries(cls, entries: Iterable[bytes]) -> StoredTree:
@@ -191,9 +205,29 @@ class StoredTree:
         n = end - start
         if n & (n - 1) == 0:
             height = n.bit_length() - 1
-            return self._stored(height, start >> height)
-        k = _largest_power_of_two_below(n)
-        return node_hash(self._subtree(start, start + k), self._subtree(start + k, end))
+            off = (start >> height) * HASH_SIZE
+            return self._levels[height][off : off + HASH_SIZE]
+        border = self._border
+        digest = border.get((start, end))
+        if digest is not None:
+            return digest
+        # §2.1.1 splits at the largest power of two, so the range is its complete subtrees,
+        # largest first, folded from the right.
+        parts: list[bytes] = []
+        pos, rest = start, n
+        while rest:
+            height = rest.bit_length() - 1
+            off = (pos >> height) * HASH_SIZE
+            parts.append(self._levels[height][off : off + HASH_SIZE])
+            pos += 1 << height
+            rest -= 1 << height
+        digest = parts.pop()
+        while parts:
+            digest = _sha256(_NODE + parts.pop() + digest).digest()
+        if len(border) >= _BORDER_CACHE:
+            border.clear()
+        border[(start, end)] = digest
+        return digest
 
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self._size:
@@ -208,23 +242,30 @@ class StoredTree:
         return self._subtree(0, size)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """PATH(m, D[n]) of RFC 9162 §2.1.3.1, leaf-side first."""
+        """PATH(m, D[n]) of RFC 9162 §2.1.3.1, leaf-side first.
+
+        Read level by level instead of by the recursion: below the level where leaf m and
+        the last leaf n - 1 part ways, every sibling is a complete subtree except the one
+        holding the last leaf; above it, each 1 bit of m is a complete left sibling.
+        """
         size = self._size if size is None else size
         self._check_size(size)
         if not 0 <= index < size:
             raise IndexError(f"leaf index {index} outside 0..{size - 1}")
+        levels = self._levels
         path: list[bytes] = []
-        start, end, m = 0, size, index
-        while end - start > 1:
-            k = _largest_power_of_two_below(end - start)
-            if m < k:
-                path.append(self._subtree(start + k, end))
-                end = start + k
-            else:
-                path.append(self._subtree(start, start + k))
-                start += k
-                m -= k
-        path.reverse()
+        inner = (index ^ (size - 1)).bit_length()
+        for height in range(inner - 1):
+            off = ((index >> height) ^ 1) * HASH_SIZE
+            path.append(levels[height][off : off + HASH_SIZE])
+        if inner:
+            height = inner - 1
+            start = ((index >> height) ^ 1) << height
+            path.append(self._subtree(start, min(start + (1 << height), size)))
+        for height in range(inner, size.bit_length()):
+            if index >> height & 1:
+                off = ((index >> height) ^ 1) * HASH_SIZE
+                path.append(levels[height][off : off + HASH_SIZE])
         return path
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
@@ -251,51 +292,86 @@ class StoredTree:
         return proof
 
 
-def _check_hash(name: str, value: bytes) -> None:
-    if len(value) != HASH_SIZE:
-        raise ProofError(f"{name} is {len(value)} bytes, not {HASH_SIZE}")
+def _inclusion_path_length(index: int, tree_size: int) -> int:
+    """len(PATH(index, D[tree_size])): the levels below the split where the leaf and the
+    last leaf part ways, plus one hash per left subtree above it."""
+    inner = (index ^ (tree_size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
+
+
+def _consistency_proof_length(size1: int, size2: int) -> int:
+    """len(PROOF(size1, D[size2])) for 0 < size1 < size2: the inclusion path of the last
+    old leaf without the levels inside the largest complete subtree it closes, plus that
+    subtree's hash unless it is the whole old tree."""
+    shift = (size1 & -size1).bit_length() - 1
+    seed = 0 if size1 == 1 << shift else 1
+    return seed + _inclusion_path_length(size1 - 1, size2) - shift
+
+
+def _reject_lengths(proof: Sequence[bytes], *hashes: tuple[str, bytes]) -> None:
+    """Raise for the first hash that is not HASH_SIZE bytes, naming it."""
+    for name, value in hashes:
+        if len(value) != HASH_SIZE:
+            raise ProofError(f"{name} is {len(value)} bytes, not {HASH_SIZE}")
+    for i, p in enumerate(proof):
+        if len(p) != HASH_SIZE:
+            raise ProofError(f"proof hash [{i}] is {len(p)} bytes, not {HASH_SIZE}")
 
 
 def verify_inclusion(
     leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """RFC 9162 §2.1.3.2: verify that `leaf_hash` is leaf `index` of the tree `root`."""
-    _check_hash("leaf hash", leaf_hash)
-    _check_hash("root hash", root)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash [{i}]", p)
+    """RFC 9162 §2.1.3.2: verify that `leaf_hash` is leaf `index` of the tree `root`.
+
+    Every check raises `ProofError` with its own message: a hash that is not 32 bytes,
+    "leaf index ... >= tree size", "extra" hashes (step 4a, sn reached 0), "missing"
+    hashes (step 5, sn not 0), a calculated root that "does not match".
+    """
+    if len(leaf_hash) != HASH_SIZE or len(root) != HASH_SIZE:
+        _reject_lengths((), ("leaf hash", leaf_hash), ("root hash", root))
+    # The proof hashes' lengths are looked at only on the way to a rejection, to name the
+    # culprit: each hashed input is 0x01, one proof hash and the 32-byte running hash, so
+    # a proof hash of another length changes that input's length, and the root can then
+    # only come out right through a SHA-256 collision.
     # Step 1.
-    if index < 0 or tree_size < 0:
-        raise ProofError(f"negative leaf index {index} or tree size {tree_size}")
-    if index >= tree_size:
+    if index < 0 or index >= tree_size:
+        _reject_lengths(proof)
+        if index < 0:
+            raise ProofError(f"negative leaf index {index}")
         raise ProofError(f"leaf index {index} >= tree size {tree_size}")
     # Steps 2-3.
     fn, sn = index, tree_size - 1
     r = leaf_hash
-    # Step 4.
-    for i, p in enumerate(proof):
-        if sn == 0:  # 4a
+    # Step 4 runs in two phases, so the hot loop tests one bit per hash. While fn != sn,
+    # 4b's "fn is equal to sn" cannot hold and sn is not 0: LSB(fn) alone picks the side.
+    # From the level where fn == sn (the leaf's ancestor is on the right border), 4b skips
+    # the levels without a sibling and puts every remaining hash on the left: one per
+    # 1 bit of fn. So sn reaches 0 (4a, step 5) after exactly this many hashes:
+    inner = (fn ^ sn).bit_length()
+    want = inner + (fn >> inner).bit_count()
+    if len(proof) != want:
+        _reject_lengths(proof)
+        if len(proof) > want:  # 4a
             raise ProofError(
-                f"proof has {len(proof) - i} extra hash(es) beyond the path for leaf {index} "
-                f"of {tree_size} (sn reached 0)"
+                f"proof has {len(proof) - want} extra hash(es): {len(proof)} given, the path "
+                f"for leaf {index} of {tree_size} has {want} (sn reached 0)"
             )
-        if fn & 1 or fn == sn:  # 4b
-            r = _sha256(_NODE + p + r).digest()
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = _sha256(_NODE + r + p).digest()
-        fn >>= 1  # 4c
-        sn >>= 1
-    # Step 5.
-    if sn != 0:
-        raise ProofError(
-            f"proof is missing hashes for leaf {index} of {tree_size} "
-            f"({len(proof)} given, sn = {sn} after the path)"
+        raise ProofError(  # 5
+            f"proof is missing {want - len(proof)} hash(es): {len(proof)} given, the path "
+            f"for leaf {index} of {tree_size} has {want} (sn not 0 after the path)"
         )
+    sha = _sha256
+    for p in proof[:inner]:  # 4b-4c, fn != sn
+        if fn & 1:
+            r = sha(b"\x01" + p + r).digest()
+        else:
+            r = sha(b"\x01" + r + p).digest()
+        fn >>= 1
+    for p in proof[inner:]:  # 4b-4c, fn == sn
+        r = sha(b"\x01" + p + r).digest()
+    # Step 5.
     if r != root:
+        _reject_lengths(proof)
         raise ProofError(
             f"calculated root {r.hex()} does not match root {root.hex()} "
             f"(leaf {index} of {tree_size})"
@@ -305,18 +381,32 @@ def verify_inclusion(
 def verify_consistency(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
 ) -> None:
-    """RFC 9162 §2.1.4.2: verify that tree (size2, root2) extends tree (size1, root1)."""
-    _check_hash("first root hash", root1)
-    _check_hash("second root hash", root2)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash [{i}]", p)
+    """RFC 9162 §2.1.4.2: verify that tree (size2, root2) extends tree (size1, root1).
+
+    Every check raises `ProofError` with its own message: a hash that is not 32 bytes,
+    a first size that is not positive or is "> second tree size", equal sizes with a
+    proof or with different roots, an "empty consistency proof" (step 1), "extra"
+    hashes (step 6a), "missing" hashes and either calculated root that "does not match"
+    (step 7).
+    """
+    # Checked before anything else, unlike inclusion: the seed hash is not always hashed
+    # with a 32-byte running hash, and one check per recorded tree costs nothing.
+    if (
+        len(root1) != HASH_SIZE
+        or len(root2) != HASH_SIZE
+        or (proof and set(map(len, proof)) != _ONLY_HASH_SIZE)
+    ):
+        _reject_lengths(proof, ("first root hash", root1), ("second root hash", root2))
     if size1 <= 0:
         raise ProofError(f"first tree size {size1} must be positive")
     if size1 > size2:
         raise ProofError(f"first tree size {size1} > second tree size {size2}")
+    # PROOF(m, D[m]) is empty (§2.1.4.1): the trees are the same one.
     if size1 == size2:
         if proof:
-            raise ProofError(f"sizes are equal ({size1}) but the proof is not empty")
+            raise ProofError(
+                f"sizes are equal ({size1}) but the proof has {len(proof)} extra hash(es)"
+            )
         if root1 != root2:
             raise ProofError(
                 f"sizes are equal ({size1}) but roots differ: {root1.hex()} != {root2.hex()}"
@@ -326,9 +416,9 @@ def verify_consistency(
     if not proof:
         raise ProofError(f"empty consistency proof from {size1} to {size2}")
     # Step 2.
-    path = list(proof)
+    path: Sequence[bytes] = proof
     if size1 & (size1 - 1) == 0:
-        path.insert(0, root1)
+        path = [root1, *proof]
     # Step 3.
     fn, sn = size1 - 1, size2 - 1
     # Step 4.
@@ -337,29 +427,32 @@ def verify_consistency(
         sn >>= 1
     # Step 5.
     fr = sr = path[0]
+    sha = _sha256
     # Step 6.
-    for i, c in enumerate(path[1:], start=1):
+    for c in path[1:]:
         if sn == 0:  # 6a
+            want = _consistency_proof_length(size1, size2)
             raise ProofError(
-                f"proof has {len(path) - i} extra hash(es) beyond the path from "
-                f"{size1} to {size2} (sn reached 0)"
+                f"proof has {len(proof) - want} extra hash(es): {len(proof)} given, the proof "
+                f"from {size1} to {size2} has {want} (sn reached 0)"
             )
         if fn & 1 or fn == sn:  # 6b
-            fr = _sha256(_NODE + c + fr).digest()
-            sr = _sha256(_NODE + c + sr).digest()
+            fr = sha(b"\x01" + c + fr).digest()
+            sr = sha(b"\x01" + c + sr).digest()
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            sr = _sha256(_NODE + sr + c).digest()
+            sr = sha(b"\x01" + sr + c).digest()
         fn >>= 1  # 6c
         sn >>= 1
     # Step 7.
     if sn != 0:
+        want = _consistency_proof_length(size1, size2)
         raise ProofError(
-            f"proof is missing hashes from {size1} to {size2} ({len(proof)} given, "
-            f"sn = {sn} after the path)"
+            f"proof is missing {want - len(proof)} hash(es): {len(proof)} given, the proof "
+            f"from {size1} to {size2} has {want} (sn = {sn} after the path)"
         )
     if fr != root1:
         raise ProofError(
