@@ -1,0 +1,551 @@
+"""One release's log in memory and every endpoint of API v1.
+
+`Log.respond(method, path, query, headers, faults)` is the whole HTTP contract of
+spec/tlog-ro-api-v1.md as a function: status, headers, body. The origin app (and the
+edge, for the older or forked trees it serves under a fault) call it; the content
+faults of `faults.py` (wrong-root, bad-proof, weak-etag, ...) are applied here, the
+transport ones (latency, slow-body, ...) in `origin.py`.
+
+The tree is a `merkle.StoredTree` built once; roots and proofs of any size are
+O(log n) look-ups. Derived logs share what they can: `prefix(k)` shares the tree and
+the entries (an older release's view), `forked(i)` and `extended(...)` build their
+tree lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from tlogcheck import note
+from tlogcheck.errors import ConfigError
+from tlogcheck.merkle import StoredTree
+from tlogcheck.refstack.data import EntryView
+from tlogcheck.refstack.faults import DEFAULT_TRUNCATED_EXTRA, FaultSet
+
+__all__ = [
+    "DEFAULT_ORIGIN_NAME",
+    "IMMUTABLE",
+    "NO_STORE",
+    "Answer",
+    "Log",
+    "alter_entry",
+]
+
+DEFAULT_ORIGIN_NAME = "tlog.example.com/log"
+DEFAULT_SHORT_MAX_AGE = 60
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_STORE = "no-store"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+
+Headers = list[tuple[str, str]]
+Answer = tuple[int, Headers, bytes]
+FaultMap = Mapping[str, str]
+
+_NO_FAULTS: FaultMap = {}
+_sha256 = hashlib.sha256
+_LEAF = b"\x00"
+# Decimal ints beyond this many digits are out of range for any log; not parsed at all.
+_MAX_DIGITS = 19
+_HUGE = 1 << 63
+_EXTRA_HASH = _sha256(b"tlogcheck refstack: extra-proof-hash").digest()
+_SIG_PREFIX = "\u2014 ".encode()
+_DIGIT_SWAP = bytes.maketrans(b"0123456789", b"1234567898")
+
+
+def alter_entry(entry: bytes) -> bytes:
+    """A different entry that is still the same JSON shape: its last decimal digit moved
+    (0->1 ... 8->9, 9->8: never a new leading zero), or, without digits, a space
+    before the closing brace."""
+    for pos in range(len(entry) - 1, -1, -1):
+        c = entry[pos]
+        if 0x30 <= c <= 0x39:
+            return entry[:pos] + entry[pos : pos + 1].translate(_DIGIT_SWAP) + entry[pos + 1 :]
+    end = entry.rfind(b"}")
+    if end < 0:
+        return entry + b" "
+    return entry[:end] + b" " + entry[end:]
+
+
+def _flip(digest: bytes) -> bytes:
+    return bytes([digest[0] ^ 0xFF]) + digest[1:]
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = _json({"error": message})
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _decimal(text: str, what: str) -> int:
+    """Decimal without sign or leading zeros (400 otherwise); absurdly long -> out of range."""
+    if not text or not text.isascii() or not text.isdigit() or (text[0] == "0" and text != "0"):
+        raise _HttpError(400, f"{what} must be a decimal integer without sign or leading zeros")
+    if len(text) > _MAX_DIGITS:
+        return _HUGE
+    return int(text)
+
+
+def _params(query: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    if not query:
+        return {}
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise _HttpError(400, f"malformed query parameter {part[:40]!r}")
+        if key not in allowed:
+            if allowed:
+                raise _HttpError(400, f"unknown query parameter {key[:40]!r}")
+            raise _HttpError(400, "this path takes no query parameters")
+        if key in params:
+            raise _HttpError(400, f"query parameter {key!r} given twice")
+        params[key] = value
+    return params
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    # If-None-Match uses the weak comparison (RFC 9110 §13.1.2).
+    opaque = etag[2:] if etag.startswith("W/") else etag
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == opaque:
+            return True
+    return False
+
+
+class _Patched(EntryView):
+    """A view of entries with one of them replaced."""
+
+    __slots__ = ("_base", "_entry_bytes", "_index")
+
+    def __init__(self, base: Sequence[bytes], index: int, entry: bytes) -> None:
+        self._base, self._index, self._entry_bytes = base, index, entry
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    def _entry(self, index: int) -> bytes:
+        return self._entry_bytes if index == self._index else self._base[index]
+
+
+class _Chained(EntryView):
+    """Entries of a log followed by more: the canary release's view of the stable one."""
+
+    __slots__ = ("_base", "_extra")
+
+    def __init__(self, base: Sequence[bytes], extra: Sequence[bytes]) -> None:
+        self._base, self._extra = base, extra
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._extra)
+
+    def _entry(self, index: int) -> bytes:
+        n = len(self._base)
+        return self._base[index] if index < n else self._extra[index - n]
+
+
+TreeSource = StoredTree | Callable[[], StoredTree]
+
+
+class Log:
+    """One release's log: entries, tree, release id, signing key, and the API over them.
+
+    `size` may be smaller than the tree (a prefix: an older tree of the same log) and
+    larger than the entries (a log that announces entries it cannot serve).
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[bytes],
+        release: str,
+        signer_key: str,
+        origin_name: str = DEFAULT_ORIGIN_NAME,
+        *,
+        tree: TreeSource | None = None,
+        size: int | None = None,
+        timestamp: str | None = None,
+        short_max_age: int = DEFAULT_SHORT_MAX_AGE,
+    ) -> None:
+        self._entries = entries
+        self.release = release
+        self.signer_key = signer_key
+        self.origin_name = origin_name
+        self.size = len(entries) if size is None else size
+        if isinstance(tree, StoredTree) and tree.size < self.size:
+            raise ConfigError(f"tree of {tree.size} leaves is smaller than the log ({self.size})")
+        self._tree: StoredTree | None = tree if isinstance(tree, StoredTree) else None
+        self._tree_factory: Callable[[], StoredTree] | None = (
+            tree if tree is not None and not isinstance(tree, StoredTree) else None
+        )
+        if self._tree is None and self._tree_factory is None:
+            self._tree_factory = lambda: StoredTree.from_entries(self._entries)
+        # RFC 3339, fixed when the log is made: a release's root does not change.
+        self.timestamp = timestamp or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.short = f"public, max-age={short_max_age}"
+        self.short_max_age = short_max_age
+        self._bodies: dict[str, bytes] = {}
+
+    # -- the log -------------------------------------------------------------------
+
+    @classmethod
+    def from_leaves(
+        cls,
+        entries: Sequence[bytes],
+        leaves: Sequence[bytes],
+        release: str,
+        signer_key: str,
+        origin_name: str = DEFAULT_ORIGIN_NAME,
+        *,
+        timestamp: str | None = None,
+        short_max_age: int = DEFAULT_SHORT_MAX_AGE,
+    ) -> Log:
+        """A log whose leaf hashes are already known (db.jsonl loading hashes as it reads)."""
+        if len(leaves) != len(entries):
+            raise ConfigError(f"{len(leaves)} leaf hashes for {len(entries)} entries")
+        return cls(
+            entries,
+            release,
+            signer_key,
+            origin_name,
+            tree=StoredTree(leaves),
+            timestamp=timestamp,
+            short_max_age=short_max_age,
+        )
+
+    @property
+    def tree(self) -> StoredTree:
+        """The stored tree (built on first use for derived logs); it may be larger than
+        `size` for a prefix: ask it for `root(log.size)`, or use `log.root`."""
+        if self._tree is None:
+            assert self._tree_factory is not None
+            self._tree = self._tree_factory()
+            self._tree_factory = None
+        return self._tree
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root(self.size)
+
+    @property
+    def entries(self) -> Sequence[bytes]:
+        return self._entries
+
+    def warm(self) -> Log:
+        """Build the tree and the root / checkpoint bodies now rather than on a request."""
+        self._root_body(_NO_FAULTS)
+        self._checkpoint_body(_NO_FAULTS)
+        return self
+
+    def _leaves(self) -> list[bytes]:
+        tree = self.tree
+        return [tree.leaf_hash(i) for i in range(self.size)]
+
+    def _derived(
+        self,
+        entries: Sequence[bytes],
+        tree: TreeSource,
+        *,
+        size: int | None = None,
+        release: str | None = None,
+        timestamp: str | None = None,
+    ) -> Log:
+        return Log(
+            entries,
+            self.release if release is None else release,
+            self.signer_key,
+            self.origin_name,
+            tree=tree,
+            size=size,
+            timestamp=timestamp,
+            short_max_age=self.short_max_age,
+        )
+
+    def prefix(self, size: int) -> Log:
+        """The older tree of `size` entries of this log (shares entries and tree)."""
+        if not 1 <= size <= self.size:
+            raise ConfigError(f"prefix size {size} outside 1..{self.size}")
+        return self._derived(self._entries, self.tree, size=size, timestamp=self.timestamp)
+
+    def forked(self, index: int, *, release: str | None = None) -> Log:
+        """Same size, entry `index` altered: a log that is not an extension of this one."""
+        if not 0 <= index < self.size:
+            raise ConfigError(f"fork index {index} outside 0..{self.size - 1}")
+        changed = alter_entry(self._entries[index])
+        entries = _Patched(self._entries, index, changed)
+
+        def build() -> StoredTree:
+            leaves = self._leaves()
+            leaves[index] = _sha256(_LEAF + changed).digest()
+            return StoredTree(leaves)
+
+        return self._derived(entries, build, size=self.size, release=release)
+
+    def extended(self, entries: Iterable[bytes], *, release: str | None = None) -> Log:
+        """This log with `entries` appended (a newer release: the canary)."""
+        extra = list(entries)
+
+        def build() -> StoredTree:
+            leaves = self._leaves()
+            leaves.extend(_sha256(_LEAF + e).digest() for e in extra)
+            return StoredTree(leaves)
+
+        base = self._entries if len(self._entries) == self.size else self._entries[: self.size]
+        return self._derived(_Chained(base, extra), build, release=release)
+
+    def truncated(self, extra: int = DEFAULT_TRUNCATED_EXTRA) -> Log:
+        """Announces `size + extra` entries (root, checkpoint, proofs) but serves `size`."""
+        if extra < 1:
+            raise ConfigError(f"truncated needs at least one missing entry, got {extra}")
+        n = self.size
+        missing = [b'{"sequence":%d,"truncated":true}' % (n + j) for j in range(extra)]
+
+        def build() -> StoredTree:
+            leaves = self._leaves()
+            leaves.extend(_sha256(_LEAF + e).digest() for e in missing)
+            return StoredTree(leaves)
+
+        served = self._entries if len(self._entries) == n else self._entries[:n]
+        return self._derived(served, build, size=n + extra)
+
+    # -- bodies --------------------------------------------------------------------
+
+    def _root_body(self, faults: FaultMap) -> bytes:
+        key = "root!" if "wrong-root" in faults else "root"
+        body = self._bodies.get(key)
+        if body is None:
+            root = self.root
+            if key == "root!":
+                root = _flip(root)
+            body = _json(
+                {
+                    "tree_size": self.size,
+                    "root_hash": root.hex(),
+                    "timestamp": self.timestamp,
+                    "release": self.release,
+                }
+            )
+            self._bodies[key] = body
+        return body
+
+    def _checkpoint_body(self, faults: FaultMap) -> bytes:
+        mismatch = "checkpoint-root-mismatch" in faults
+        bad_sig = "checkpoint-bad-signature" in faults
+        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}"
+        body = self._bodies.get(key)
+        if body is None:
+            root = self.root
+            if mismatch:
+                root = _sha256(b"checkpoint-root-mismatch" + root).digest()
+            text = note.format_checkpoint(self.origin_name, self.size, root)
+            body = note.sign_note(text, self.signer_key)
+            if bad_sig:
+                body = _spoil_signature(body)
+            self._bodies[key] = body
+        return body
+
+    def _healthz_body(self) -> bytes:
+        body = self._bodies.get("healthz")
+        if body is None:
+            body = _json({"status": "ok", "tree_size": self.size, "release": self.release})
+            self._bodies["healthz"] = body
+        return body
+
+    # -- the API -------------------------------------------------------------------
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        faults: FaultMap | FaultSet | None = None,
+    ) -> Answer:
+        """Answer one request of API v1: (status, headers with lower-case names, body).
+
+        `headers` has lower-case names (only `if-none-match` is read); `query` is the raw
+        query string without `?`. For HEAD the body is empty and content-length is the
+        GET's. `faults`: the content faults to apply (None or {} for a clean answer).
+        """
+        f: FaultMap
+        if faults is None:
+            f = _NO_FAULTS
+        elif isinstance(faults, FaultSet):
+            f = faults.snapshot()
+        else:
+            f = faults
+        allow = False
+        try:
+            status, ctype, cache, body = self._route(method, path, query, f)
+        except _HttpError as exc:
+            status, ctype, cache, body = exc.status, JSON, NO_STORE, exc.body
+            allow = exc.status == 405
+        etag = '"' + _sha256(body).hexdigest() + '"'
+        if status == 200 and f:
+            if "etag-mismatch" in f:
+                etag = '"' + _sha256(b"etag-mismatch" + body).hexdigest() + '"'
+            if "weak-etag" in f:
+                etag = "W/" + etag
+        release = self.release
+        if status == 200:
+            inm = headers.get("if-none-match")
+            if inm is not None and _etag_matches(inm, etag):
+                return (
+                    304,
+                    [("etag", etag), ("cache-control", cache), ("x-tlog-release", release)],
+                    b"",
+                )
+        out = [
+            ("content-type", ctype),
+            ("content-length", str(len(body))),
+            ("etag", etag),
+            ("cache-control", cache),
+            ("x-tlog-release", release),
+        ]
+        if allow:
+            out.append(("allow", "GET, HEAD"))
+        return status, out, b"" if method == "HEAD" else body
+
+    def _route(
+        self, method: str, path: str, query: str, f: FaultMap
+    ) -> tuple[int, str, str, bytes]:
+        if path.startswith("/v1/log/entry/"):
+            _method(method)
+            _params(query, ())
+            return self._entry(path[len("/v1/log/entry/") :], f)
+        if path.startswith("/v1/log/proof/"):
+            _method(method)
+            return self._proof(path[len("/v1/log/proof/") :], query, f)
+        if path == "/v1/log/root":
+            _method(method)
+            _params(query, ())
+            cache = IMMUTABLE if "root-immutable" in f else self.short
+            return 200, JSON, cache, self._root_body(f)
+        if path == "/v1/log/checkpoint":
+            _method(method)
+            _params(query, ())
+            cache = IMMUTABLE if "root-immutable" in f else self.short
+            return 200, TEXT, cache, self._checkpoint_body(f)
+        if path == "/v1/log/consistency":
+            _method(method)
+            return self._consistency(query, f)
+        if path == "/healthz":
+            _method(method)
+            _params(query, ())
+            if "healthz-5xx" in f:
+                raise _HttpError(503, "unhealthy (fault healthz-5xx)")
+            return 200, JSON, NO_STORE, self._healthz_body()
+        raise _HttpError(404, "unknown path")
+
+    def _immutable(self, f: FaultMap) -> str:
+        return self.short if "missing-immutable" in f else IMMUTABLE
+
+    def _entry(self, raw: str, f: FaultMap) -> tuple[int, str, str, bytes]:
+        if "/" in raw:
+            raise _HttpError(404, "unknown path")
+        i = _decimal(raw, "entry index")
+        if i >= self.size:
+            raise _HttpError(404, f"entry {raw[:40]} out of range: 0 <= i < {self.size}")
+        if i >= len(self._entries):
+            raise _HttpError(404, f"entry {i} not found")
+        body = self._entries[i]
+        if f:
+            which = f.get("corrupt-entry")
+            if which is not None and (which == "" or int(which) == i):
+                body = alter_entry(body)
+        return 200, JSON, self._immutable(f), body
+
+    def _proof(self, raw: str, query: str, f: FaultMap) -> tuple[int, str, str, bytes]:
+        if "/" in raw:
+            raise _HttpError(404, "unknown path")
+        i = _decimal(raw, "leaf index")
+        params = _params(query, ("tree_size",))
+        size = self.size
+        if "tree_size" in params:
+            n = _decimal(params["tree_size"], "tree_size")
+            cache = self._immutable(f)
+            if not 1 <= n <= size:
+                raise _HttpError(
+                    404, f"tree_size {params['tree_size'][:40]} out of range: 1..{size}"
+                )
+        else:
+            n, cache = size, self.short
+        if i >= n:
+            raise _HttpError(404, f"leaf index {raw[:40]} out of range: 0 <= i < {n}")
+        tree = self.tree
+        path = tree.inclusion_proof(i, n)
+        body = _json(
+            {
+                "leaf_index": i,
+                "tree_size": n,
+                "leaf_hash": tree.leaf_hash(i).hex(),
+                "audit_path": [h.hex() for h in _spoil_path(path, f)],
+            }
+        )
+        return 200, JSON, cache, body
+
+    def _consistency(self, query: str, f: FaultMap) -> tuple[int, str, str, bytes]:
+        params = _params(query, ("first", "second"))
+        for name in ("first", "second"):
+            if name not in params:
+                raise _HttpError(400, f"query parameter {name!r} is required")
+        m = _decimal(params["first"], "first")
+        n = _decimal(params["second"], "second")
+        size = self.size
+        if not 1 <= m <= n <= size:
+            raise _HttpError(
+                404,
+                f"first={params['first'][:40]}, second={params['second'][:40]} out of range: "
+                f"1 <= first <= second <= {size}",
+            )
+        path = self.tree.consistency_proof(m, n)
+        body = _json(
+            {
+                "first": m,
+                "second": n,
+                "consistency_path": [h.hex() for h in _spoil_path(path, f)],
+            }
+        )
+        return 200, JSON, self._immutable(f), body
+
+
+def _method(method: str) -> None:
+    if method != "GET" and method != "HEAD":
+        raise _HttpError(405, f"method {method[:20]} not allowed: GET, HEAD")
+
+
+def _spoil_path(path: list[bytes], f: FaultMap) -> list[bytes]:
+    if not f:
+        return path
+    if "bad-proof" in f and path:
+        path = [_flip(path[0]), *path[1:]]
+    if "extra-proof-hash" in f:
+        path = [*path, _EXTRA_HASH]
+    return path
+
+
+def _spoil_signature(signed: bytes) -> bytes:
+    """The same note with one byte of its first signature flipped (key id left alone)."""
+    text, sep, sigs = signed.partition(b"\n\n")
+    lines = sigs.split(b"\n")
+    for n, line in enumerate(lines):
+        if line.startswith(_SIG_PREFIX):
+            head, _, b64 = line.rpartition(b" ")
+            raw = bytearray(base64.b64decode(b64))
+            raw[-1] ^= 0x01
+            lines[n] = head + b" " + base64.b64encode(bytes(raw))
+            break
+    return text + sep + b"\n".join(lines)
