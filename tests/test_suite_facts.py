@@ -1,0 +1,164 @@
+"""tlogcheck.facts: the mechanics under the checks, against a reference deployment."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.errors import ProofError
+from tlogcheck.facts import (
+    Tree,
+    cache_control_problem,
+    check_recorded,
+    etag_problem,
+    judge_lag,
+    max_age,
+    parse_cache_control,
+    path_kind,
+    prove_extends,
+    root_of_size,
+    verify_inclusion_at,
+)
+from tlogcheck.merkle import root_of
+from tlogcheck.refstack.data import demo_entries
+from tlogcheck.refstack.stack import RunningStack
+
+MakeRefstack = Callable[..., RunningStack]
+ENTRIES = 100
+
+
+def _response(body: bytes = b"{}", status: int = 200, **headers: str) -> Response:
+    return Response(
+        url="http://t/x",
+        path="/v1/log/root",
+        view="edge",
+        status=status,
+        headers=httpx.Headers({k.replace("_", "-"): v for k, v in headers.items()}),
+        body=body,
+        elapsed=0.0,
+    )
+
+
+def _tree(size: int) -> Tree:
+    return Tree(size, root_of(demo_entries(0, size)))
+
+
+@pytest.fixture
+def client(make_refstack: MakeRefstack) -> Iterator[TLogClient]:
+    stack = make_refstack(entries=ENTRIES)
+    with TLogClient(stack.info.edge_url, timeout=5) as c:
+        yield c
+
+
+def test_parse_cache_control() -> None:
+    cc = parse_cache_control('Public, MAX-AGE="60" , immutable,,')
+    assert cc == {"public": None, "max-age": "60", "immutable": None}
+    assert max_age("public, max-age=60") == 60
+    assert max_age("public") is None and max_age(None) is None and max_age("max-age=x") is None
+
+
+@pytest.mark.parametrize(
+    "path, kind",
+    [
+        ("/healthz", "no-store"),
+        ("/v1/log/root", "short"),
+        ("/v1/log/checkpoint", "short"),
+        ("/v1/log/entry/5", "immutable"),
+        ("/v1/log/proof/5?tree_size=9", "immutable"),
+        ("/v1/log/proof/5", "short"),
+        ("/v1/log/consistency?first=1&second=2", "immutable"),
+    ],
+)
+def test_path_kind(path: str, kind: str) -> None:
+    assert path_kind(path) == kind
+
+
+@pytest.mark.parametrize(
+    "path, value, ok",
+    [
+        ("/healthz", "no-store", True),
+        ("/healthz", "public, max-age=5", False),
+        ("/v1/log/root", "public, max-age=60", True),
+        ("/v1/log/root", "public, max-age=300", True),
+        ("/v1/log/root", "public, max-age=301", False),
+        ("/v1/log/root", "public, max-age=60, immutable", False),
+        ("/v1/log/root", "no-store", False),
+        ("/v1/log/root", None, False),
+        ("/v1/log/entry/1", "public, max-age=31536000, immutable", True),
+        ("/v1/log/entry/1", "immutable, max-age=31536000, public", True),
+        ("/v1/log/entry/1", "public, max-age=60", False),
+        ("/v1/log/entry/1", "public, max-age=31536000", False),
+        ("/v1/log/proof/1?tree_size=4", "max-age=31536000, immutable", False),
+    ],
+)
+def test_cache_control_problem(path: str, value: str | None, ok: bool) -> None:
+    assert (cache_control_problem(path, value) is None) == ok
+
+
+def test_etag_problem() -> None:
+    body = b'{"tree_size":1}'
+    good = f'"{hashlib.sha256(body).hexdigest()}"'
+    assert etag_problem(_response(body, etag=good)) is None
+    assert etag_problem(_response(body)) is None  # none to check (the caller may require one)
+    assert "weak" in (etag_problem(_response(body, etag="W/" + good)) or "")
+    assert "SHA-256 of the body" in (etag_problem(_response(b"other", etag=good)) or "")
+    assert "not" in (etag_problem(_response(body, etag=good.upper())) or "")
+    assert "not" in (etag_problem(_response(body, etag=good.strip('"'))) or "")
+
+
+def test_judge_lag_without_a_deployment_to_ask() -> None:
+    # Same size, different roots: split before any proof is asked for.
+    a, b = Tree(5, bytes(32)), Tree(5, b"\x01" * 32)
+    problem = judge_lag(None, older=a, newer=b, older_response=_response())  # type: ignore[arg-type]
+    assert problem is not None and problem.startswith("split view")
+
+
+def test_root_of_size_is_the_root_of_the_prefix(client: TLogClient) -> None:
+    for size in (1, 2, 3, 7, 8, 64, 99, 100):
+        assert root_of_size(client, size) == _tree(size)
+
+
+def test_prove_extends(client: TLogClient) -> None:
+    served = _tree(ENTRIES)
+    assert "verified" in prove_extends(client, _tree(37), served)
+    assert prove_extends(client, served, served) == f"same tree {ENTRIES}"
+    with pytest.raises(ProofError):
+        prove_extends(client, Tree(37, bytes(32)), served)
+    with pytest.raises(ProofError, match="two different roots"):
+        prove_extends(client, Tree(ENTRIES, bytes(32)), served)
+    with pytest.raises(ProofError, match="shrank"):
+        prove_extends(client, served, _tree(37))
+
+
+def test_check_recorded_both_ways(client: TLogClient) -> None:
+    # The served tree is older than the recorded one: it must be a prefix of it.
+    assert "older than the recorded" in check_recorded(client, _tree(ENTRIES), _tree(50))
+    assert "verified" in check_recorded(client, _tree(50), _tree(ENTRIES))
+    with pytest.raises(ProofError):
+        check_recorded(client, Tree(ENTRIES, bytes(32)), _tree(50))
+
+
+def test_judge_lag(client: TLogClient) -> None:
+    older, newer = _tree(60), _tree(ENTRIES)
+    fresh = _response(age="30", cache_control="public, max-age=60")
+    assert judge_lag(client, older=older, newer=newer, older_response=fresh) is None
+    stale = _response(age="61", cache_control="public, max-age=60")
+    assert "stale" in (judge_lag(client, older=older, newer=newer, older_response=stale) or "")
+    no_age = _response(cache_control="public, max-age=60")
+    assert "Age" in (judge_lag(client, older=older, newer=newer, older_response=no_age) or "")
+    forged = Tree(60, bytes(32))
+    problem = judge_lag(client, older=forged, newer=newer, older_response=fresh)
+    assert problem is not None and problem.startswith("split view")
+
+
+def test_verify_inclusion_at(client: TLogClient) -> None:
+    tree = _tree(ENTRIES)
+    assert verify_inclusion_at(client, 42, tree).ok
+    wrong = verify_inclusion_at(client, 42, Tree(ENTRIES, bytes(32)))
+    assert not wrong.ok and "does not verify" in (wrong.problem or "")
+    beyond = verify_inclusion_at(client, ENTRIES + 5, Tree(ENTRIES + 10, bytes(32)))
+    assert not beyond.ok and "404" in (beyond.problem or "")

@@ -1,0 +1,180 @@
+"""Consistency — playbook §5 (cross-check custody records with the TLog root) and §3.2.
+
+The log only grows: every tree it ever showed is a prefix of the one it serves now.
+
+- Root and checkpoint describe the same tree; when a cache holds an older copy of one,
+  it must be a proven prefix of the other and within its max-age.
+- The log's own consistency proofs agree with its inclusion proofs and its root: the
+  tree of size m (from the proof for leaf 0 at m) extends to the served tree.
+- Consistency proofs verify from every `--tlog-known-root` (the stable release's root
+  during a canary, custody records) and from the tree in `--tlog-state` (the last one a
+  fully passing run verified) to the served one. The state file is updated only after
+  a fully passing run.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.facts import (
+    ServedRoot,
+    Tree,
+    check_recorded,
+    fail,
+    judge_lag,
+    prove_extends,
+    read_checkpoint,
+    root_of_size,
+)
+from tlogcheck.report import VERIFIED_TREE_KEY, summary_line
+from tlogcheck.state import KnownTree, load_state
+from tlogcheck.suite import Target
+
+pytestmark = pytest.mark.consistency
+
+
+def test_root_and_checkpoint_describe_the_same_tree(
+    tlog_client: TLogClient, served_root: ServedRoot, served_checkpoint: Response
+) -> None:
+    try:
+        _, checkpoint = read_checkpoint(served_checkpoint)
+    except FormatError as exc:
+        fail(
+            "consistency",
+            expected="a readable checkpoint to compare with the root",
+            served=f"{exc}\n          {served_checkpoint.describe()}",
+        )
+    root_tree = served_root.tree
+    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash)
+    if root_tree == checkpoint_tree:
+        return
+    if root_tree.tree_size < checkpoint_tree.tree_size:
+        problem = judge_lag(
+            tlog_client,
+            older=root_tree,
+            newer=checkpoint_tree,
+            older_response=served_root.response,
+        )
+    else:
+        problem = judge_lag(
+            tlog_client,
+            older=checkpoint_tree,
+            newer=root_tree,
+            older_response=served_checkpoint,
+        )
+    if problem is not None:
+        fail(
+            "consistency",
+            expected="root and checkpoint describe the same tree (spec: Endpoints)",
+            served=f"root {root_tree.describe()}, checkpoint {checkpoint_tree.describe()}: "
+            f"{problem}\n          root:       {served_root.response.describe()}\n"
+            f"          checkpoint: {served_checkpoint.describe()}",
+        )
+
+
+def older_sizes(tree_size: int, seed: int) -> list[int]:
+    """Sizes 1, 2, 3, n/2, n-1 and one drawn with the seed, all below n."""
+    n = tree_size
+    sizes = {1, 2, 3, n // 2, n - 1}
+    if n > 2:
+        sizes.add(random.Random(seed).randrange(1, n))
+    return sorted(m for m in sizes if 1 <= m < n)
+
+
+def test_consistency_proofs_agree_with_inclusion_proofs(
+    tlog_client: TLogClient, tlog_target: Target, served_root: ServedRoot
+) -> None:
+    served = served_root.tree
+    sizes = older_sizes(served.tree_size, tlog_target.seed)
+    if not sizes:
+        pytest.skip(f"a tree of {served.tree_size} entry has no older tree to prove from")
+
+    def extends(size: int) -> str | None:
+        try:
+            prove_extends(tlog_client, root_of_size(tlog_client, size), served)
+        except (ProofError, FormatError) as exc:
+            return f"from {size}: {exc}"
+        return None
+
+    problems = [p for p in tlog_client.map(extends, sizes) if p is not None]
+    if problems:
+        fail(
+            "consistency",
+            expected=f"consistency proofs from sizes {sizes} to the served {served.describe()} "
+            "verify against the roots the log's own inclusion proofs give",
+            served="\n          ".join(problems),
+            extra={"seed": str(tlog_target.seed)},
+        )
+
+
+def _from_recorded(client: TLogClient, recorded: KnownTree, served: Tree) -> tuple[str | None, str]:
+    try:
+        evidence = check_recorded(client, Tree(recorded.tree_size, recorded.root_hash), served)
+    except (ProofError, FormatError) as exc:
+        return f"{recorded.describe()}: {exc}", ""
+    return None, evidence
+
+
+def test_log_extends_every_known_root(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    served_root: ServedRoot,
+    request: pytest.FixtureRequest,
+) -> None:
+    if not tlog_target.known_roots:
+        pytest.skip("no --tlog-known-root given: no recorded tree to prove from")
+    served = served_root.tree
+    results = tlog_client.map(
+        lambda known: _from_recorded(tlog_client, known, served), tlog_target.known_roots
+    )
+    problems = [p for p, _ in results if p is not None]
+    if problems:
+        fail(
+            "consistency",
+            expected=f"the served {served.describe()} extends every --tlog-known-root",
+            served="\n          ".join(problems),
+        )
+    for known in tlog_target.known_roots:
+        if known.tree_size > served.tree_size:
+            summary_line(
+                request.config,
+                f"the served {served.describe()} is older than {known.describe()}: a lagging "
+                "edge, or a rollback",
+            )
+
+
+def test_log_extends_the_state_tree(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    served_root: ServedRoot,
+    request: pytest.FixtureRequest,
+) -> None:
+    if tlog_target.state_path is None:
+        pytest.skip("no --tlog-state given: no remembered tree to prove from")
+    served = served_root.tree
+    state = load_state(tlog_target.state_path)
+    if state is None:
+        _verified(request, served)
+        pytest.skip(
+            f"state file {tlog_target.state_path} does not exist yet: a fully passing run "
+            f"records {served.describe()}"
+        )
+    problem, _ = _from_recorded(tlog_client, state.known_tree(tlog_target.state_path), served)
+    if problem is not None:
+        fail(
+            "consistency",
+            expected=f"the served {served.describe()} extends the last verified tree",
+            served=problem,
+        )
+    # A lagging edge shows an older tree than the state's: the state keeps the newer one.
+    newest = max(served, Tree(state.tree_size, state.root_hash), key=lambda t: t.tree_size)
+    _verified(request, newest)
+
+
+def _verified(request: pytest.FixtureRequest, tree: Tree) -> None:
+    """Offer `tree` to the state file; the controller writes it only after a full pass."""
+    request.node.user_properties.append((VERIFIED_TREE_KEY, (tree.tree_size, tree.root_hash.hex())))

@@ -1,0 +1,59 @@
+"""db.jsonl — playbook §4 (`sha256sum db.jsonl`, rebuild the TLog root) and §3.2 step 2.
+
+With `--tlog-db`, the release's db.jsonl is read once (streaming):
+
+- its SHA-256 equals the release's (`--tlog-db-sha256`, hex or a sha256sum file);
+- the Merkle root rebuilt from it equals the served root at the served size. An edge
+  that lags behind the file is compared with the file's prefix of that size; a served
+  tree larger than the file fails: it announces entries the release does not have.
+
+Without `--tlog-db` both are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck.db import DbAudit
+from tlogcheck.facts import ServedRoot, fail
+from tlogcheck.suite import Target
+
+pytestmark = pytest.mark.db
+
+
+def test_db_jsonl_matches_the_release_hash(tlog_target: Target, db_audit: DbAudit) -> None:
+    if tlog_target.db_sha256 is None:
+        pytest.skip("no --tlog-db-sha256 given: the file's hash is not compared")
+    if db_audit.sha256 != tlog_target.db_sha256:
+        fail(
+            "db",
+            expected=f"SHA-256 {tlog_target.db_sha256.hex()} "
+            f"({tlog_target.db_sha256_source}, --tlog-db-sha256)",
+            served=f"sha256sum {tlog_target.db} = {db_audit.sha256.hex()}",
+        )
+
+
+def test_db_jsonl_rebuilds_the_served_root(
+    tlog_target: Target, db_audit: DbAudit, served_root: ServedRoot
+) -> None:
+    served = served_root.tree
+    if served.tree_size > db_audit.tree_size:
+        fail(
+            "db",
+            expected=f"a served tree no larger than {tlog_target.db} "
+            f"({db_audit.tree_size} entries)",
+            served=f"{served.describe()}: entries the release does not have\n          "
+            f"{served_root.response.describe()}",
+        )
+    rebuilt = (
+        db_audit.root_hash
+        if served.tree_size == db_audit.tree_size
+        else db_audit.prefix_roots[served.tree_size]
+    )
+    if rebuilt != served.root_hash:
+        fail(
+            "db",
+            expected=f"the root rebuilt from the first {served.tree_size} entries of "
+            f"{tlog_target.db}: {rebuilt.hex()}",
+            served=f"{served.describe()}\n          {served_root.response.describe()}",
+        )

@@ -1,0 +1,89 @@
+"""ETag — playbook §4 (compare the root/entry ETag with the body's hash), spec "Headers".
+
+Every 200 of the log's paths carries a strong ETag, `"<lowercase hex SHA-256 of the body
+as sent, no content coding>"`; every response that has an ETag is checked, on the edge
+and on the origin. A weak ETag (`W/"..."`) fails: it promises only semantic equality,
+which a cache may not rely on for these bytes. `If-None-Match` with the ETag gets 304
+and no body.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.facts import (
+    PATH_CHECKPOINT,
+    PATH_HEALTH,
+    PATH_ROOT,
+    ServedRoot,
+    consistency_path,
+    entry_path,
+    etag_problem,
+    fail,
+    proof_path,
+)
+
+pytestmark = pytest.mark.etag
+
+PER_RUN = 8  # sampled indices whose entry and proofs are looked at
+
+
+def log_paths(tree_size: int, indices: list[int]) -> list[str]:
+    """One path of every kind of the API, entries and proofs for some sampled indices."""
+    paths = [PATH_ROOT, PATH_CHECKPOINT, consistency_path(1, tree_size)]
+    for i in indices[:PER_RUN]:
+        paths += [entry_path(i), proof_path(i, tree_size), proof_path(i)]
+    return paths
+
+
+def test_every_etag_is_the_sha256_of_its_body(
+    tlog_client: TLogClient, served_root: ServedRoot, sample_indices: list[int]
+) -> None:
+    n = served_root.root.tree_size
+    requests = [(p, v) for p in log_paths(n, sample_indices) for v in ("edge", "origin")]
+    requests += [(PATH_HEALTH, "edge"), (PATH_HEALTH, "origin")]
+    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    problems = []
+    for response in responses:
+        problem = etag_problem(response)
+        if problem is None and response.status == 200 and response.etag is None:
+            if response.path != PATH_HEALTH:
+                problem = "a 200 without an ETag"
+        if problem is not None:
+            problems.append(f"{problem}\n            {response.describe()}")
+    if problems:
+        fail(
+            "etag",
+            expected='ETag: "<SHA-256 of the body>" (strong) on every 200 of the log\'s paths',
+            served=f"{len(problems)} of {len(responses)} responses:\n          "
+            + "\n          ".join(problems[:10]),
+        )
+
+
+def _revalidate(client: TLogClient, path: str) -> tuple[Response, Response | None]:
+    first = client.get(path)
+    if first.etag is None:
+        return first, None
+    return first, client.get(path, headers={"If-None-Match": first.etag})
+
+
+def test_if_none_match_gets_304_without_a_body(
+    tlog_client: TLogClient, sample_indices: list[int]
+) -> None:
+    paths = [PATH_ROOT, entry_path(sample_indices[0])]
+    problems = []
+    for first, second in tlog_client.map(lambda p: _revalidate(tlog_client, p), paths):
+        if second is None:
+            problems.append(f"no ETag to revalidate with: {first.describe()}")
+        elif second.status != 304 or second.body:
+            problems.append(
+                f"If-None-Match: {first.etag} answered {second.status} with "
+                f"{len(second.body)} bytes: {second.describe()}"
+            )
+    if problems:
+        fail(
+            "etag",
+            expected="If-None-Match with the ETag: 304 and no body (spec: Headers)",
+            served="\n          ".join(problems),
+        )

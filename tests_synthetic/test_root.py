@@ -1,0 +1,109 @@
+"""Root — playbook §0 (`curl -s $URL/v1/log/root | jq .`); spec items 2 and "Headers".
+
+The root is what every client verifies against, so it must be served exactly as the
+spec fixes, on the edge and on the origin (X-Bypass: 1):
+
+- 200 and a well-formed body: tree_size, root_hash in lowercase hex, an RFC 3339
+  timestamp, the release;
+- `X-TLog-Release` names the release that produced it, the same as the body's;
+- it announces only entries that are served: entry tree_size-1 answers 200, and the
+  origin answers 404 for entry tree_size;
+- the API's errors are the spec's: 400 for a malformed request, 404 out of range, both
+  with a JSON `{"error": ...}` body.
+
+Whether the root's hash is right is for the checks that can tell: inclusion (proofs),
+consistency (checkpoint, recorded trees), db (db.jsonl).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck import api
+from tlogcheck.client import TLogClient
+from tlogcheck.errors import FormatError
+from tlogcheck.facts import PATH_ROOT, ServedRoot, entry_path, fail, read_root
+
+pytestmark = pytest.mark.root
+
+
+@pytest.mark.parametrize("view", ["edge", "origin"])
+def test_root_is_well_formed(tlog_client: TLogClient, view: str) -> None:
+    response = tlog_client.get(PATH_ROOT, view=view)
+    try:
+        root = read_root(response)
+    except FormatError as exc:
+        fail(
+            "root",
+            expected=f"GET /v1/log/root on the {view} view: 200 and the spec's JSON body",
+            served=f"{exc}\n          {response.describe()}",
+        )
+    if response.release is None:
+        fail(
+            "root",
+            expected="an X-TLog-Release header on every response (spec: Headers)",
+            served=response.describe(),
+        )
+    if root.release is not None and root.release != response.release:
+        fail(
+            "root",
+            expected=f"the body's release {root.release!r} in X-TLog-Release: the pod "
+            "that produced the root is of the release the root describes",
+            served=f"X-TLog-Release: {response.release}; {response.describe()}",
+        )
+
+
+@pytest.mark.parametrize("view", ["edge", "origin"])
+def test_root_announces_only_served_entries(
+    tlog_client: TLogClient, served_root: ServedRoot, origin_root: ServedRoot, view: str
+) -> None:
+    root = served_root if view == "edge" else origin_root
+    last = root.root.tree_size - 1
+    response = tlog_client.get(entry_path(last), view=view)
+    # During a canary another release's pod may answer; it does not speak for this root.
+    if response.status != 200 and response.release in (None, root.response.release):
+        fail(
+            "root",
+            expected=f"entry {last}, the last of the {root.tree.describe()} the {view} "
+            "announces, answers 200",
+            served=response.describe(),
+        )
+
+
+def test_origin_serves_no_entry_beyond_its_root(
+    tlog_client: TLogClient, origin_root: ServedRoot
+) -> None:
+    size = origin_root.root.tree_size
+    response = tlog_client.get(entry_path(size), view="origin")
+    if response.status != 404 and response.release in (None, origin_root.response.release):
+        fail(
+            "root",
+            expected=f"404 for entry {size}: the origin's root says the log has {size} entries",
+            served=response.describe(),
+        )
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/v1/log/entry/abc", 400),
+        ("/v1/log/entry/01", 400),
+        ("/v1/log/entry/-1", 400),
+        ("/v1/log/consistency?first=1", 400),
+        ("/v1/log/entry/{beyond}", 404),
+        ("/v1/log/proof/0?tree_size={beyond}", 404),
+    ],
+)
+def test_errors_are_the_specs(
+    tlog_client: TLogClient, origin_root: ServedRoot, path: str, status: int
+) -> None:
+    # Far beyond any tree either release could serve during a canary.
+    path = path.format(beyond=origin_root.root.tree_size + 2**32)
+    response = tlog_client.get(path)
+    expected = f'GET {path}: {status} with a JSON {{"error": ...}} body (spec: Endpoints)'
+    if response.status != status:
+        fail("root", expected=expected, served=response.describe())
+    try:
+        api.parse_error(response.body)
+    except FormatError as exc:
+        fail("root", expected=expected, served=f"{exc}; {response.describe()}")

@@ -1,0 +1,331 @@
+"""`make demo`: the suite against the embedded deployment, healthy and then broken.
+
+    python -m tlogcheck.demo              the demo steps, one after the other
+    python -m tlogcheck.demo --matrix     the detection matrix table (README) from FAULTS
+    python -m tlogcheck.demo --measure    run the suite against every fault, print what failed
+
+Each step runs `pytest --pyargs tests_synthetic` in a subprocess, as a user would, and
+says what to look at. The demo exits 0 when every step ended as it should: the healthy
+run passed and the faulted run failed with the check that catches the fault.
+
+Steps are `DemoStep`s in `STEPS`; a module named in `STEP_PROVIDERS` that defines
+`demo_steps() -> list[DemoStep]` adds its own after them (the gate adds a dry run of
+the Argo Rollouts abort that way).
+
+`run_suite` is also how the project's self-tests and benchmarks run the suite: a
+subprocess, a JSON report, the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlogcheck.errors import EXIT_FAILED, EXIT_OK
+from tlogcheck.plugin import CHECK_MARKERS
+
+__all__ = [
+    "STEPS",
+    "STEP_PROVIDERS",
+    "DemoStep",
+    "SuiteRun",
+    "main",
+    "matrix_table",
+    "run_suite",
+]
+
+# Modules that may add demo steps (`demo_steps()`); a missing one is skipped.
+STEP_PROVIDERS: tuple[str, ...] = ("tlogcheck.gate_plugin",)
+# Small enough to start in a blink, large enough for several levels of the tree.
+DEMO_ENTRIES = 1024
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One run of the suite: its exit status, JSON report and output."""
+
+    args: tuple[str, ...]
+    exitstatus: int
+    report: dict[str, Any]
+    output: str
+    seconds: float
+
+    @property
+    def failed_checks(self) -> set[str]:
+        return set(self.report.get("summary", {}).get("failed_checks", []))
+
+    @property
+    def inconclusive_checks(self) -> set[str]:
+        return set(self.report.get("summary", {}).get("inconclusive_checks", []))
+
+    def check_verdicts(self) -> dict[str, str]:
+        return {name: c["verdict"] for name, c in self.report.get("checks", {}).items()}
+
+
+def suite_command(args: Sequence[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", "--pyargs", "tests_synthetic", "-p", "no:cacheprovider",
+        *args,
+    ]  # fmt: skip
+
+
+def run_suite(
+    args: Sequence[str],
+    *,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    echo: bool = False,
+    cwd: str | None = None,
+) -> SuiteRun:
+    """Run `pytest --pyargs tests_synthetic ARGS` in a subprocess; its report and status."""
+    with tempfile.TemporaryDirectory(prefix="tlogcheck-run-") as tmp:
+        report_path = os.path.join(tmp, "report.json")
+        command = [*suite_command(args), f"--tlog-report-json={report_path}"]
+        full_env = {**os.environ, **(env or {})}
+        # Options come from this call only, never from the caller's environment.
+        for name in list(full_env):
+            if name.startswith("TLOG_") and name not in (env or {}):
+                del full_env[name]
+        start = time.monotonic()
+        proc = subprocess.run(
+            command,
+            stdout=None if echo else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd or tmp,
+            check=False,
+        )
+        seconds = time.monotonic() - start
+        try:
+            report = json.loads(Path(report_path).read_text())
+        except (OSError, ValueError):
+            report = {}
+    return SuiteRun(tuple(args), proc.returncode, report, proc.stdout or "", seconds)
+
+
+# --- the demo ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    before: str  # what is about to happen
+    args: tuple[str, ...]
+    expect_status: int
+    expect_failed: frozenset[str] = field(default_factory=frozenset)
+    after: str = ""  # what to look at in the output
+
+    def succeeded(self, run: SuiteRun) -> bool:
+        return run.exitstatus == self.expect_status and self.expect_failed <= run.failed_checks
+
+
+_COMMON = (f"--tlog-embedded-entries={DEMO_ENTRIES}", "-m", "not load", "-rs")
+
+STEPS: list[DemoStep] = [
+    DemoStep(
+        "1. A healthy deployment",
+        "The suite starts the embedded reference deployment (an origin behind a caching "
+        f"edge, serving a demo log of {DEMO_ENTRIES} entries signed with a demo key) and "
+        "runs every functional check of the playbook against it: health, root, checkpoint, ETag, "
+        "cache, edge/origin parity, inclusion of sampled entries, consistency, db.jsonl. "
+        "The header names the target and the seed.",
+        _COMMON,
+        EXIT_OK,
+        after="Every check passed. The 'tlogcheck' section at the end sums up per check, "
+        "and gives the command that replays this run's sample (its seed).",
+    ),
+    DemoStep(
+        "2. The same deployment with a corrupted entry",
+        "Now the origin serves altered bytes for one entry of the log, 512 (fault "
+        "`corrupt-entry:512`): still valid JSON, with an ETag that matches the altered "
+        "body, so only hashing the entry and verifying its inclusion proof against the "
+        "root can tell. 512 sits on a power-of-two boundary, one of the edge indices "
+        "every run verifies. Expect the inclusion check to fail and the others to pass.",
+        (*_COMMON, "--tlog-embedded-fault=corrupt-entry:512"),
+        EXIT_FAILED,
+        frozenset({"inclusion"}),
+        after="Read the failure: what was expected, what was served (status, headers, "
+        "hashes), the playbook alert and section (TLogInclusionProofFail, §3.2), the "
+        "next diagnostic step, the seed, and the command that re-runs one failing index.",
+    ),
+]
+
+
+def steps() -> list[DemoStep]:
+    """STEPS, then those of the STEP_PROVIDERS."""
+    out = list(STEPS)
+    for name in STEP_PROVIDERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        provider = getattr(module, "demo_steps", None)
+        if provider is not None:
+            out.extend(provider())
+    return out
+
+
+def _banner(text: str) -> None:
+    print("\n" + "=" * 78)
+    print(text)
+    print("=" * 78, flush=True)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=78)
+
+
+def run_demo(selected: Sequence[DemoStep]) -> int:
+    ok = True
+    for step in selected:
+        _banner(step.title)
+        print(_wrap(step.before))
+        print("\n$ " + shlex.join(["pytest", "--pyargs", "tests_synthetic", *step.args]) + "\n")
+        run = run_suite(step.args, echo=True)
+        good = step.succeeded(run)
+        ok = ok and good
+        verdict = "as expected" if good else "NOT as expected"
+        print(f"\n--> exit status {run.exitstatus} ({verdict}), {run.seconds:.1f}s")
+        if step.after:
+            print(_wrap(step.after))
+    _banner("Demo " + ("done: every step ended as expected." if ok else "FAILED: see above."))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# --- the detection matrix ------------------------------------------------------------------
+
+
+def matrix_table() -> str:
+    """The README's detection matrix, made from `refstack.faults.FAULTS`."""
+    from tlogcheck.refstack.faults import FAULTS
+
+    rows = [
+        "| fault | side | imitates | caught by (must fail) | may also fail |",
+        "|---|---|---|---|---|",
+    ]
+    for doc in FAULTS.values():
+        alert = (
+            f"{doc.alert} ({doc.section})" if doc.alert else f"nothing: legitimate ({doc.section})"
+        )
+        caught = ", ".join(doc.caught_by) or "— (every check passes)"
+        also = ", ".join(doc.also) or "—"
+        rows.append(f"| `{doc.usage}` | {doc.side} | {alert} | {caught} | {also} |")
+    return "\n".join(rows)
+
+
+# What the measured matrix (and tests/test_detection_matrix.py) runs each fault with.
+MATRIX_ENTRIES = 256
+MATRIX_ARGS: tuple[str, ...] = (
+    f"--tlog-embedded-entries={MATRIX_ENTRIES}",
+    "--tlog-sample=16",
+    "-m",
+    "not load",
+)
+# An argument for the faults that need one, and options some need to end in bounded time.
+MATRIX_FAULT_SPEC = {
+    "latency": "latency:50",
+    "error-rate": "error-rate:5",
+    "oversize-body": "oversize-body:17",
+}
+MATRIX_FAULT_OPTIONS: dict[str, tuple[str, ...]] = {"slow-body": ("--tlog-timeout=0.5",)}
+
+
+def custody_root(size: int) -> str:
+    """`SIZE:HEX` of the demo log's first `size` entries: a custody record (playbook §5)."""
+    from tlogcheck.merkle import root_of
+    from tlogcheck.refstack.data import demo_entries
+
+    return f"{size}:{root_of(demo_entries(0, size)).hex()}"
+
+
+def matrix_run(name: str) -> SuiteRun:
+    """The functional suite against the embedded deployment with fault `name`."""
+    args = [
+        *MATRIX_ARGS,
+        f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}",
+        f"--tlog-embedded-fault={MATRIX_FAULT_SPEC.get(name, name)}",
+        *MATRIX_FAULT_OPTIONS.get(name, ()),
+    ]
+    return run_suite(args)
+
+
+# The checks of tests_synthetic but the load phase, which has its own self-tests.
+FUNCTIONAL_CHECKS = frozenset(CHECK_MARKERS) - {"load"}
+
+
+def matrix_misses(
+    caught_by: Sequence[str], also: Sequence[str], run: SuiteRun
+) -> tuple[set[str], set[str]]:
+    """(checks that should have failed and did not, checks that failed or were
+    inconclusive though the registry does not allow it); the load check aside."""
+    must = set(caught_by) & FUNCTIONAL_CHECKS
+    troubled = run.failed_checks | run.inconclusive_checks
+    return must - run.failed_checks, troubled - must - set(also)
+
+
+def measure_matrix() -> int:
+    from tlogcheck.refstack.faults import FAULTS
+
+    print("| fault | failed (measured) | inconclusive | caught by (registry) | as registered |")
+    print("|---|---|---|---|---|")
+    ok = True
+    for name, doc in FAULTS.items():
+        run = matrix_run(name)
+        failed = sorted(run.failed_checks)
+        functional = set(doc.caught_by) - {"load"}
+        allowed = functional | set(doc.also)
+        good = (
+            functional <= run.failed_checks
+            and (run.failed_checks | run.inconclusive_checks) <= allowed
+        )
+        ok = ok and good
+        print(
+            f"| `{MATRIX_FAULT_SPEC.get(name, name)}` | {', '.join(failed) or '—'} "
+            f"| {', '.join(sorted(run.inconclusive_checks)) or '—'} "
+            f"| {', '.join(doc.caught_by) or '—'} | {'yes' if good else 'NO'} |",
+            flush=True,
+        )
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tlogcheck.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--matrix", action="store_true", help="print the detection matrix table")
+    parser.add_argument("--list", action="store_true", help="list the demo steps")
+    parser.add_argument(
+        "--measure", action="store_true", help="run every fault and print what the suite caught"
+    )
+    args = parser.parse_args(argv)
+    if args.matrix:
+        print(matrix_table())
+        return EXIT_OK
+    if args.measure:
+        return measure_matrix()
+    selected = steps()
+    if args.list:
+        for step in selected:
+            print(
+                f"{step.title}: {shlex.join(['pytest', '--pyargs', 'tests_synthetic', *step.args])}"
+            )
+        return EXIT_OK
+    return run_demo(selected)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

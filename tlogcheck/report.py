@@ -1,0 +1,271 @@
+"""The run's report: one JSON document every part adds to, and the terminal summary.
+
+Parts record their section on the controller with `record(config, key, value)` (keys:
+"gate", "load", ... ; the suite writes "target", "releases", "checks", "summary") and
+add lines to the terminal's "tlogcheck" section with `summary_line(config, text)`.
+What a part records on an xdist worker travels to the controller in `workeroutput`
+and is merged there: a key new to the controller is taken as it is, two dicts are
+merged key by key (the worker's value wins), two lists are concatenated, anything
+else is replaced.
+
+Test outcomes are gathered on the controller from every report
+(`pytest_runtest_logreport`), so they need no transfer. The JSON document is written
+at the very end of `pytest_sessionfinish` (a wrapper: every part has recorded and the
+exit status is final), with `--tlog-report-json PATH`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tlogcheck.checks import CHECKS, check_of, inconclusive_reason
+from tlogcheck.options import Option, value
+
+__all__ = [
+    "REPORT_JSON",
+    "VERIFIED_TREE_KEY",
+    "ReportPlugin",
+    "RunRecord",
+    "TestRecord",
+    "build",
+    "record",
+    "run",
+    "summary_line",
+]
+
+REPORT_JSON = Option(
+    "--tlog-report-json",
+    "TLOG_REPORT_JSON",
+    "write the run's JSON report here: target, per-check outcomes with their messages, "
+    "summary and verdict, and what the gate and load phase recorded.",
+    metavar="PATH",
+)
+
+# A test that verified the served tree against the state file puts (size, root hex)
+# in its user_properties under this key; the state file records it after a full pass.
+VERIFIED_TREE_KEY = "tlogcheck_verified_tree"
+
+# Worse outcomes win when one test reports several phases.
+_RANK = {"passed": 0, "skipped": 1, "inconclusive": 2, "failed": 3}
+OUTCOMES = tuple(_RANK)
+_MAX_MESSAGE = 4000
+
+
+@dataclass
+class TestRecord:
+    nodeid: str
+    check: str | None
+    outcome: str
+    when: str
+    message: str
+    duration: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "when": self.when,
+            "duration": round(self.duration, 3),
+            "message": self.message,
+        }
+
+
+@dataclass
+class RunRecord:
+    sections: dict[str, Any] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    releases: Counter[str] = field(default_factory=Counter)
+    tests: dict[str, TestRecord] = field(default_factory=dict)
+    verified: list[tuple[int, str]] = field(default_factory=list)
+    state_note: str | None = None
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for t in self.tests.values() if t.outcome == outcome)
+
+    def counts(self) -> dict[str, int]:
+        return {o: self.count(o) for o in OUTCOMES}
+
+    def verified_tree(self) -> tuple[int, str] | None:
+        """The largest tree a test verified against the state (all are consistent)."""
+        return max(self.verified, default=None)
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        order = {name: i for i, name in enumerate(CHECKS)}
+        for rec in sorted(
+            self.tests.values(), key=lambda r: (order.get(r.check or "", 99), r.nodeid)
+        ):
+            c = out.setdefault(rec.check or "other", {**{o: 0 for o in OUTCOMES}, "tests": []})
+            c[rec.outcome] += 1
+            c["tests"].append(rec.to_json())
+        for c in out.values():
+            c["verdict"] = _verdict(c)
+        return out
+
+    def verdict(self) -> str:
+        return _verdict(self.counts())
+
+
+def _verdict(counts: dict[str, Any]) -> str:
+    if counts["failed"]:
+        return "failed"
+    if counts["inconclusive"]:
+        return "inconclusive"
+    if counts["passed"]:
+        return "passed"
+    return "skipped" if counts["skipped"] else "no tests"
+
+
+_RUN_KEY = pytest.StashKey[RunRecord]()
+
+
+def run(config: pytest.Config) -> RunRecord:
+    """This process's record of the run."""
+    found = config.stash.get(_RUN_KEY, None)
+    if found is None:
+        found = config.stash[_RUN_KEY] = RunRecord()
+    return found
+
+
+def record(config: pytest.Config, key: str, value: Any) -> None:
+    """Set the report's section `key` (JSON-able)."""
+    run(config).sections[key] = value
+
+
+def summary_line(config: pytest.Config, text: str) -> None:
+    """Add a line to the terminal summary's "tlogcheck" section."""
+    lines = run(config).lines
+    if text not in lines:
+        lines.append(text)
+
+
+def add_releases(config: pytest.Config, counts: dict[str, int]) -> None:
+    """Count responses per X-TLog-Release (the release mix of a canary)."""
+    run(config).releases.update(counts)
+
+
+def _message(rep: pytest.TestReport) -> str:
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        text = str(rep.longrepr[2])
+        return text.removeprefix("Skipped: ")
+    text = rep.longreprtext
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "\n[...]"
+
+
+def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
+    """Fold one phase's report into the record of its test (controller side)."""
+    inconclusive = inconclusive_reason(rep.user_properties) is not None
+    if rep.failed:
+        outcome = "failed"
+    elif rep.skipped:
+        outcome = "inconclusive" if inconclusive else "skipped"
+    elif rep.when == "call":
+        outcome = "passed"
+    else:
+        return
+    r = run(config)
+    if rep.when == "call" and not rep.failed:
+        for key, val in rep.user_properties:
+            if key == VERIFIED_TREE_KEY and isinstance(val, (list, tuple)) and len(val) == 2:
+                r.verified.append((int(val[0]), str(val[1])))
+    check = check_of(rep.keywords)
+    new = TestRecord(
+        rep.nodeid, check.name if check else None, outcome, rep.when, _message(rep), rep.duration
+    )
+    old = r.tests.get(rep.nodeid)
+    if old is None or _RANK[outcome] > _RANK[old.outcome]:
+        if old is not None:
+            new.duration += old.duration
+        r.tests[rep.nodeid] = new
+    else:
+        old.duration += rep.duration
+
+
+def worker_payload(config: pytest.Config) -> dict[str, Any]:
+    r = run(config)
+    return {"sections": r.sections, "lines": r.lines, "releases": dict(r.releases)}
+
+
+def merge_worker_payload(config: pytest.Config, payload: dict[str, Any]) -> None:
+    r = run(config)
+    for key, val in payload.get("sections", {}).items():
+        mine = r.sections.get(key)
+        if isinstance(mine, dict) and isinstance(val, dict):
+            mine.update(val)
+        elif isinstance(mine, list) and isinstance(val, list):
+            mine.extend(val)
+        else:
+            r.sections[key] = val
+    for line in payload.get("lines", []):
+        summary_line(config, line)
+    r.releases.update(payload.get("releases", {}))
+
+
+def build(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
+    """The JSON report: every part's section, then releases, checks and summary."""
+    r = run(config)
+    doc: dict[str, Any] = dict(r.sections)
+    doc["releases"] = dict(r.releases)
+    doc["checks"] = r.checks()
+    checks = doc["checks"]
+    doc["summary"] = {
+        "verdict": r.verdict(),
+        "exitstatus": int(exitstatus),
+        "counts": r.counts(),
+        "failed_checks": [name for name, c in checks.items() if c["failed"]],
+        "inconclusive_checks": [name for name, c in checks.items() if c["inconclusive"]],
+        "state": r.state_note,
+    }
+    return doc
+
+
+def check_lines(config: pytest.Config) -> list[str]:
+    """One line per check: its verdict and counts."""
+    out = []
+    for name, c in run(config).checks().items():
+        counts = ", ".join(f"{c[o]} {o}" for o in OUTCOMES if c[o])
+        out.append(f"  {name:<12} {c['verdict'].upper():<13} {counts}")
+    return out
+
+
+def problem_lines(config: pytest.Config) -> list[str]:
+    """What was not verified and why: inconclusive and skipped tests with their reasons."""
+    out = []
+    for rec in run(config).tests.values():
+        if rec.outcome in ("inconclusive", "skipped"):
+            reason = rec.message.splitlines()[0] if rec.message else ""
+            out.append(f"  {rec.outcome}: {rec.nodeid}: {reason}")
+    return out
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, p)
+
+
+class ReportPlugin:
+    """Writes the JSON report on the controller once everything else has finished."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        result = yield
+        config = session.config
+        if not hasattr(config, "workerinput"):
+            path = value(config, REPORT_JSON)
+            if path:
+                write_json(path, build(config, int(session.exitstatus)))
+        return result

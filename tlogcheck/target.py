@@ -1,0 +1,434 @@
+"""What a run checks: the options that name it, and the `Target` they resolve to.
+
+The suite's options live here (the report's in `tlogcheck.report`), each with its env
+and ini twins (command line > environment > ini > default, `tlogcheck.options`).
+`plan(config)` resolves and checks them all at configuration time: a bad value is a
+`pytest.UsageError` (exit 4) naming the option and where its value came from. The
+resulting `Target` is the same in every process of a session (`to_wire` / `from_wire`
+carry it to xdist workers); `tlogcheck.suite` starts the embedded deployment when there
+is no `--tlog-url` and keeps the target on `config.stash[TARGET_KEY]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tlogcheck.errors import ConfigError, TLogCheckError
+from tlogcheck.options import (
+    Option,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    source_of,
+    value,
+)
+from tlogcheck.state import KnownTree, load_state, parse_known_root
+
+if TYPE_CHECKING:
+    from tlogcheck.note import Verifier
+    from tlogcheck.refstack.stack import RunningStack
+
+__all__ = ["OPTIONS", "TARGET_KEY", "Target", "plan", "runs_suite"]
+
+# --- options ----------------------------------------------------------------------------
+
+
+def http_url(raw: str) -> str:
+    """An http(s) URL with a host, without a trailing slash."""
+    text = raw.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError("a base URL carries no query or fragment")
+    try:
+        parts.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    return text.rstrip("/")
+
+
+def seed_value(raw: str) -> int:
+    n = int(raw.strip(), 10)
+    if not 0 <= n < 2**64:
+        raise ValueError("must be an integer in 0 .. 2**64-1")
+    return n
+
+
+def known_root(raw: str) -> KnownTree:
+    return parse_known_root(raw)
+
+
+def fault_spec(raw: str) -> str:
+    from tlogcheck.refstack.faults import parse_spec
+
+    name, arg = parse_spec(raw)
+    return f"{name}:{arg}" if arg else name
+
+
+URL = Option(
+    "--tlog-url",
+    "TLOG_URL",
+    "the deployment to check: its public (edge / CDN) base URL. Without it the "
+    "embedded reference deployment is started and checked.",
+    convert=http_url,
+    metavar="URL",
+)
+ORIGIN_URL = Option(
+    "--tlog-origin-url",
+    "TLOG_ORIGIN_URL",
+    "the origin view: a base URL that reaches the origin pods directly. "
+    "Default: the target URL with `X-Bypass: 1`.",
+    convert=http_url,
+    metavar="URL",
+)
+VKEY = Option(
+    "--tlog-vkey",
+    "TLOG_VKEY",
+    "the checkpoint's verifier key (`name+hexid+base64`), or a path to a file holding "
+    "one; repeatable. Without one the signature check is skipped (and says so).",
+    multiple=True,
+    metavar="KEY",
+)
+DB = Option(
+    "--tlog-db",
+    "TLOG_DB",
+    "the release's db.jsonl: its SHA-256 and rebuilt root are checked against "
+    "--tlog-db-sha256 and the served root.",
+    metavar="PATH",
+)
+DB_SHA256 = Option(
+    "--tlog-db-sha256",
+    "TLOG_DB_SHA256",
+    "the release's SHA-256 of db.jsonl: 64 hex characters, or a `sha256sum` file.",
+    metavar="HEX|PATH",
+)
+KNOWN_ROOT = Option(
+    "--tlog-known-root",
+    "TLOG_KNOWN_ROOT",
+    "a tree recorded elsewhere that the served log must extend (the stable release's "
+    "root during a canary, custody records); repeatable.",
+    convert=known_root,
+    multiple=True,
+    metavar="SIZE:HEX",
+)
+STATE = Option(
+    "--tlog-state",
+    "TLOG_STATE",
+    "state file: the last verified tree. The run proves consistency from it, and a "
+    "fully passing run records the tree it verified (like a witness).",
+    metavar="PATH",
+)
+SAMPLE = Option(
+    "--tlog-sample",
+    "TLOG_SAMPLE",
+    "entries verified, drawn uniformly with the seed, besides the edge indices "
+    "(0, 1, n-2, n-1 and both sides of each power of two).",
+    default="64",
+    convert=non_negative_int,
+    metavar="N",
+)
+SEED = Option(
+    "--tlog-seed",
+    "TLOG_SEED",
+    "seed of the sample; default: a random one, printed in the header. Give it back to "
+    "replay a run's sample.",
+    convert=seed_value,
+    metavar="S",
+)
+INDEX = Option(
+    "--tlog-index",
+    "TLOG_INDEX",
+    "verify exactly this entry index instead of the sample (re-runs a failing index); repeatable.",
+    convert=non_negative_int,
+    multiple=True,
+    metavar="I",
+)
+TIMEOUT = Option(
+    "--tlog-timeout",
+    "TLOG_TIMEOUT",
+    "seconds a request may wait to connect or for each read; one request gives up "
+    "after three times that, retries included.",
+    default="10",
+    convert=positive_float,
+    metavar="SECONDS",
+)
+EMBEDDED_FAULT = Option(
+    "--tlog-embedded-fault",
+    "TLOG_EMBEDDED_FAULT",
+    "for demos and self-tests: start the embedded reference deployment with this fault "
+    "(see the detection matrix); repeatable. Ignored with --tlog-url.",
+    convert=fault_spec,
+    multiple=True,
+    metavar="NAME[:ARG]",
+)
+EMBEDDED_ENTRIES = Option(
+    "--tlog-embedded-entries",
+    "TLOG_EMBEDDED_ENTRIES",
+    "for demos and self-tests: entries in the embedded deployment's demo log. Ignored "
+    "with --tlog-url.",
+    default="2048",
+    convert=positive_int,
+    metavar="N",
+)
+
+OPTIONS: list[Option] = [
+    URL,
+    ORIGIN_URL,
+    VKEY,
+    DB,
+    DB_SHA256,
+    KNOWN_ROOT,
+    STATE,
+    SAMPLE,
+    SEED,
+    INDEX,
+    TIMEOUT,
+    EMBEDDED_FAULT,
+    EMBEDDED_ENTRIES,
+]
+
+# --- the target -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What this run checks, the same in every process of the session."""
+
+    url: str  # "" until the embedded deployment has started
+    origin_url: str | None  # None: X-Bypass: 1 on `url`
+    vkeys: tuple[str, ...]  # verifier key strings
+    embedded: bool
+    seed: int
+    timeout: float
+    sample: int
+    indices: tuple[int, ...] = ()  # --tlog-index: exactly these instead of the sample
+    db: str | None = None
+    db_sha256: bytes | None = None
+    db_sha256_source: str | None = None
+    known_roots: tuple[KnownTree, ...] = ()
+    state_path: str | None = None
+    faults: tuple[str, ...] = ()  # embedded only
+    entries: int | None = None  # embedded only
+    # Canary-aware targeting (a later issue) adds its facts here.
+    stable_url: str | None = None
+    expect_release: str | None = None
+    stack: RunningStack | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def origin_view(self) -> str:
+        if self.origin_url:
+            return f"origin URL {self.origin_url}"
+        return "X-Bypass: 1 on the target URL"
+
+    def verifiers(self) -> list[Verifier]:
+        from tlogcheck.note import parse_verifier_key
+
+        return [parse_verifier_key(k) for k in self.vkeys]
+
+    def describe(self) -> str:
+        if not self.embedded:
+            return self.url
+        faults = ", ".join(self.faults) or "none"
+        return (
+            f"the embedded reference deployment at {self.url} "
+            f"({self.entries} demo entries, faults: {faults})"
+        )
+
+    def target_args(self) -> list[str]:
+        """Options that point another run at this target (the embedded one: rebuilt)."""
+        if self.embedded:
+            args = [f"--tlog-embedded-entries={self.entries}"]
+            args += [f"--tlog-embedded-fault={f}" for f in self.faults]
+            return args
+        args = [f"--tlog-url={self.url}"]
+        if self.origin_url:
+            args.append(f"--tlog-origin-url={self.origin_url}")
+        return args
+
+    def replay_command(self, *, check: str | None = None, index: int | None = None) -> str:
+        """The pytest command that re-runs this sample (or one index) against this target."""
+        args = ["pytest", "--pyargs", "tests_synthetic", *self.target_args()]
+        args.append(f"--tlog-seed={self.seed}")
+        if check:
+            args += ["-m", check]
+        if index is not None:
+            args.append(f"--tlog-index={index}")
+        return " ".join(args)
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able, for xdist's workerinput."""
+        return {
+            "url": self.url,
+            "origin_url": self.origin_url,
+            "vkeys": list(self.vkeys),
+            "embedded": self.embedded,
+            "seed": self.seed,
+            "timeout": self.timeout,
+            "sample": self.sample,
+            "indices": list(self.indices),
+            "db": self.db,
+            "db_sha256": self.db_sha256.hex() if self.db_sha256 else None,
+            "db_sha256_source": self.db_sha256_source,
+            "known_roots": [[k.tree_size, k.root_hash.hex(), k.source] for k in self.known_roots],
+            "state_path": self.state_path,
+            "faults": list(self.faults),
+            "entries": self.entries,
+            "stable_url": self.stable_url,
+            "expect_release": self.expect_release,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> Target:
+        sha = wire.get("db_sha256")
+        return cls(
+            url=wire["url"],
+            origin_url=wire.get("origin_url"),
+            vkeys=tuple(wire.get("vkeys", ())),
+            embedded=bool(wire.get("embedded")),
+            seed=int(wire["seed"]),
+            timeout=float(wire["timeout"]),
+            sample=int(wire["sample"]),
+            indices=tuple(wire.get("indices", ())),
+            db=wire.get("db"),
+            db_sha256=bytes.fromhex(sha) if sha else None,
+            db_sha256_source=wire.get("db_sha256_source"),
+            known_roots=tuple(
+                KnownTree(int(s), bytes.fromhex(h), src)
+                for s, h, src in wire.get("known_roots", ())
+            ),
+            state_path=wire.get("state_path"),
+            faults=tuple(wire.get("faults", ())),
+            entries=wire.get("entries"),
+            stable_url=wire.get("stable_url"),
+            expect_release=wire.get("expect_release"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's "target" section."""
+        doc = self.to_wire()
+        doc["description"] = self.describe()
+        doc["origin_view"] = self.origin_view
+        doc["vkeys"] = len(self.vkeys)
+        return doc
+
+
+TARGET_KEY = pytest.StashKey[Target]()
+
+
+def _usage(option: Option, config: pytest.Config, problem: object) -> pytest.UsageError:
+    return pytest.UsageError(f"tlogcheck: {option.flag} ({source_of(config, option)}): {problem}")
+
+
+def _value(config: pytest.Config, option: Option) -> Any:
+    try:
+        return value(config, option)
+    except ConfigError as exc:
+        # options.value says where the value came from first; _usage says it its own way.
+        _, _, problem = str(exc).partition(": ")
+        raise _usage(option, config, problem or exc) from None
+
+
+def _vkey_string(raw: str) -> str:
+    """The verifier key string of a key given as a string or a file holding one."""
+    from tlogcheck.note import load_verifier_key
+
+    v = load_verifier_key(raw)
+    encoded = base64.b64encode(b"\x01" + v.public_key).decode()
+    return f"{v.name}+{v.key_id.hex()}+{encoded}"
+
+
+def _db_sha256(raw: str) -> tuple[bytes, str]:
+    text = raw.strip()
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return bytes.fromhex(text), "given as hex"
+    from tlogcheck.db import read_sha256_file
+
+    return read_sha256_file(text), f"from {text}"
+
+
+def plan(config: pytest.Config) -> Target:
+    """Every option resolved and checked; `url` is "" when the embedded one will serve."""
+    url = _value(config, URL)
+    origin_url = _value(config, ORIGIN_URL)
+    vkey_raw: list[str] = _value(config, VKEY)
+    db = _value(config, DB)
+    db_sha_raw = _value(config, DB_SHA256)
+    known: list[KnownTree] = _value(config, KNOWN_ROOT)
+    state_path = _value(config, STATE)
+    sample = _value(config, SAMPLE)
+    seed = _value(config, SEED)
+    indices: list[int] = _value(config, INDEX)
+    timeout = _value(config, TIMEOUT)
+    faults: list[str] = _value(config, EMBEDDED_FAULT)
+    entries = _value(config, EMBEDDED_ENTRIES)
+    if origin_url and not url:
+        raise _usage(ORIGIN_URL, config, "needs --tlog-url (the embedded deployment has its own)")
+    vkeys = []
+    for raw in vkey_raw:
+        try:
+            vkeys.append(_vkey_string(raw))
+        except (TLogCheckError, OSError, ValueError) as exc:
+            raise _usage(VKEY, config, f"{raw!r}: {exc}") from None
+    if db is not None:
+        if not os.path.isfile(db) or not os.access(db, os.R_OK):
+            raise _usage(DB, config, f"{db} is not a readable file")
+        db = os.path.abspath(db)
+    db_sha256: bytes | None = None
+    db_sha_source: str | None = None
+    if db_sha_raw is not None:
+        try:
+            db_sha256, db_sha_source = _db_sha256(db_sha_raw)
+        except (TLogCheckError, OSError, ValueError) as exc:
+            raise _usage(DB_SHA256, config, exc) from None
+    if state_path is not None:
+        state_path = os.path.abspath(state_path)
+        if not os.path.isdir(os.path.dirname(state_path)):
+            raise _usage(STATE, config, f"directory of {state_path} does not exist")
+        try:
+            load_state(state_path)
+        except ConfigError as exc:
+            raise _usage(STATE, config, exc) from None
+    return Target(
+        url=url or "",
+        origin_url=origin_url,
+        vkeys=tuple(vkeys),
+        embedded=not url,
+        seed=secrets.randbelow(2**32) if seed is None else seed,
+        timeout=timeout,
+        sample=sample,
+        indices=tuple(indices),
+        db=db,
+        db_sha256=db_sha256,
+        db_sha256_source=db_sha_source,
+        known_roots=tuple(known),
+        state_path=state_path,
+        faults=tuple(faults) if not url else (),
+        entries=entries if not url else None,
+    )
+
+
+def runs_suite(config: pytest.Config) -> bool:
+    """Whether this run collects tests_synthetic (or asks for the embedded deployment)."""
+    if any(source_of(config, o) != "default" for o in (EMBEDDED_FAULT, EMBEDDED_ENTRIES)):
+        return True
+    import tests_synthetic
+
+    package = Path(tests_synthetic.__file__).resolve().parent
+    pyargs = bool(config.getoption("pyargs", default=False))
+    for arg in config.args:
+        base = str(arg).split("::", 1)[0]
+        if pyargs and (base == "tests_synthetic" or base.startswith("tests_synthetic.")):
+            return True
+        path = (config.invocation_params.dir / base).resolve()
+        if path == package or package in path.parents or "tests_synthetic" in path.parts:
+            return True
+    return False
