@@ -1,0 +1,914 @@
+"""The Argo Rollouts gate: abort, undo and the reason, with the official kubernetes client.
+
+The requests are the ones the `kubectl argo rollouts` plugin sends (cmd/abort,
+cmd/undo), so a Rollout aborted by tlogcheck looks the same to the controller and
+to an operator as one aborted by hand (playbook §0, §3.4):
+
+    abort   PATCH  /apis/argoproj.io/v1alpha1/namespaces/NS/rollouts/NAME/status
+                   application/merge-patch+json  {"status":{"abort":true}}
+            404 from the status subresource -> the same patch on the main resource
+    undo    GET    .../rollouts/NAME
+            GET    /apis/apps/v1/namespaces/NS/replicasets?labelSelector=<spec.selector>
+                   (only those controlled by the Rollout; the previous revision by the
+                   rollout.argoproj.io/revision annotation)
+            PATCH  .../rollouts/NAME  application/json-patch+json
+                   [{"op":"replace","path":"/spec/template","value":<its template>}]
+                   (without the rollouts-pod-template-hash label; skipped when the
+                   templates already match)
+    reason  POST   /apis/events.k8s.io/v1/namespaces/NS/events  (a Warning regarding
+                   the Rollout: `kubectl describe rollout` and `kubectl events` show it)
+            PATCH  .../rollouts/NAME  merge patch of two annotations
+
+5xx, 409 and 429 answers and transport errors are retried with backoff; every
+other error, and the last retry, raises `GateError` with a message that says what
+to do (the RBAC verb and resource on 403, the Rollout's name on 404). Tokens never
+reach a message: every message goes through the access's redaction.
+
+The `kubernetes` package is imported only when a gate is armed: a plain run of
+the suite does not pay for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from tlogcheck.errors import ConfigError, GateError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+GROUP = "argoproj.io"
+VERSION = "v1alpha1"
+PLURAL = "rollouts"
+KIND = "Rollout"
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"
+ABORT_PATCH: dict[str, Any] = {"status": {"abort": True}}
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+REASON_ANNOTATION = "tlogcheck/gate-reason"
+ACTED_AT_ANNOTATION = "tlogcheck/gate-acted-at"
+EVENT_COMPONENT = "tlogcheck"
+DEFAULT_NAMESPACE = "tlog"
+ACTIONS = ("abort", "abort+undo", "none")
+SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+UNKNOWN_HOST = "https://<api-server>"
+
+# Events carry at most 1 KiB of message in events.k8s.io; keep core/v1 the same.
+MESSAGE_LIMIT = 1024
+EVIDENCE_LIMIT = 300
+RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One RBAC permission the gate needs: ci/rbac.yaml grants exactly these."""
+
+    verb: str
+    group: str
+    resource: str
+
+    def can_i(self, namespace: str) -> str:
+        base, _, sub = self.resource.partition("/")
+        name = f"{base}.{self.group}" if self.group else base
+        sub_flag = f" --subresource={sub}" if sub else ""
+        return f"kubectl auth can-i {self.verb} {name}{sub_flag} -n {namespace}"
+
+
+GET_ROLLOUT = Permission("get", GROUP, "rollouts")
+PATCH_ROLLOUT = Permission("patch", GROUP, "rollouts")
+PATCH_ROLLOUT_STATUS = Permission("patch", GROUP, "rollouts/status")
+LIST_REPLICASETS = Permission("list", "apps", "replicasets")
+CREATE_EVENT = Permission("create", "events.k8s.io", "events")
+PERMISSIONS = (GET_ROLLOUT, PATCH_ROLLOUT, PATCH_ROLLOUT_STATUS, LIST_REPLICASETS, CREATE_EVENT)
+
+
+def rollout_path(namespace: str, name: str, *, status: bool = False) -> str:
+    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+    return base + "/status" if status else base
+
+
+def replicasets_path(namespace: str, selector: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/replicasets?labelSelector={quote(selector)}"
+
+
+def events_path(namespace: str) -> str:
+    return f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> datetime:
+    now = datetime.now(timezone.utc)
+    # isoformat() drops a zero fraction, and the API server parses MicroTime with
+    # exactly six digits: never send a whole second.
+    return now.replace(microsecond=max(now.microsecond, 1))
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- cluster access ----------------------------------------------------------------------
+
+
+class ClusterAccess:
+    """An ApiClient with where its configuration came from and how to hide its secrets."""
+
+    def __init__(
+        self, api_client: ApiClient, *, host: str, namespace: str | None, source: str
+    ) -> None:
+        self.api_client = api_client
+        self.host = host
+        self.namespace = namespace
+        self.source = source
+
+    def secrets(self) -> list[str]:
+        # Read at redaction time: an exec credential plugin may have refreshed the token.
+        cfg = self.api_client.configuration
+        found: list[str] = []
+        for raw in list((cfg.api_key or {}).values()) + [cfg.password or ""]:
+            text = str(raw)
+            found.append(text)
+            found.extend(text.split()[1:])
+        return [s for s in found if len(s) >= 6]
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    def close(self) -> None:
+        closer: Any = self.api_client
+        closer.close()
+
+
+def load_access(kubeconfig: str | None = None) -> ClusterAccess:
+    """Configuration as kubectl finds it: KUBECONFIG, ~/.kube/config, else in-cluster.
+
+    The namespace is the current context's (or the service account's in a pod);
+    the caller prefers an explicit option and falls back to `DEFAULT_NAMESPACE`.
+    """
+    from kubernetes import client
+    from kubernetes import config as kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    # kubernetes.config is untyped; its loaders are called as documented.
+    config: Any = kube_config
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    paths = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
+    cfg = client.Configuration()
+    namespace: str | None = None
+    try:
+        if any(os.path.exists(p) for p in paths):
+            source = f"kubeconfig {path}"
+            config.load_kube_config(
+                config_file=path, client_configuration=cfg, persist_config=False
+            )
+            _, current = config.list_kube_config_contexts(config_file=path)
+            namespace = ((current or {}).get("context") or {}).get("namespace")
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            source = "in-cluster service account"
+            config.load_incluster_config(client_configuration=cfg)
+            if os.path.exists(SA_NAMESPACE_FILE):
+                with open(SA_NAMESPACE_FILE, encoding="utf-8") as fh:
+                    namespace = fh.read().strip() or None
+        else:
+            raise ConfigError(
+                f"no Kubernetes credentials for the gate: {path} does not exist and this is not "
+                "a pod (KUBERNETES_SERVICE_HOST unset); set KUBECONFIG"
+            )
+    except ConfigException as exc:
+        raise ConfigError(f"cannot load the Kubernetes configuration ({source}): {exc}") from None
+    # Our own loop retries with backoff and knows which statuses are worth it.
+    cfg.retries = False
+    api_client = client.ApiClient(cfg)
+    from tlogcheck import __version__
+
+    api_client.user_agent = f"tlogcheck/{__version__} (kubernetes-python)"
+    return ClusterAccess(api_client, host=str(cfg.host), namespace=namespace, source=source)
+
+
+# --- what goes on the wire -----------------------------------------------------------------
+
+
+@dataclass
+class GateRequest:
+    """One request the gate sent (or, in dry run, would send), with what came back."""
+
+    step: str
+    method: str
+    path: str
+    content_type: str | None
+    body: Any
+    permission: Permission
+    attempt: int = 1
+    sent: bool = False
+    status: int | None = None
+    sent_at: float | None = None
+    elapsed: float | None = None
+    error: str | None = None
+
+    def line(self, host: str) -> str:
+        text = f"{self.method} {host}{self.path}"
+        if self.content_type:
+            text += f"  Content-Type: {self.content_type}"
+        if self.body is not None:
+            text += "  " + json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        return text
+
+    def to_json(self, host: str) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "method": self.method,
+            "url": host + self.path,
+            "content_type": self.content_type,
+            "body": self.body,
+            "attempt": self.attempt,
+            "sent": self.sent,
+            "status": self.status,
+            "sent_at": self.sent_at,
+            "elapsed_s": self.elapsed,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the gate acted: the failing test, its check and the playbook's words for it."""
+
+    test: str
+    check: str | None = None
+    alert: str | None = None
+    section: str | None = None
+    evidence: str = ""
+    inconclusive: bool = False
+
+    def message(self, done: str) -> str:
+        what = f"check '{self.check}'" if self.check else "gated test"
+        verdict = "was inconclusive" if self.inconclusive else "failed"
+        alert = f" [{self.alert}, playbook {self.section}]" if self.alert else ""
+        evidence = f": {clip(self.evidence, EVIDENCE_LIMIT)}" if self.evidence else ""
+        return clip(
+            f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{evidence}",
+            MESSAGE_LIMIT,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": self.test,
+            "check": self.check,
+            "alert": self.alert,
+            "section": self.section,
+            "evidence": clip(self.evidence, EVIDENCE_LIMIT),
+            "inconclusive": self.inconclusive,
+        }
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    from_revision: int | None
+    to_revision: int | None
+    image: str | None
+    skipped: bool
+
+    def describe(self) -> str:
+        if self.to_revision is None:
+            return "rolled back to the previous revision"
+        image = f" ({self.image})" if self.image else ""
+        if self.skipped:
+            return f"not rolled back: its template already is revision {self.to_revision}{image}"
+        return f"rolled back to revision {self.to_revision}{image}"
+
+
+@dataclass
+class GateOutcome:
+    """What the gate did for one trigger; `error` set means it could not do it all."""
+
+    action: str
+    dry_run: bool
+    rollout: str
+    namespace: str
+    host: str
+    aborted: bool = False
+    undo: UndoResult | None = None
+    event: str | None = None
+    annotated: bool = False
+    error: str | None = None
+    requests: list[GateRequest] = field(default_factory=list)
+
+    def first_sent_at(self) -> float | None:
+        for req in self.requests:
+            if req.sent_at is not None:
+                return req.sent_at
+        return None
+
+    def done(self, *, as_sent: bool = False) -> str:
+        """What happened to the rollout: "aborted and rolled back to revision 2 (...)".
+
+        `as_sent`: the words of a real run even in dry run, so the Event a dry run
+        shows is the one a real run sends.
+        """
+        if self.action == "none":
+            return "left alone (--gate-action none)"
+        if not self.aborted:
+            return "not aborted"
+        text = "would be aborted" if self.dry_run and not as_sent else "aborted"
+        if self.undo is not None:
+            text += " and " + self.undo.describe()
+        elif self.action == "abort+undo" and not self.dry_run:
+            text += " (undo failed)"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "rollout": self.rollout,
+            "namespace": self.namespace,
+            "api_server": self.host,
+            "aborted": self.aborted,
+            "undo": None
+            if self.undo is None
+            else {
+                "from_revision": self.undo.from_revision,
+                "to_revision": self.undo.to_revision,
+                "image": self.undo.image,
+                "skipped": self.undo.skipped,
+            },
+            "event": self.event,
+            "annotated": self.annotated,
+            "error": self.error,
+            "requests": [r.to_json(self.host) for r in self.requests],
+        }
+
+
+# --- undo: the kubectl-argo-rollouts algorithm -------------------------------------------
+
+
+def label_selector(selector: Mapping[str, Any] | None) -> str:
+    """metav1.LabelSelectorAsSelector(...).String(): requirements sorted by key."""
+    if not selector:
+        raise GateError("the Rollout has no spec.selector: cannot find its ReplicaSets")
+    reqs: list[tuple[str, str]] = []
+    for key, val in (selector.get("matchLabels") or {}).items():
+        reqs.append((key, f"{key}={val}"))
+    for expr in selector.get("matchExpressions") or []:
+        key, op = expr["key"], expr["operator"]
+        values = ",".join(sorted(expr.get("values") or []))
+        text = {
+            "In": f"{key} in ({values})",
+            "NotIn": f"{key} notin ({values})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }.get(op)
+        if text is None:
+            raise GateError(f"the Rollout's selector has an unknown operator {op!r}")
+        reqs.append((key, text))
+    return ",".join(text for _, text in sorted(reqs))
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid") == uid:
+            return True
+    return False
+
+
+def revision_of(obj: Mapping[str, Any]) -> int | None:
+    """The revision annotation; 0 when absent (as upstream), None when unparsable."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+    if raw is None:
+        return 0
+    try:
+        return int(raw, 10)
+    except ValueError:
+        return None
+
+
+def previous_revision(
+    rollout: Mapping[str, Any], replicasets: Iterable[Mapping[str, Any]]
+) -> tuple[int, int, Mapping[str, Any]]:
+    """(latest revision, previous revision, its ReplicaSet) among those the Rollout controls."""
+    uid = (rollout.get("metadata") or {}).get("uid", "")
+    latest: tuple[int, Mapping[str, Any]] | None = None
+    previous: tuple[int, Mapping[str, Any]] | None = None
+    for rs in replicasets:
+        if not controlled_by(rs, uid):
+            continue
+        rev = revision_of(rs)
+        if rev is None:
+            continue
+        if latest is None or rev > latest[0]:
+            previous, latest = latest, (rev, rs)
+        elif previous is None or rev > previous[0]:
+            previous = (rev, rs)
+    if latest is None or previous is None:
+        name = (rollout.get("metadata") or {}).get("name")
+        raise GateError(f"undo: no previous revision found for rollout {name!r}")
+    return latest[0], previous[0], previous[1]
+
+
+def without_hash_label(template: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(template))
+    labels = (out.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
+    return out
+
+
+def derivative(a: Any, b: Any) -> bool:
+    """apiequality.Semantic.DeepDerivative: what `a` leaves unset is not compared.
+
+    The API server defaults fields in a ReplicaSet's template (imagePullPolicy,
+    restartPolicy, ...) that the Rollout's template leaves out; they still match.
+    """
+    if a is None or a == "" or a == {} or a == []:
+        return True
+    if isinstance(a, dict):
+        return isinstance(b, dict) and all(derivative(v, b.get(k)) for k, v in a.items())
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) <= len(b)
+            and all(derivative(x, y) for x, y in zip(a, b[: len(a)], strict=True))
+        )
+    return bool(a == b)
+
+
+def equal_ignore_hash(current: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
+    return derivative(without_hash_label(current), without_hash_label(target))
+
+
+def first_image(template: Mapping[str, Any]) -> str | None:
+    containers = (template.get("spec") or {}).get("containers") or []
+    return str(containers[0].get("image")) if containers else None
+
+
+# --- the gate ------------------------------------------------------------------------------
+
+
+class RolloutGate:
+    """Acts on one Rollout. In dry run, records the requests it would send and sends none."""
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        access: ClusterAccess | None,
+        dry_run: bool = False,
+        attempts: int = 4,
+        backoff: float = 0.25,
+        timeout: tuple[float, float] = (3.0, 10.0),
+        budget: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if access is None and not dry_run:
+            raise GateError("the gate needs Kubernetes access unless it is a dry run")
+        self.name = name
+        self.namespace = namespace
+        self.access = access
+        self.dry_run = dry_run
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.timeout = timeout
+        # act() as a whole gives up retrying after this long: the run waits for it.
+        self.budget = budget
+        self._deadline: float | None = None
+        self._sleep = sleep
+        self.requests: list[GateRequest] = []
+
+    @property
+    def host(self) -> str:
+        return self.access.host if self.access is not None else UNKNOWN_HOST
+
+    def redact(self, text: str) -> str:
+        return self.access.redact(text) if self.access is not None else text
+
+    def close(self) -> None:
+        if self.access is not None:
+            self.access.close()
+
+    # transport
+
+    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
+        retry_after = (headers or {}).get("Retry-After")
+        if retry_after and retry_after.isdigit():
+            return min(float(retry_after), 5.0)
+        return float(min(self.backoff * 2 ** (attempt - 1), 4.0))
+
+    def _retry(self, attempt: int, headers: Mapping[str, str] | None) -> bool:
+        """Sleep before another attempt, or say there is none left."""
+        if attempt >= self.attempts:
+            return False
+        delay = self._delay(attempt, headers)
+        if self._deadline is not None and time.monotonic() + delay > self._deadline:
+            return False
+        self._sleep(delay)
+        return True
+
+    def _send(
+        self,
+        step: str,
+        method: str,
+        path: str,
+        content_type: str | None,
+        body: Any,
+        permission: Permission,
+        call: Callable[[], T],
+    ) -> T | None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        for attempt in range(1, self.attempts + 1):
+            req = GateRequest(step, method, path, content_type, body, permission, attempt)
+            self.requests.append(req)
+            if self.dry_run:
+                return None
+            req.sent = True
+            req.sent_at = time.time()
+            started = time.perf_counter()
+            try:
+                result = call()
+            except ApiException as exc:
+                req.elapsed = time.perf_counter() - started
+                req.status = int(exc.status) if exc.status is not None else None
+                req.error = self.redact(_status_message(exc))
+                if req.status in RETRY_STATUSES and self._retry(attempt, exc.headers):
+                    continue
+                raise self._api_error(req) from None
+            except (HTTPError, OSError) as exc:
+                req.elapsed = time.perf_counter() - started
+                req.error = self.redact(f"{type(exc).__name__}: {exc}")
+                if self._retry(attempt, None):
+                    continue
+                raise GateError(
+                    self.redact(
+                        f"{step}: the API server {self.host} is unreachable after {attempt} "
+                        f"attempt(s): {req.error}"
+                    )
+                ) from None
+            req.elapsed = time.perf_counter() - started
+            req.status = int(getattr(result, "status", 200) or 200)
+            # Read the whole answer: that hands the connection back to the pool.
+            getattr(result, "data", None)
+            return result
+        raise GateError(f"{step}: no attempt was made")  # attempts >= 1: not reached
+
+    def _api_error(self, req: GateRequest) -> GateError:
+        perm, ns, status = req.permission, self.namespace, req.status
+        if status == 401:
+            text = (
+                "401 Unauthorized: the API server rejected the credentials from "
+                f"{self.access.source if self.access else 'the configuration'} "
+                "(token or certificate invalid or expired)"
+            )
+        elif status == 403:
+            group = perm.group or '"" (core)'
+            text = (
+                f"403 Forbidden: RBAC does not allow verb '{perm.verb}' on resource "
+                f"'{perm.resource}' (apiGroup {group}) in namespace '{ns}'; grant it "
+                f"(see ci/rbac.yaml), check with `{perm.can_i(ns)}`"
+            )
+        elif status == 404 and perm.group == GROUP:
+            text = (
+                f"404 Not Found: no Rollout '{self.name}' in namespace '{ns}' "
+                "(check --rollout, --rollout-namespace and the kubeconfig context)"
+            )
+        elif status == 409:
+            text = f"409 Conflict after {req.attempt} attempt(s)"
+        elif status is not None and status >= 500:
+            text = f"{status} from the API server after {req.attempt} attempt(s)"
+        else:
+            text = f"HTTP {status}"
+        return GateError(self.redact(f"{req.step}: {text}: {req.error} [{req.method} {req.path}]"))
+
+    def _raw(self) -> dict[str, Any]:
+        # Raw responses: the JSON as the server sent it (the client still raises
+        # ApiException on non-2xx), and a bounded wait.
+        return {"_preload_content": False, "_request_timeout": self.timeout}
+
+    # the custom objects API
+
+    def _custom(self) -> Any:
+        from kubernetes.client import CustomObjectsApi
+
+        assert self.access is not None
+        return CustomObjectsApi(self.access.api_client)
+
+    def warm(self) -> None:
+        """Prepare the abort path before it is needed.
+
+        The client validates each method's arguments with a validator it builds on the
+        method's first call (tens of ms). Calling the abort methods once with arguments
+        they reject builds them now; validation fails before anything is sent.
+        """
+        if self.access is None:
+            return
+        api = self._custom()
+        for method in (
+            api.patch_namespaced_custom_object_status,
+            api.patch_namespaced_custom_object,
+        ):
+            try:
+                method(None, None, None, None, None, None)
+            except ValueError:  # pydantic's ValidationError: nothing was sent
+                pass
+
+    def get_rollout(self, step: str = "read the Rollout") -> dict[str, Any] | None:
+        resp = self._send(
+            step,
+            "GET",
+            rollout_path(self.namespace, self.name),
+            None,
+            None,
+            GET_ROLLOUT,
+            lambda: self._custom().get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.name, **self._raw()
+            ),
+        )
+        return None if resp is None else _json_object(resp)
+
+    def _patch(
+        self, step: str, body: Any, content_type: str, permission: Permission, *, status: bool
+    ) -> dict[str, Any] | None:
+        def call() -> Any:
+            api = self._custom()
+            method = (
+                api.patch_namespaced_custom_object_status
+                if status
+                else api.patch_namespaced_custom_object
+            )
+            return method(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                self.name,
+                body,
+                _content_type=content_type,
+                **self._raw(),
+            )
+
+        path = rollout_path(self.namespace, self.name, status=status)
+        resp = self._send(step, "PATCH", path, content_type, body, permission, call)
+        return None if resp is None else _json_object(resp)
+
+    def abort(self) -> dict[str, Any] | None:
+        """`kubectl argo rollouts abort`: the status subresource first, then the main one."""
+        try:
+            ro = self._patch("abort", ABORT_PATCH, MERGE_PATCH, PATCH_ROLLOUT_STATUS, status=True)
+        except GateError:
+            if self.requests[-1].status != 404:
+                raise
+            ro = self._patch(
+                "abort (main resource: no status subresource)",
+                ABORT_PATCH,
+                MERGE_PATCH,
+                PATCH_ROLLOUT,
+                status=False,
+            )
+        if ro is not None and (ro.get("status") or {}).get("abort") is not True:
+            raise GateError(
+                f"abort: the API server accepted the patch but Rollout '{self.name}' does not "
+                "show status.abort=true; abort it by hand: "
+                f"kubectl -n {self.namespace} argo rollouts abort {self.name}"
+            )
+        return ro
+
+    def undo(self) -> UndoResult:
+        """`kubectl argo rollouts undo`: the previous revision's template back into the spec."""
+        ro = self.get_rollout("undo: read the Rollout")
+        if ro is None:  # dry run: nothing was read, so describe what would be sent
+            selector = "<spec.selector of the Rollout>"
+            self._send(
+                "undo: list its ReplicaSets",
+                "GET",
+                replicasets_path(self.namespace, selector),
+                None,
+                None,
+                LIST_REPLICASETS,
+                lambda: None,
+            )
+            value = (
+                "<spec.template of the previous revision's ReplicaSet, without the "
+                f"{POD_TEMPLATE_HASH_LABEL} label>"
+            )
+            self._send(
+                "undo: restore the previous template",
+                "PATCH",
+                rollout_path(self.namespace, self.name),
+                JSON_PATCH,
+                [{"op": "replace", "path": "/spec/template", "value": value}],
+                PATCH_ROLLOUT,
+                lambda: None,
+            )
+            return UndoResult(None, None, None, skipped=False)
+        spec = ro.get("spec") or {}
+        if not spec.get("template") and spec.get("workloadRef"):
+            raise GateError(
+                f"undo: Rollout '{self.name}' takes its template from a workloadRef; roll the "
+                "referenced Deployment back by hand (the abort went out)"
+            )
+        selector = label_selector(spec.get("selector"))
+        listed = self._list_replicasets(selector)
+        latest, prev, rs = previous_revision(ro, listed)
+        template = without_hash_label((rs.get("spec") or {}).get("template") or {})
+        image = first_image(template)
+        if equal_ignore_hash(spec.get("template") or {}, template):
+            return UndoResult(latest, prev, image, skipped=True)
+        self._patch(
+            "undo: restore the previous template",
+            [{"op": "replace", "path": "/spec/template", "value": template}],
+            JSON_PATCH,
+            PATCH_ROLLOUT,
+            status=False,
+        )
+        return UndoResult(latest, prev, image, skipped=False)
+
+    def _list_replicasets(self, selector: str) -> list[dict[str, Any]]:
+        def call() -> Any:
+            from kubernetes.client import AppsV1Api
+
+            assert self.access is not None
+            return AppsV1Api(self.access.api_client).list_namespaced_replica_set(
+                self.namespace, label_selector=selector, **self._raw()
+            )
+
+        resp = self._send(
+            "undo: list its ReplicaSets",
+            "GET",
+            replicasets_path(self.namespace, selector),
+            None,
+            None,
+            LIST_REPLICASETS,
+            call,
+        )
+        if resp is None:
+            return []
+        # The raw JSON, not the client's models: the template goes back into the Rollout
+        # as the server holds it, including fields newer than this client knows.
+        doc = _json_object(resp)
+        return [item for item in doc.get("items") or [] if isinstance(item, dict)]
+
+    def event_body(
+        self, reason: Reason, done: str, rollout: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """An events.k8s.io/v1 Event regarding the Rollout, named as client-go names them."""
+        meta = (rollout or {}).get("metadata") or {}
+        return {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{self.name}.{time.time_ns():x}",
+                "namespace": self.namespace,
+            },
+            "eventTime": _micro_now().isoformat(),
+            "reportingController": EVENT_COMPONENT,
+            "reportingInstance": clip(socket.gethostname() or EVENT_COMPONENT, 128),
+            "action": "Abort",
+            "reason": "TLogCheckInconclusive" if reason.inconclusive else "TLogCheckFailed",
+            "regarding": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": meta.get("uid", "<uid of the Rollout>"),
+                "resourceVersion": meta.get("resourceVersion", "<resourceVersion>"),
+            },
+            "note": reason.message(done),
+            "type": "Warning",
+        }
+
+    def record_reason(
+        self, reason: Reason, done: str, rollout: Mapping[str, Any] | None
+    ) -> tuple[str | None, bool]:
+        """The Event and the annotations; (event name, annotated). Both are tried."""
+        errors: list[str] = []
+        body = self.event_body(reason, done, rollout)
+        event_name: str | None = None
+
+        def create() -> Any:
+            # events.k8s.io/v1: the current Events API (core/v1 events are its legacy
+            # view), and a client module that imports in milliseconds, not seconds.
+            from kubernetes.client import EventsV1Api
+
+            assert self.access is not None
+            # The body as a dict (typed as the model; the client validates a dict into
+            # it). The generated create method sets no Content-Type of its own.
+            events: Any = EventsV1Api(self.access.api_client)
+            return events.create_namespaced_event(
+                self.namespace, body, _headers={"Content-Type": "application/json"}, **self._raw()
+            )
+
+        try:
+            self._send(
+                "reason: create the Event",
+                "POST",
+                events_path(self.namespace),
+                "application/json",
+                body,
+                CREATE_EVENT,
+                create,
+            )
+            event_name = body["metadata"]["name"]
+        except GateError as exc:
+            errors.append(str(exc))
+        annotations = {REASON_ANNOTATION: body["note"], ACTED_AT_ANNOTATION: _now()}
+        annotated = False
+        try:
+            self._patch(
+                "reason: annotate the Rollout",
+                {"metadata": {"annotations": annotations}},
+                MERGE_PATCH,
+                PATCH_ROLLOUT,
+                status=False,
+            )
+            annotated = True
+        except GateError as exc:
+            errors.append(str(exc))
+        if errors:
+            raise GateError("; ".join(errors))
+        return event_name, annotated
+
+    def act(self, action: str, reason: Reason) -> GateOutcome:
+        """Abort (and undo), then record why. Never raises: `error` says what failed."""
+        outcome = GateOutcome(action, self.dry_run, self.name, self.namespace, self.host)
+        if action not in ACTIONS:
+            outcome.error = f"unknown gate action {action!r}"
+            return outcome
+        if action == "none":
+            return outcome
+        first = len(self.requests)
+        errors: list[str] = []
+        self._deadline = time.monotonic() + self.budget
+        try:
+            rollout = self.abort()
+            outcome.aborted = True
+            if action == "abort+undo":
+                try:
+                    outcome.undo = self.undo()
+                except GateError as exc:
+                    errors.append(str(exc))
+            try:
+                outcome.event, outcome.annotated = self.record_reason(
+                    reason, outcome.done(as_sent=True), rollout
+                )
+            except GateError as exc:
+                errors.append(str(exc))
+        except GateError as exc:
+            errors.append(str(exc))
+        finally:
+            self._deadline = None
+        if errors:
+            outcome.error = self.redact("; ".join(errors))
+        outcome.requests = self.requests[first:]
+        return outcome
+
+
+def _status_message(exc: Any) -> str:
+    """The `message` of a Kubernetes Status body, else the HTTP reason."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            doc = json.loads(body)
+        except (TypeError, ValueError):
+            return clip(str(body), 300)
+        if isinstance(doc, dict) and doc.get("message"):
+            return clip(str(doc["message"]), 300)
+    return str(getattr(exc, "reason", "") or "error")
+
+
+def _json_object(resp: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(resp.data)
+    except (TypeError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise GateError("unexpected answer from the API server: not a JSON object")
+    return parsed
+
+
+def resolve_namespace(option: str | None, access: ClusterAccess | None) -> tuple[str, str]:
+    """(namespace, where it came from): the option, the context, else the default."""
+    if option:
+        return option, "option"
+    if access is not None and access.namespace:
+        return access.namespace, access.source
+    return DEFAULT_NAMESPACE, "default"
