@@ -1,0 +1,27 @@
+"""Playbook §3.4: under load through the edge, error rate <= 1 % and p95 <= 300 ms.
+
+One locust phase per session (`tlogcheck.load`, `tlogcheck.loadgen`): a realistic read mix of root,
+checkpoint, entries (whole index space with a hot set), proofs pinned to a tree size and
+consistency proofs, each in its own request group. Both limits hold overall and for every
+group; a breach is the trigger to abort the canary (`Ingress5xxHigh` for errors,
+`LatencyP95High` for latency). Runs only when asked: `--load`, `-m load`, or
+`tlogcheck nightly`; `-m "not load"` leaves it out explicitly.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck.load import LoadResult, Thresholds, failure_message
+
+pytestmark = pytest.mark.load
+
+
+def test_error_rate_under_load(load_result: LoadResult, load_thresholds: Thresholds) -> None:
+    breaches = [v for v in load_result.violations(load_thresholds) if v.kind == "error-rate"]
+    assert not breaches, failure_message(load_result, load_thresholds, "error-rate")
+
+
+def test_p95_under_load(load_result: LoadResult, load_thresholds: Thresholds) -> None:
+    breaches = [v for v in load_result.violations(load_thresholds) if v.kind == "p95"]
+    assert not breaches, failure_message(load_result, load_thresholds, "p95")
