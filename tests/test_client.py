@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import socket
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from tlogcheck.client import (
 )
 from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
 from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
+from tlogcheck.refstack.server import free_port
 
 ROOT = "/v1/log/root"
 # One socket read of httpcore: the most a body may overshoot the cap by.
@@ -269,11 +269,8 @@ def test_other_errors_are_not_retried(server: SpecServer, sleeps: Sleeps, status
 
 
 def test_refused_port_is_unreachable_not_failed(sleeps: Sleeps) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     # Nothing listens on the port now.
-    with make_client(f"http://127.0.0.1:{port}", sleep=sleeps) as client:
+    with make_client(f"http://127.0.0.1:{free_port()}", sleep=sleeps) as client:
         with pytest.raises(TargetUnreachable, match=r"after 3 attempt\(s\).*ConnectError") as info:
             client.get("/healthz")
     assert not isinstance(info.value, FormatError)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from tests.spec_server import SpecServer, make_entries
 from tlogcheck.cli import main
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from tlogcheck.refstack.server import free_port
 
 N = 64
 
@@ -166,10 +166,7 @@ def test_oversized_body_fails(server: SpecServer, capsys: pytest.CaptureFixture[
 @pytest.fixture
 def other_port() -> int:
     """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
 
 
 def test_unreachable(other_port: int, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import pytest
 from spec_server import SpecServer, make_entries
+
+from tlogcheck.refstack.server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "locustfiles" / "tlog.py"
@@ -174,13 +175,6 @@ def test_bucket_and_percentile_are_locusts(pure: dict[str, Any]) -> None:
             assert percentile(h, n, float(q)) == want
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def small_log() -> Iterator[SpecServer]:
     with SpecServer(make_entries(64)) as server:
@@ -188,7 +182,7 @@ def small_log() -> Iterator[SpecServer]:
 
 
 def test_the_web_ui_runs_the_profile_and_the_cap_stops_it(small_log: SpecServer) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", small_log.url]
         + f"--web-host 127.0.0.1 --web-port {port} --autostart -u 2 -r 2 -t 60s".split(),

@@ -27,6 +27,7 @@ from tlogcheck.errors import ConfigError
 from tlogcheck.merkle import root_of, verify_consistency
 from tlogcheck.refstack import data
 from tlogcheck.refstack.nginx import nginx_available
+from tlogcheck.refstack.server import free_port
 from tlogcheck.refstack.stack import RunningStack, StackInfo, start_stack
 
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -219,11 +220,7 @@ def test_serve_prints_urls_and_vkey_and_stops_cleanly(tmp_path: Path, stop: sign
 
 
 def test_serve_json_and_fixed_ports(tmp_path: Path) -> None:
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+    ports = [free_port() for _ in range(2)]
     ready = tmp_path / "ready.json"
     process = _serve(
         "--entries", "10", "--json", "--ready-file", str(ready),

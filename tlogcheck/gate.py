@@ -24,27 +24,35 @@ other error, and the last retry, raises `GateError` with a message that says wha
 to do (the RBAC verb and resource on 403, the Rollout's name on 404). Tokens never
 reach a message: every message goes through the access's redaction.
 
-The `kubernetes` package is imported only when a gate is armed: a plain run of
-the suite does not pay for it.
+Loading the configuration, hiding its secrets and reading Status answers is
+`tlogcheck.kube`; this module is the requests. The `kubernetes` package is imported
+only when a gate is armed: a plain run of the suite does not pay for it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from tlogcheck.errors import ConfigError, GateError
+from tlogcheck.errors import GateError
 
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+# Cluster access lives in tlogcheck.kube; its names stay importable from here, where
+# callers have always found them.
+from tlogcheck.kube import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
+from tlogcheck.kube import SA_NAMESPACE_FILE as SA_NAMESPACE_FILE
+from tlogcheck.kube import ClusterAccess as ClusterAccess
+from tlogcheck.kube import Permission as Permission
+from tlogcheck.kube import clip as clip
+from tlogcheck.kube import json_object, status_message
+from tlogcheck.kube import load_access as load_access
+from tlogcheck.kube import resolve_namespace as resolve_namespace
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -58,9 +66,7 @@ JSON_PATCH = "application/json-patch+json"
 REASON_ANNOTATION = "tlogcheck/gate-reason"
 ACTED_AT_ANNOTATION = "tlogcheck/gate-acted-at"
 EVENT_COMPONENT = "tlogcheck"
-DEFAULT_NAMESPACE = "tlog"
 ACTIONS = ("abort", "abort+undo", "none")
-SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 UNKNOWN_HOST = "https://<api-server>"
 
 # Events carry at most 1 KiB of message in events.k8s.io; keep core/v1 the same.
@@ -69,21 +75,6 @@ EVIDENCE_LIMIT = 300
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Permission:
-    """One RBAC permission the gate needs: ci/rbac.yaml grants exactly these."""
-
-    verb: str
-    group: str
-    resource: str
-
-    def can_i(self, namespace: str) -> str:
-        base, _, sub = self.resource.partition("/")
-        name = f"{base}.{self.group}" if self.group else base
-        sub_flag = f" --subresource={sub}" if sub else ""
-        return f"kubectl auth can-i {self.verb} {name}{sub_flag} -n {namespace}"
 
 
 GET_ROLLOUT = Permission("get", GROUP, "rollouts")
@@ -116,92 +107,6 @@ def _micro_now() -> datetime:
     # isoformat() drops a zero fraction, and the API server parses MicroTime with
     # exactly six digits: never send a whole second.
     return now.replace(microsecond=max(now.microsecond, 1))
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# --- cluster access ----------------------------------------------------------------------
-
-
-class ClusterAccess:
-    """An ApiClient with where its configuration came from and how to hide its secrets."""
-
-    def __init__(
-        self, api_client: ApiClient, *, host: str, namespace: str | None, source: str
-    ) -> None:
-        self.api_client = api_client
-        self.host = host
-        self.namespace = namespace
-        self.source = source
-
-    def secrets(self) -> list[str]:
-        # Read at redaction time: an exec credential plugin may have refreshed the token.
-        cfg = self.api_client.configuration
-        found: list[str] = []
-        for raw in list((cfg.api_key or {}).values()) + [cfg.password or ""]:
-            text = str(raw)
-            found.append(text)
-            found.extend(text.split()[1:])
-        return [s for s in found if len(s) >= 6]
-
-    def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(secret, "<redacted>")
-        return text
-
-    def close(self) -> None:
-        closer: Any = self.api_client
-        closer.close()
-
-
-def load_access(kubeconfig: str | None = None) -> ClusterAccess:
-    """Configuration as kubectl finds it: KUBECONFIG, ~/.kube/config, else in-cluster.
-
-    The namespace is the current context's (or the service account's in a pod);
-    the caller prefers an explicit option and falls back to `DEFAULT_NAMESPACE`.
-    """
-    from kubernetes import client
-    from kubernetes import config as kube_config
-    from kubernetes.config.config_exception import ConfigException
-
-    # kubernetes.config is untyped; its loaders are called as documented.
-    config: Any = kube_config
-
-    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    paths = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
-    cfg = client.Configuration()
-    namespace: str | None = None
-    try:
-        if any(os.path.exists(p) for p in paths):
-            source = f"kubeconfig {path}"
-            config.load_kube_config(
-                config_file=path, client_configuration=cfg, persist_config=False
-            )
-            _, current = config.list_kube_config_contexts(config_file=path)
-            namespace = ((current or {}).get("context") or {}).get("namespace")
-        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-            source = "in-cluster service account"
-            config.load_incluster_config(client_configuration=cfg)
-            if os.path.exists(SA_NAMESPACE_FILE):
-                with open(SA_NAMESPACE_FILE, encoding="utf-8") as fh:
-                    namespace = fh.read().strip() or None
-        else:
-            raise ConfigError(
-                f"no Kubernetes credentials for the gate: {path} does not exist and this is not "
-                "a pod (KUBERNETES_SERVICE_HOST unset); set KUBECONFIG"
-            )
-    except ConfigException as exc:
-        raise ConfigError(f"cannot load the Kubernetes configuration ({source}): {exc}") from None
-    # Our own loop retries with backoff and knows which statuses are worth it.
-    cfg.retries = False
-    api_client = client.ApiClient(cfg)
-    from tlogcheck import __version__
-
-    api_client.user_agent = f"tlogcheck/{__version__} (kubernetes-python)"
-    return ClusterAccess(api_client, host=str(cfg.host), namespace=namespace, source=source)
 
 
 # --- what goes on the wire -----------------------------------------------------------------
@@ -549,7 +454,7 @@ class RolloutGate:
             except ApiException as exc:
                 req.elapsed = time.perf_counter() - started
                 req.status = int(exc.status) if exc.status is not None else None
-                req.error = self.redact(_status_message(exc))
+                req.error = self.redact(status_message(exc))
                 if req.status in RETRY_STATUSES and self._retry(attempt, exc.headers):
                     continue
                 raise self._api_error(req) from None
@@ -643,7 +548,7 @@ class RolloutGate:
                 GROUP, VERSION, self.namespace, PLURAL, self.name, **self._raw()
             ),
         )
-        return None if resp is None else _json_object(resp)
+        return None if resp is None else json_object(resp)
 
     def _patch(
         self, step: str, body: Any, content_type: str, permission: Permission, *, status: bool
@@ -668,7 +573,7 @@ class RolloutGate:
 
         path = rollout_path(self.namespace, self.name, status=status)
         resp = self._send(step, "PATCH", path, content_type, body, permission, call)
-        return None if resp is None else _json_object(resp)
+        return None if resp is None else json_object(resp)
 
     def abort(self) -> dict[str, Any] | None:
         """`kubectl argo rollouts abort`: the status subresource first, then the main one."""
@@ -764,7 +669,7 @@ class RolloutGate:
             return []
         # The raw JSON, not the client's models: the template goes back into the Rollout
         # as the server holds it, including fields newer than this client knows.
-        doc = _json_object(resp)
+        doc = json_object(resp)
         return [item for item in doc.get("items") or [] if isinstance(item, dict)]
 
     def event_body(
@@ -880,35 +785,3 @@ class RolloutGate:
             outcome.error = self.redact("; ".join(errors))
         outcome.requests = self.requests[first:]
         return outcome
-
-
-def _status_message(exc: Any) -> str:
-    """The `message` of a Kubernetes Status body, else the HTTP reason."""
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            doc = json.loads(body)
-        except (TypeError, ValueError):
-            return clip(str(body), 300)
-        if isinstance(doc, dict) and doc.get("message"):
-            return clip(str(doc["message"]), 300)
-    return str(getattr(exc, "reason", "") or "error")
-
-
-def _json_object(resp: Any) -> dict[str, Any]:
-    try:
-        parsed = json.loads(resp.data)
-    except (TypeError, ValueError):
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise GateError("unexpected answer from the API server: not a JSON object")
-    return parsed
-
-
-def resolve_namespace(option: str | None, access: ClusterAccess | None) -> tuple[str, str]:
-    """(namespace, where it came from): the option, the context, else the default."""
-    if option:
-        return option, "option"
-    if access is not None and access.namespace:
-        return access.namespace, access.source
-    return DEFAULT_NAMESPACE, "default"

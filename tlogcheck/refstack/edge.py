@@ -52,20 +52,19 @@ import time
 from collections import OrderedDict
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
-    MutableMapping,
     Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
 from tlogcheck.errors import ConfigError
 from tlogcheck.refstack.faults import RateGate
+from tlogcheck.refstack.server import Receive, Scope, Send
 
 __all__ = [
     "STALE_BY",
@@ -78,10 +77,6 @@ __all__ = [
     "freshness",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 # How far past max-age the `stale-edge-root` fault pretends its root was stored.

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from tlogcheck.errors import ConfigError
 from tlogcheck.refstack.edge import Upstream, canary_step, canary_weight_of
-from tlogcheck.refstack.server import free_port
+from tlogcheck.refstack.server import free_port, log_tail
 
 __all__ = ["NginxEdge", "nginx_available", "render", "template_path"]
 
@@ -186,13 +186,6 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 class NginxEdge:
     """nginx in front of `upstreams`, on 127.0.0.1 (a free port unless `port` is given)."""
 
@@ -297,7 +290,7 @@ class NginxEdge:
         # The master listens before it forks its workers: ready means both.
         while not (_accepts(self.host, self.port) and self.child_pids()):
             if self._process.poll() is not None or time.monotonic() > deadline:
-                why = _tail(self.error_log) or _tail(self.workdir / "stderr.log")
+                why = log_tail(self.error_log, 20) or log_tail(self.workdir / "stderr.log", 20)
                 self.stop()
                 raise ConfigError(f"nginx did not start on {self.url}:\n{why}")
             time.sleep(0.02)

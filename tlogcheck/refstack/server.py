@@ -25,6 +25,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -44,6 +45,7 @@ __all__ = [
     "bind_socket",
     "free_port",
     "handle_lifespan",
+    "log_tail",
     "new_event_loop",
     "run_in_thread",
 ]
@@ -93,6 +95,14 @@ def free_port(host: str = LOOPBACK) -> int:
     with contextlib.closing(bind_socket(0, host)) as sock:
         port: int = sock.getsockname()[1]
         return port
+
+
+def log_tail(path: Path, lines: int) -> str:
+    """The end of a child process's log, to say why it did not start ("" if unreadable)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 async def handle_lifespan(receive: Receive, send: Send) -> None:

@@ -40,7 +40,13 @@ from tlogcheck.refstack.faults import FAULTS, FaultSet, parse_spec
 from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, Log
 from tlogcheck.refstack.nginx import NginxEdge
 from tlogcheck.refstack.origin import Origin
-from tlogcheck.refstack.server import BackgroundServers, Listener, ServerGroup, free_port
+from tlogcheck.refstack.server import (
+    BackgroundServers,
+    Listener,
+    ServerGroup,
+    free_port,
+    log_tail,
+)
 
 __all__ = [
     "EDGE_KINDS",
@@ -446,11 +452,12 @@ class _ProcessStack(RunningStack):
             if self.process.poll() is not None:
                 raise ConfigError(
                     f"tlogcheck serve exited with {self.process.returncode} before it was "
-                    f"ready:\n{_tail(self.log_path)}"
+                    f"ready:\n{log_tail(self.log_path, 30)}"
                 )
             if time.monotonic() > deadline:
                 raise ConfigError(
-                    f"tlogcheck serve was not ready within {timeout} s:\n{_tail(self.log_path)}"
+                    f"tlogcheck serve was not ready within {timeout} s:\n"
+                    f"{log_tail(self.log_path, 30)}"
                 )
             time.sleep(0.02)
 
@@ -492,13 +499,6 @@ class _ProcessStack(RunningStack):
             self._kill()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def start_stack(
