@@ -37,9 +37,6 @@ from tlogcheck.plugin import all_options
 
 CI = Path(__file__).resolve().parent.parent / "ci"
 ARGO = "argoproj.io/v1alpha1"
-# Options the canary-aware targeting adds later; pipelines may set their env twins now
-# (an env twin nobody reads yet is ignored; a flag nobody knows would be an error).
-FORTHCOMING_ENV = {"TLOG_STABLE_URL", "TLOG_EXPECT_RELEASE"}
 PYTEST_FLAGS = {"--pyargs", "-p", "-m", "-n", "-q", "-x", "-rs", "-ra"}
 
 
@@ -59,7 +56,7 @@ def known_flags() -> set[str]:
 
 
 def known_env() -> set[str]:
-    return {o.env for o in all_options()} | FORTHCOMING_ENV
+    return {o.env for o in all_options()}
 
 
 def pytest_flags(command: str) -> list[str]:
@@ -185,6 +182,26 @@ def test_analysis_job_names_only_options_that_exist() -> None:
     assert "--rollout" not in flags
 
 
+def test_analysis_job_gates_the_canary_and_loads_it() -> None:
+    container = job_container(analysis_template())
+    (script,) = container["args"]
+    words = shlex.split(script.replace("\\\n", " "), comments=True)
+    # A short load phase per step (playbook §3.4), bounded in time and requests.
+    for flag, value in (
+        ("--load-duration", "60"),
+        ("--load-users", "20"),
+        ("--load-max-requests", "20000"),
+    ):
+        assert words[words.index(flag) + 1] == value
+    assert "--load" in words
+    assert container["resources"]["requests"]["cpu"] == "1"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # The canary Service, compared with the stable one; the release is set from the tag.
+    assert env["TLOG_URL"] == "{{args.canary-url}}"
+    assert env["TLOG_STABLE_URL"] == "{{args.stable-url}}"
+    assert "TLOG_EXPECT_RELEASE" in script and env["CANARY_IMAGE"] == "{{args.canary-image}}"
+
+
 @pytest.mark.parametrize(
     ("suite_status", "on_inconclusive", "job_status"),
     [
@@ -229,11 +246,31 @@ def test_analysis_job_sets_no_release_without_a_tag(tmp_path: Path) -> None:
     fake = tmp_path / "pytest"
     fake.write_text(f'#!/bin/sh\necho "${{TLOG_EXPECT_RELEASE:-none}}" > "{tmp_path}/seen"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    for image in ("", "registry.local/tlog-ro"):
+    for image in ("", "registry.local/tlog-ro", "registry.local:5000/tlog-ro",
+                  "ghcr.io/example/tlog-ro@sha256:" + "ab" * 32):  # fmt: skip
         env = {"PATH": f"{tmp_path}{os.pathsep}/usr/bin:/bin", "CANARY_IMAGE": image,
                "ON_INCONCLUSIVE": "pass"}  # fmt: skip
         subprocess.run(["/bin/sh", "-c", script], env=env, check=True, timeout=30)
         assert (tmp_path / "seen").read_text().strip() == "none"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/example/tlog-ro:v1.1.0",
+        "registry.local:5000/tlog-ro:v1.1.0",
+        "ghcr.io/example/tlog-ro:v1.1.0@sha256:" + "ab" * 32,
+    ],
+)
+def test_analysis_job_expects_the_canary_image_tag(image: str, tmp_path: Path) -> None:
+    (script,) = job_container(analysis_template())["args"]
+    fake = tmp_path / "pytest"
+    fake.write_text(f'#!/bin/sh\necho "${{TLOG_EXPECT_RELEASE:-none}}" > "{tmp_path}/seen"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    env = {"PATH": f"{tmp_path}{os.pathsep}/usr/bin:/bin", "CANARY_IMAGE": image,
+           "ON_INCONCLUSIVE": "pass"}  # fmt: skip
+    subprocess.run(["/bin/sh", "-c", script], env=env, check=True, timeout=30)
+    assert (tmp_path / "seen").read_text().strip() == "v1.1.0"
 
 
 # --- Rollout -------------------------------------------------------------------------------

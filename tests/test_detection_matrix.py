@@ -66,7 +66,11 @@ def test_fault_is_caught_by_its_checks_only(name: str) -> None:
 
 def test_every_check_has_a_fault_it_must_catch() -> None:
     caught = {check for doc in FAULTS.values() for check in doc.caught_by}
-    assert set(CHECK_MARKERS) <= caught, set(CHECK_MARKERS) - caught
+    # The canary check needs a stable side and a canary (--tlog-stable-url), which the
+    # matrix's one deployment has not: tests/test_canary.py shows it catching
+    # history-rewrite on the reference deployment's canary.
+    checks = set(CHECK_MARKERS) - {"canary"}
+    assert checks <= caught, checks - caught
 
 
 def test_legitimate_states_are_declared_with_no_catcher() -> None:
@@ -91,7 +95,10 @@ def test_healthy_deployment_passes_10_runs_in_a_row(mode: str) -> None:
 def test_slow_but_correct_deployment_passes_every_functional_check() -> None:
     run = run_suite([*COMMON, "--tlog-embedded-fault=latency:400"])
     assert run.exitstatus == 0, _why(run)
-    assert {v for v in run.check_verdicts().values()} == {"passed"}, _why(run)
+    verdicts = run.check_verdicts()
+    # No stable side, no expected release: the canary check is skipped, saying why.
+    assert verdicts.pop("canary") == "skipped", _why(run)
+    assert set(verdicts.values()) == {"passed"}, _why(run)
 
 
 def test_readme_matrix_is_the_registry() -> None:

@@ -128,12 +128,24 @@ FAILING = textwrap.dedent(
     """
 )
 
+UNREACHABLE = textwrap.dedent(
+    """
+    import pytest
+    from tlogcheck.errors import TargetUnreachable
+
+    @pytest.mark.gate
+    @pytest.mark.health
+    def test_health():
+        raise TargetUnreachable("GET /healthz: connection refused after 3 attempts")
+    """
+)
+
 
 def test_first_failure_aborts_once_while_the_run_goes_on(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
     pytester.makepyfile(
-        test_canary=FAILING
+        test_gated=FAILING
         + WAITER
         + textwrap.dedent(
             """
@@ -154,7 +166,7 @@ def test_first_failure_aborts_once_while_the_run_goes_on(
     ]
     g = run.gate
     assert g["verdict"] == "acted" and g["error"] is None
-    assert g["triggered_by"]["nodeid"] == "test_canary.py::test_a_root_fails"
+    assert g["triggered_by"]["nodeid"] == "test_gated.py::test_a_root_fails"
     assert g["triggered_by"]["check"] == "root"
     assert g["later_failures"] == 2
     assert g["outcome"]["requests"][0]["body"] == {"status": {"abort": True}}
@@ -163,7 +175,7 @@ def test_first_failure_aborts_once_while_the_run_goes_on(
     run.result.stdout.fnmatch_lines(
         [
             "*gate: rollout tlog/tlog-ro aborted * s after the failing test ended*"
-            "check root failed in test_canary.py::test_a_root_fails",
+            "check root failed in test_gated.py::test_a_root_fails",
             "*gate: Event tlog-ro.* and annotation tlogcheck/gate-reason say why*",
             "*2 later gated failure(s) did not patch again*",
         ]
@@ -230,7 +242,7 @@ def test_a_healthy_run_sends_nothing(
 def test_dry_run_prints_the_requests_and_sends_nothing(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
-    pytester.makepyfile(test_canary=FAILING)
+    pytester.makepyfile(test_gated=FAILING)
     run = run_pytest("--rollout", "tlog-ro", "--gate-dry-run")
     assert run.result.ret == 1
     assert standin.requests == []
@@ -251,17 +263,7 @@ def test_dry_run_prints_the_requests_and_sends_nothing(
 def test_an_inconclusive_test_does_not_abort_by_default(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
-    pytester.makepyfile(
-        test_unreachable="""
-        import pytest
-        from tlogcheck.errors import TargetUnreachable
-
-        @pytest.mark.gate
-        @pytest.mark.health
-        def test_health():
-            raise TargetUnreachable("GET /healthz: connection refused after 3 attempts")
-        """
-    )
+    pytester.makepyfile(test_unreachable=UNREACHABLE)
     run = run_pytest("--rollout", "tlog-ro")
     assert run.result.ret == 6
     assert standin.writes() == []
@@ -274,17 +276,7 @@ def test_an_inconclusive_test_does_not_abort_by_default(
 def test_an_inconclusive_test_aborts_when_asked(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
-    pytester.makepyfile(
-        test_unreachable="""
-        import pytest
-        from tlogcheck.errors import TargetUnreachable
-
-        @pytest.mark.gate
-        @pytest.mark.health
-        def test_health():
-            raise TargetUnreachable("GET /healthz: connection refused after 3 attempts")
-        """
-    )
+    pytester.makepyfile(test_unreachable=UNREACHABLE)
     run = run_pytest("--rollout", "tlog-ro", "--gate-on-inconclusive", "abort")
     assert run.result.ret == 6  # the gate acted: the run is still "could not ask"
     assert len(aborts(standin)) == 1
@@ -343,7 +335,7 @@ def test_rejected_credentials_leave_no_trace_of_the_token(
     # The stand-in expects another token: every request is 401. The run_pytest helper
     # checks that neither token appears in the output or the report.
     standin.token = "the-token-the-server-expects-0000"
-    pytester.makepyfile(test_canary=FAILING)
+    pytester.makepyfile(test_gated=FAILING)
     run = run_pytest("--rollout", "tlog-ro", "-v", "--showlocals")
     assert run.result.ret == 1
     assert run.gate["verdict"] == "failed"
@@ -356,7 +348,7 @@ def test_abort_and_undo_through_a_5xx(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
     standin.fail(500, times=1, when=lambda r: r.path.endswith("/status"))
-    pytester.makepyfile(test_canary=FAILING)
+    pytester.makepyfile(test_gated=FAILING)
     run = run_pytest("--rollout", "tlog-ro", "--gate-action", "abort+undo")
     assert [r.status for r in aborts(standin)] == [500, 200]
     steps = [(r["step"], r["attempt"], r["status"]) for r in run.gate["outcome"]["requests"]]
@@ -397,10 +389,10 @@ def test_the_rollout_gate_fixture_gates_a_test_and_adds_evidence(
 def test_gate_action_none_sends_nothing(
     pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
 ) -> None:
-    pytester.makepyfile(test_canary=FAILING)
+    pytester.makepyfile(test_gated=FAILING)
     run = run_pytest("--rollout", "tlog-ro", "--gate-action", "none")
     assert standin.requests == []
-    assert run.gate["triggered_by"]["nodeid"] == "test_canary.py::test_a_root_fails"
+    assert run.gate["triggered_by"]["nodeid"] == "test_gated.py::test_a_root_fails"
     run.result.stdout.fnmatch_lines(["*--gate-action none: nothing sent to rollout tlog/tlog-ro"])
 
 

@@ -3,7 +3,9 @@
 The log only grows: every tree it ever showed is a prefix of the one it serves now.
 
 - Root and checkpoint describe the same tree; when a cache holds an older copy of one,
-  it must be a proven prefix of the other and within its max-age.
+  it must be a proven prefix of the other and within its max-age. During a canary the
+  two may come from pods of two releases: then the smaller tree must be a proven prefix
+  of the larger one (`facts.judge_releases`).
 - The log's own consistency proofs agree with its inclusion proofs and its root: the
   tree of size m (from the proof for leaf 0 at m) extends to the served tree.
 - Consistency proofs verify from every `--tlog-known-root` (the stable release's root
@@ -49,7 +51,7 @@ def test_root_and_checkpoint_describe_the_same_tree(
             served=f"{exc}\n          {served_checkpoint.describe()}",
         )
     root_tree = served_root.tree
-    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash)
+    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash, served_checkpoint.release)
     if root_tree == checkpoint_tree:
         return
     if root_tree.tree_size < checkpoint_tree.tree_size:
@@ -58,6 +60,7 @@ def test_root_and_checkpoint_describe_the_same_tree(
             older=root_tree,
             newer=checkpoint_tree,
             older_response=served_root.response,
+            newer_response=served_checkpoint,
         )
     else:
         problem = judge_lag(
@@ -65,6 +68,7 @@ def test_root_and_checkpoint_describe_the_same_tree(
             older=checkpoint_tree,
             newer=root_tree,
             older_response=served_checkpoint,
+            newer_response=served_root.response,
         )
     if problem is not None:
         fail(
@@ -95,7 +99,8 @@ def test_consistency_proofs_agree_with_inclusion_proofs(
 
     def extends(size: int) -> str | None:
         try:
-            prove_extends(tlog_client, root_of_size(tlog_client, size), served)
+            older = root_of_size(tlog_client, size, release=served.release)
+            prove_extends(tlog_client, older, served)
         except (ProofError, FormatError) as exc:
             return f"from {size}: {exc}"
         return None

@@ -86,6 +86,15 @@ CHECKS: dict[str, Check] = {
             "(`tlogcheck root db.jsonl`)",
         ),
         Check(
+            "canary",
+            "TLogInclusionProofFail",
+            "§3.2, §3.4",
+            "the new release rewrote history: abort the canary "
+            "(`kubectl -n tlog argo rollouts abort rollout/tlog-ro`), compare its "
+            "`sha256sum db.jsonl` with the stable release's, and check the CI pipeline's "
+            "append step",
+        ),
+        Check(
             "load",
             "Ingress5xxHigh / LatencyP95High",
             "§3.4",
@@ -94,6 +103,18 @@ CHECKS: dict[str, Check] = {
         ),
     )
 }
+
+
+# The canary check's other failure: the target answered with releases other than the
+# one under test. Not a broken log but a gate aimed at the wrong pods (or pods running
+# another image than the Rollout's), so no alert of its own; the gate still stops.
+RELEASE_MIX = Check(
+    "canary",
+    "none: the target is not only the release under test",
+    "§2 step 1, §3.4",
+    "see which pods answer and their image tags (`kubectl -n tlog get pods -o wide | grep "
+    "tlog-ro`); gate the canary Service (Argo's canaryService), not the public URL",
+)
 
 
 def check_of(keywords: Iterable[str]) -> Check | None:
@@ -113,10 +134,14 @@ def inconclusive_reason(user_properties: Iterable[tuple[str, object]]) -> str | 
 
 
 def explain(
-    check: str, *, expected: str, served: str, extra: Mapping[str, str] | None = None
+    check: str | Check, *, expected: str, served: str, extra: Mapping[str, str] | None = None
 ) -> str:
-    """A failure message: expected, served, the alert and section, the next step."""
-    c = CHECKS[check]
+    """A failure message: expected, served, the alert and section, the next step.
+
+    `check` is a check's name, or a `Check` whose alert and next step fit this failure
+    better than its check's (`RELEASE_MIX`).
+    """
+    c = CHECKS[check] if isinstance(check, str) else check
     lines = [f"expected: {expected}", f"served:   {served}"]
     lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
     lines.append(f"alert:    {c.alert} (playbook {c.section})")

@@ -8,6 +8,14 @@ playbook alert and section, the next step (`checks.explain`), without a tracebac
 
 A `TargetUnreachable` from the client is never caught here: it travels up to the
 suite plugin, which turns the test into "inconclusive".
+
+During a canary the target is answered by pods of two releases (`X-TLog-Release`), and
+the newer one's tree extends the older one's. A pod of the older release answers 404
+for an entry or proof of the newer tree only: it does not have that tree, which says
+nothing about it. `answered_by` asks such a request again until a pod of the tree's
+release answers (bounded), and `judge_lag` takes two trees of two releases for what
+they are: one log, when the smaller is a proven prefix of the larger. Any answer a
+pod does give, of whatever release, is verified like every other.
 """
 
 from __future__ import annotations
@@ -15,30 +23,40 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from tlogcheck import api, merkle, note
-from tlogcheck.checks import explain
-from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.checks import Check, explain
+from tlogcheck.errors import FormatError, ProofError, TLogCheckError
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
 __all__ = [
     "IMMUTABLE_CACHE_CONTROL",
+    "NO_EDGE",
+    "EdgeProbe",
     "InclusionResult",
     "ServedRoot",
     "Tree",
+    "answered_by",
+    "from_release",
+    "mixed",
+    "probe_edge",
+    "release_mix",
     "cache_control_problem",
     "consistency_path",
     "entry_path",
     "etag_problem",
     "fail",
     "judge_lag",
+    "judge_releases",
     "max_age",
     "parse_cache_control",
     "path_kind",
@@ -73,7 +91,7 @@ def consistency_path(first: int, second: int) -> str:
 
 
 def fail(
-    check: str, *, expected: str, served: str, extra: Mapping[str, str] | None = None
+    check: str | Check, *, expected: str, served: str, extra: Mapping[str, str] | None = None
 ) -> NoReturn:
     """Fail the running test with the playbook's explanation and no traceback."""
     pytest.fail(explain(check, expected=expected, served=served, extra=extra), pytrace=False)
@@ -81,10 +99,12 @@ def fail(
 
 @dataclass(frozen=True)
 class Tree:
-    """A tree: its size and root hash."""
+    """A tree: its size and root hash (and the release whose pod described it)."""
 
     tree_size: int
     root_hash: bytes
+    # Not part of the tree's identity: two releases describe the same tree alike.
+    release: str | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return f"tree {self.tree_size}:{self.root_hash.hex()}"
@@ -99,7 +119,130 @@ class ServedRoot:
 
     @property
     def tree(self) -> Tree:
-        return Tree(self.root.tree_size, self.root.root_hash)
+        return Tree(self.root.tree_size, self.root.root_hash, self.response.release)
+
+
+# --- the edge and the releases behind the target --------------------------------------
+
+NO_EDGE = "target has no edge (no cache-status header): cache HIT and parity checks skipped"
+# Requests `answered_by` may spend on one path during a canary: at a 10 % canary step
+# the chance that none reaches a canary pod is 0.9**128, about 1e-6.
+MIX_ATTEMPTS = 128
+
+
+@dataclass(frozen=True)
+class EdgeProbe:
+    """What the first requests to the target said about what answers there."""
+
+    has_edge: bool | None  # None: no answer to tell by
+    evidence: str
+    releases: dict[str, int]
+
+
+def probe_edge(client: TLogClient) -> EdgeProbe:
+    """Whether an edge cache answers at the target: a cache-status header on any answer
+    of the edge view (X-Cache, CF-Cache-Status, X-Cache-Status). A Service URL, or pods
+    reached directly, never says one. Stops at the first request that gets no answer."""
+    from tlogcheck.client import CACHE_STATUS_HEADERS
+
+    asks = [
+        (PATH_ROOT, "edge"),
+        (entry_path(0), "edge"),
+        (entry_path(0), "edge"),
+        (PATH_ROOT, "origin"),
+        (entry_path(0), "origin"),
+    ]
+    releases: Counter[str] = Counter()
+    edge_answers: list[Response] = []
+    problem = ""
+    for path, view in asks:
+        try:
+            response = client.get(path, view=view)
+        except TLogCheckError as exc:
+            problem = str(exc)
+            break
+        if response.release is not None:
+            releases[response.release] += 1
+        if view == "edge":
+            edge_answers.append(response)
+    marked = [r for r in edge_answers if r.cache_status is not None]
+    if marked:
+        first = marked[0]
+        header = next(name for name in CACHE_STATUS_HEADERS if first.header(name))
+        evidence = f"{header}: {first.header(header)} on GET {first.path}"
+        return EdgeProbe(True, evidence, dict(releases))
+    if edge_answers:
+        paths = ", ".join(sorted({r.path for r in edge_answers}))
+        evidence = f"no cache-status header on {len(edge_answers)} answers ({paths})"
+        return EdgeProbe(False, evidence, dict(releases))
+    return EdgeProbe(None, f"the first requests got no answer: {problem}", dict(releases))
+
+
+def release_mix(counts: Mapping[str, int]) -> str:
+    """`v2.7.1: 57, v2.7.0: 7`: responses per release, most first."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{release}: {n}" for release, n in ordered) or "no responses"
+
+
+def mixed(a: str | None, b: str | None) -> bool:
+    """Whether two answers come from pods of two different releases (a canary running)."""
+    return a is not None and b is not None and a != b
+
+
+def _ask_until(
+    client: TLogClient,
+    path: str,
+    *,
+    view: str,
+    done: Callable[[Response], bool],
+    first: Response | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    response = first if first is not None else client.get(path, view=view, headers=headers)
+    attempts = 1
+    end = time.monotonic() + client.deadline
+    while not done(response) and attempts < MIX_ATTEMPTS and time.monotonic() < end:
+        response = client.get(path, view=view, headers=headers)
+        attempts += 1
+    return response
+
+
+def answered_by(
+    client: TLogClient,
+    path: str,
+    *,
+    view: str = "edge",
+    release: str | None,
+    first: Response | None = None,
+) -> Response:
+    """GET `path` for a tree of `release`: a 404 from a pod of another release (it does
+    not have that tree) is asked again, at most MIX_ATTEMPTS requests and the client's
+    deadline; any other answer is returned as it is. `first`: an answer already had."""
+
+    def done(r: Response) -> bool:
+        return not (r.status == 404 and mixed(r.release, release))
+
+    return _ask_until(client, path, view=view, done=done, first=first)
+
+
+def from_release(
+    client: TLogClient,
+    path: str,
+    *,
+    view: str = "edge",
+    release: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """GET `path` until a pod of `release` answers (bounded as `answered_by`); the last
+    answer when none did."""
+    return _ask_until(
+        client,
+        path,
+        view=view,
+        done=lambda r: not mixed(r.release, release),
+        first=None,
+        headers=headers,
+    )
 
 
 # --- root and checkpoint -------------------------------------------------------------
@@ -242,10 +385,12 @@ def verify_inclusion_at(
 
 
 def _verify_inclusion_at(client: TLogClient, index: int, tree: Tree, view: str) -> InclusionResult:
-    entry = client.get(entry_path(index), view=view)
+    entry = answered_by(client, entry_path(index), view=view, release=tree.release)
     if entry.status != 200:
         return InclusionResult(index, f"entry answered {entry.status}", entry.describe())
-    proof_resp = client.get(proof_path(index, tree.tree_size), view=view)
+    proof_resp = answered_by(
+        client, proof_path(index, tree.tree_size), view=view, release=tree.release
+    )
     evidence = f"entry: {entry.describe()}; proof: {proof_resp.describe()}"
     problem = _entry_problem(entry.body)
     if problem is not None:
@@ -303,7 +448,9 @@ def prove_extends(client: TLogClient, old: Tree, new: Tree, *, view: str = "edge
         return f"same tree {old.tree_size}"
     if old.tree_size > new.tree_size:
         raise ProofError(f"{new.describe()} is smaller than {old.describe()}: the log shrank")
-    response = client.get(consistency_path(old.tree_size, new.tree_size), view=view)
+    # Only a pod that has the newer tree can prove it: the newer tree's release.
+    path = consistency_path(old.tree_size, new.tree_size)
+    response = answered_by(client, path, view=view, release=new.release)
     if response.status != 200:
         raise FormatError(f"consistency proof answered {response.status}: {response.describe()}")
     proof = api.parse_consistency(response.body)
@@ -318,7 +465,9 @@ def prove_extends(client: TLogClient, old: Tree, new: Tree, *, view: str = "edge
     return f"consistency proof {old.tree_size} -> {new.tree_size} verified ({response.describe()})"
 
 
-def root_of_size(client: TLogClient, size: int, *, view: str = "edge") -> Tree:
+def root_of_size(
+    client: TLogClient, size: int, *, view: str = "edge", release: str | None = None
+) -> Tree:
     """The tree of the first `size` entries, from the log's own proof for leaf 0 at `size`.
 
     Leaf 0 is the leftmost leaf, so every hash of its audit path is a right sibling
@@ -326,7 +475,7 @@ def root_of_size(client: TLogClient, size: int, *, view: str = "edge") -> Tree:
     with the path, left to right. `verify_inclusion` then checks that the path has the
     shape a tree of `size` leaves gives it (no hash missing or extra).
     """
-    response = client.get(proof_path(0, size), view=view)
+    response = answered_by(client, proof_path(0, size), view=view, release=release)
     if response.status != 200:
         raise FormatError(
             f"proof for leaf 0 at {size} answered {response.status}: {response.describe()}"
@@ -341,7 +490,7 @@ def root_of_size(client: TLogClient, size: int, *, view: str = "edge") -> Tree:
     for sibling in proof.audit_path:
         root = merkle.node_hash(root, sibling)
     merkle.verify_inclusion(proof.leaf_hash, 0, size, proof.audit_path, root)
-    return Tree(size, root)
+    return Tree(size, root, response.release)
 
 
 def check_recorded(client: TLogClient, recorded: Tree, served: Tree) -> str:
@@ -358,13 +507,23 @@ def check_recorded(client: TLogClient, recorded: Tree, served: Tree) -> str:
 
 
 def judge_lag(
-    client: TLogClient, *, older: Tree, newer: Tree, older_response: Response
+    client: TLogClient,
+    *,
+    older: Tree,
+    newer: Tree,
+    older_response: Response,
+    newer_response: Response | None = None,
 ) -> str | None:
     """May a cache serve `older` while `newer` is current? None when yes, else the problem.
 
     Only when `older` is a proven prefix of `newer` and the response that carried it is
     still within its own max-age: a lagging edge; anything else is stale or a split view.
+    Two trees of two releases (a canary) are judged by `judge_releases`.
     """
+    if mixed(older.release, newer.release):
+        return judge_releases(
+            client, a=older, b=newer, a_response=older_response, b_response=newer_response
+        )
     if older.tree_size >= newer.tree_size:
         return (
             f"split view: {older.describe()} and {newer.describe()} are different trees "
@@ -381,4 +540,51 @@ def judge_lag(
         return f"stale: the older {older.describe()} was served without a max-age"
     if age > limit:
         return f"stale: the older {older.describe()} is {age} s old, max-age is {limit}"
+    return None
+
+
+def judge_releases(
+    client: TLogClient,
+    *,
+    a: Tree,
+    b: Tree,
+    a_response: Response,
+    b_response: Response | None = None,
+) -> str | None:
+    """Two trees described by pods of two releases: one log? None when yes, else the problem.
+
+    During a canary the smaller tree is not a lag: it is what the other release's pods
+    serve now. It must be a prefix of the larger one, proved by a consistency proof that
+    a pod of the larger tree's release serves (asked on the view that showed that tree,
+    `answered_by`), verified against both roots. A copy that a cache held (an `Age`
+    header) must still be within its max-age; a fresh answer of a pod has no Age.
+    """
+    if a.tree_size == b.tree_size:
+        if a.root_hash == b.root_hash:
+            return None
+        return (
+            f"split view: releases {a.release} and {b.release} serve different trees of "
+            f"size {a.tree_size}: {a.root_hash.hex()} and {b.root_hash.hex()}"
+        )
+    smaller_response: Response | None
+    larger_response: Response | None
+    if a.tree_size < b.tree_size:
+        smaller, smaller_response, larger, larger_response = a, a_response, b, b_response
+    else:
+        smaller, smaller_response, larger, larger_response = b, b_response, a, a_response
+    view = larger_response.view if larger_response is not None else "origin"
+    try:
+        evidence = prove_extends(client, smaller, larger, view=view)
+    except (ProofError, FormatError) as exc:
+        return (
+            f"split view: {smaller.describe()} (release {smaller.release}) is not a prefix "
+            f"of {larger.describe()} (release {larger.release}): {exc}"
+        )
+    if smaller_response is not None:
+        age, limit = smaller_response.age, max_age(smaller_response.cache_control)
+        if age is not None and limit is not None and age > limit:
+            return (
+                f"stale: the older {smaller.describe()} (release {smaller.release}) is "
+                f"{age} s old, max-age is {limit}; {evidence}"
+            )
     return None

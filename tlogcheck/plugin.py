@@ -31,6 +31,8 @@ CHECK_MARKERS = {
     "inclusion": "sampled entries verify against the served root (playbook §0, §3.2)",
     "consistency": "the log only grows: consistency from every recorded tree (playbook §5)",
     "db": "db.jsonl matches its release hash and the served root (playbook §4)",
+    "canary": "the target is the expected release and extends the stable side's log "
+    "(playbook §3.2, §3.4)",
     "load": "error rate and p95 under load (playbook §3.4)",
 }
 

@@ -19,6 +19,9 @@ Verdicts:
   reported as skipped with the reason under `checks.INCONCLUSIVE_KEY`, shown as
   "inconclusive"; a run with inconclusive tests and no failure exits 6.
 - A bad option value is a usage error naming the option and where it came from (exit 4).
+- Before the tests, the controller asks the target a few requests: whether an edge cache
+  answers there (a cache-status header) and which releases answer. A target with no
+  edge (a Service URL) says so in the header; the checks that need an edge skip.
 - After a fully passing run (nothing failed, nothing inconclusive) the controller records
   the verified tree in `--tlog-state`.
 """
@@ -65,6 +68,7 @@ __all__ = [
 OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON]
 
 _PLANNED_KEY = pytest.StashKey[Target]()
+_PROBE_KEY = pytest.StashKey["facts.EdgeProbe"]()
 _WIRE_KEY = "tlogcheck_target"
 _REPORT_WIRE_KEY = "tlogcheck_report"
 
@@ -99,6 +103,21 @@ def _start_embedded(config: pytest.Config, planned: Target) -> Target:
         db_sha256_source=db_sha_source,
         stack=stack,
     )
+
+
+def _probe(config: pytest.Config, t: Target) -> Target:
+    """The target with what its first answers say: an edge or not, the releases."""
+    from tlogcheck import facts
+    from tlogcheck.client import TLogClient
+
+    try:
+        with TLogClient(t.url, origin_url=t.origin_url, timeout=t.timeout) as client:
+            found = facts.probe_edge(client)
+    except ConfigError as exc:
+        found = facts.EdgeProbe(None, str(exc), {})
+    config.stash[_PROBE_KEY] = found
+    report.add_releases(config, found.releases)
+    return replace(t, has_edge=found.has_edge, edge_evidence=found.evidence)
 
 
 def _set_target(config: pytest.Config, t: Target) -> Target:
@@ -194,6 +213,43 @@ def sample_indices(tlog_target: Target, served_root: facts.ServedRoot) -> list[i
 
 
 @pytest.fixture(scope="session")
+def stable_client(tlog_target: Target) -> Iterator[TLogClient]:
+    """A client of the stable side (--tlog-stable-url), apart from the target's: its
+    answers are not the target's and do not count in the target's release mix."""
+    from tlogcheck.client import TLogClient
+
+    if tlog_target.stable_url is None:
+        pytest.skip("no --tlog-stable-url given: the target is not compared with a stable side")
+    client = TLogClient(tlog_target.stable_url, timeout=tlog_target.timeout)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> facts.ServedRoot:
+    """The root the stable side serves, fetched once per process."""
+    from tlogcheck import facts
+
+    response = stable_client.get(facts.PATH_ROOT)
+    try:
+        served = facts.ServedRoot(facts.read_root(response), response)
+    except FormatError as exc:
+        facts.fail(
+            "canary",
+            expected="a well-formed root on the stable side (--tlog-stable-url) to compare with",
+            served=f"{exc}\n          stable side: {response.describe()}",
+        )
+    report.summary_line(
+        request.config,
+        f"stable side {stable_client.edge_url}: {served.tree.describe()} "
+        f"(release {served.response.release})",
+    )
+    return served
+
+
+@pytest.fixture(scope="session")
 def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     """One streaming pass over --tlog-db: its SHA-256, size, root, and the served-size prefix."""
     from tlogcheck import facts
@@ -242,10 +298,16 @@ class SuitePlugin:
         if _is_worker(config) or TARGET_KEY in config.stash:
             return
         planned = config.stash[_PLANNED_KEY]
+        suite = runs_suite(config)
         if planned.url:
-            _set_target(config, planned)
-        elif runs_suite(config):
-            _set_target(config, _start_embedded(config, planned))
+            t = planned
+        elif suite:
+            t = _start_embedded(config, planned)
+        else:
+            return
+        if suite and not config.option.collectonly:
+            t = _probe(config, t)
+        _set_target(config, t)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         t = config.stash.get(TARGET_KEY, None)
@@ -267,7 +329,7 @@ class SuitePlugin:
             f"tlogcheck: verifier keys {len(t.vkeys)}, db {db}, "
             f"known roots {len(t.known_roots)}, state {state}"
         )
-        return lines
+        return lines + _canary_header(config, t)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
@@ -326,6 +388,36 @@ class SuitePlugin:
             terminalreporter.line(line)
 
 
+def _canary_header(config: pytest.Config, t: Target) -> list[str]:
+    """What the first answers said (edge, releases) and what the canary check compares."""
+    from tlogcheck import facts
+
+    lines = []
+    if t.has_edge is True:
+        lines.append(f"tlogcheck: edge: a cache answers at the target ({t.edge_evidence})")
+    elif t.has_edge is False:
+        lines.append(f"tlogcheck: {facts.NO_EDGE}")
+    probe = config.stash.get(_PROBE_KEY, None)
+    if probe is not None and probe.has_edge is None:
+        lines.append(f"tlogcheck: edge: not known, {probe.evidence}")
+    if probe is not None and probe.releases:
+        lines.append(
+            "tlogcheck: releases that answered the first requests (X-TLog-Release): "
+            f"{facts.release_mix(probe.releases)}"
+        )
+    if t.expect_release:
+        lines.append(
+            f"tlogcheck: expected release {t.expect_release}: every response must carry "
+            f"X-TLog-Release: {t.expect_release}"
+        )
+    if t.stable_url:
+        lines.append(
+            f"tlogcheck: stable side {t.stable_url}: the target's tree must extend its tree, "
+            "and the entries it serves must be identical on the target"
+        )
+    return lines
+
+
 def _summary(config: pytest.Config, t: Target) -> list[str]:
     run = report.run(config)
     verdict = run.verdict()
@@ -343,6 +435,13 @@ def _summary(config: pytest.Config, t: Target) -> list[str]:
     if run.releases:
         mix = ", ".join(f"{rel}: {n}" for rel, n in sorted(run.releases.items()))
         lines.append(f"responses by X-TLog-Release: {mix}")
+        if t.expect_release:
+            total = sum(run.releases.values())
+            others = total - run.releases.get(t.expect_release, 0)
+            lines.append(
+                f"expected release {t.expect_release}: "
+                + (f"all {total} responses" if not others else f"{others} of {total} not")
+            )
     if run.state_note:
         lines.append(run.state_note)
     lines += run.lines

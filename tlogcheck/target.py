@@ -67,6 +67,16 @@ def known_root(raw: str) -> KnownTree:
     return parse_known_root(raw)
 
 
+def release_id(raw: str) -> str:
+    """A release id as `X-TLog-Release` carries it: one printable ASCII token."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("a release id is not empty")
+    if any(not 0x21 <= ord(c) <= 0x7E or c == "," for c in text):
+        raise ValueError("a release id is one printable ASCII token, without spaces or commas")
+    return text
+
+
 def fault_spec(raw: str) -> str:
     from tlogcheck.refstack.faults import parse_spec
 
@@ -180,9 +190,30 @@ EMBEDDED_ENTRIES = Option(
     metavar="N",
 )
 
+EXPECT_RELEASE = Option(
+    "--tlog-expect-release",
+    "TLOG_EXPECT_RELEASE",
+    "the release every response must come from (`X-TLog-Release`), e.g. the canary "
+    "image's tag: a response of another release fails the canary check with the mix "
+    "seen. Without it the mix of releases that answered is reported, not checked.",
+    convert=release_id,
+    metavar="R",
+)
+STABLE_URL = Option(
+    "--tlog-stable-url",
+    "TLOG_STABLE_URL",
+    "during a canary, the stable side (Argo's stableService): the target's tree must be "
+    "an append-only extension of its tree (a consistency proof served by the target, "
+    "verified against both roots) and the entries it serves identical on the target.",
+    convert=http_url,
+    metavar="URL",
+)
+
 OPTIONS: list[Option] = [
     URL,
     ORIGIN_URL,
+    STABLE_URL,
+    EXPECT_RELEASE,
     VKEY,
     DB,
     DB_SHA256,
@@ -218,9 +249,13 @@ class Target:
     state_path: str | None = None
     faults: tuple[str, ...] = ()  # embedded only
     entries: int | None = None  # embedded only
-    # Canary-aware targeting (a later issue) adds its facts here.
+    # Canary-aware targeting: the stable side to compare with, the release to expect.
     stable_url: str | None = None
     expect_release: str | None = None
+    # Whether an edge cache answers at `url` (a cache-status header on the first
+    # responses); None when not probed or the probe got no answer.
+    has_edge: bool | None = None
+    edge_evidence: str = ""
     stack: RunningStack | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -248,10 +283,14 @@ class Target:
         if self.embedded:
             args = [f"--tlog-embedded-entries={self.entries}"]
             args += [f"--tlog-embedded-fault={f}" for f in self.faults]
-            return args
-        args = [f"--tlog-url={self.url}"]
-        if self.origin_url:
-            args.append(f"--tlog-origin-url={self.origin_url}")
+        else:
+            args = [f"--tlog-url={self.url}"]
+            if self.origin_url:
+                args.append(f"--tlog-origin-url={self.origin_url}")
+            if self.stable_url:
+                args.append(f"--tlog-stable-url={self.stable_url}")
+        if self.expect_release:
+            args.append(f"--tlog-expect-release={self.expect_release}")
         return args
 
     def replay_command(self, *, check: str | None = None, index: int | None = None) -> str:
@@ -284,6 +323,8 @@ class Target:
             "entries": self.entries,
             "stable_url": self.stable_url,
             "expect_release": self.expect_release,
+            "has_edge": self.has_edge,
+            "edge_evidence": self.edge_evidence,
         }
 
     @classmethod
@@ -310,6 +351,8 @@ class Target:
             entries=wire.get("entries"),
             stable_url=wire.get("stable_url"),
             expect_release=wire.get("expect_release"),
+            has_edge=wire.get("has_edge"),
+            edge_evidence=wire.get("edge_evidence", ""),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -359,6 +402,8 @@ def plan(config: pytest.Config) -> Target:
     """Every option resolved and checked; `url` is "" when the embedded one will serve."""
     url = _value(config, URL)
     origin_url = _value(config, ORIGIN_URL)
+    stable_url = _value(config, STABLE_URL)
+    expect_release = _value(config, EXPECT_RELEASE)
     vkey_raw: list[str] = _value(config, VKEY)
     db = _value(config, DB)
     db_sha_raw = _value(config, DB_SHA256)
@@ -372,6 +417,10 @@ def plan(config: pytest.Config) -> Target:
     entries = _value(config, EMBEDDED_ENTRIES)
     if origin_url and not url:
         raise _usage(ORIGIN_URL, config, "needs --tlog-url (the embedded deployment has its own)")
+    if stable_url and not url:
+        raise _usage(STABLE_URL, config, "needs --tlog-url (the embedded deployment has no canary)")
+    if stable_url and url and stable_url == url:
+        raise _usage(STABLE_URL, config, "is the target itself: name the stable side's URL")
     vkeys = []
     for raw in vkey_raw:
         try:
@@ -413,6 +462,8 @@ def plan(config: pytest.Config) -> Target:
         state_path=state_path,
         faults=tuple(faults) if not url else (),
         entries=entries if not url else None,
+        stable_url=stable_url,
+        expect_release=expect_release,
     )
 
 
