@@ -193,3 +193,18 @@ def test_replay_command_re_runs_just_the_failing_index() -> None:
     )
     other = run_suite([*embedded, "-m", "inclusion", "--tlog-index=127", "--tlog-index=129"])
     assert other.exitstatus == 0, other.output
+
+
+def test_db_line_that_is_not_a_json_object_fails_the_db_check(
+    make_refstack: MakeRefstack, tmp_path: Path
+) -> None:
+    stack = make_refstack(entries=64)
+    lines = Path(stack.info.db_path).read_bytes().splitlines(keepends=True)
+    # `{"a" 1}` starts with { and ends with }: only a full JSON parse tells it is no object.
+    lines[5] = b'{"a" 1}\n'
+    bad = tmp_path / "db.jsonl"
+    bad.write_bytes(b"".join(lines))
+    run = run_suite([f"--tlog-url={stack.info.edge_url}", f"--tlog-db={bad}", "-m", "db"])
+    assert run.exitstatus == 1, run.output
+    assert "db" in run.report["summary"]["failed_checks"]
+    assert ":6:" in run.output and "JSON" in run.output

@@ -259,13 +259,13 @@ def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
         pytest.skip("no --tlog-db given: db.jsonl is not checked")
     served: facts.ServedRoot = request.getfixturevalue("served_root")
     try:
-        return audit(tlog_target.db, prefix_sizes=[served.root.tree_size])
+        return audit(tlog_target.db, prefix_sizes=[served.root.tree_size], strict=True)
     except DbError:
         pass
     # The served tree may be larger than the file, which the audit refuses as a prefix;
     # the whole file is then what test_db compares with. Only a broken run pays twice.
     try:
-        return audit(tlog_target.db)
+        return audit(tlog_target.db, strict=True)
     except DbError as exc:
         facts.fail(
             "db",
