@@ -196,10 +196,6 @@ class StoredTree:
             raise IndexError(f"leaf index {index} outside 0..{self._size - 1}")
         return self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE]
 
-    def _stored(self, height: int, index: int) -> bytes:
-        off = index * HASH_SIZE
-        return self._levels[height][off : off + HASH_SIZE]
-
     def _subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) where start is aligned to the largest power of two <= end-start."""
         n = end - start
