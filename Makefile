@@ -20,7 +20,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m tlogcheck.demo
+	$(BIN)/tlogcheck demo
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check tlogcheck tests tests_synthetic benchmarks locustfiles conftest.py

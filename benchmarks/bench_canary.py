@@ -20,7 +20,7 @@ import statistics
 import sys
 from collections import Counter
 
-from tlogcheck.demo import run_suite
+from tlogcheck.cli.runs import run_suite
 from tlogcheck.refstack.stack import start_stack
 
 WEIGHTS = (None, 10, 50, 90)

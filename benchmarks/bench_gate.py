@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from k8s_standin import K8sStandIn  # noqa: E402
 
-from tlogcheck import gate  # noqa: E402
+from tlogcheck.gate import argo as gate  # noqa: E402
 
 TOKEN = "bench-token-0f9e8d7c6b5a"
 MODULE = """

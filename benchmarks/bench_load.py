@@ -1,6 +1,6 @@
 """What one load-generator core sustains against the embedded edge: FastHttpUser vs HttpUser.
 
-The same profile (tlogcheck._locust_profile, back-to-back reads: TLOG_LOAD_WAIT=0) runs
+The same profile (tlogcheck.load.profile, back-to-back reads: TLOG_LOAD_WAIT=0) runs
 in one locust process, once with FastHttpUser (geventhttpclient) and once with HttpUser
 (requests), against one embedded stack in its own process. For each: requests/s, the
 CPU the locust process used (from the children's rusage), requests per CPU-second of
@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Literal
 
-from tlogcheck.loadgen import LoadResult, LoadSettings, run_load
+from tlogcheck.load.runner import LoadResult, LoadSettings, run_load
 from tlogcheck.refstack.stack import start_stack
 
 

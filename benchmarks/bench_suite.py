@@ -22,12 +22,12 @@ import sys
 import time
 
 from tlogcheck import merkle
-from tlogcheck.api import parse_inclusion
+from tlogcheck.cli.runs import run_suite
 from tlogcheck.client import TLogClient
-from tlogcheck.demo import run_suite
-from tlogcheck.facts import Tree, entry_path, proof_path, read_root, verify_inclusions
 from tlogcheck.refstack.stack import start_stack
 from tlogcheck.sampling import sample_indices
+from tlogcheck.spec import entry_path, parse_inclusion, proof_path
+from tlogcheck.verify import Tree, read_root, verify_inclusions
 
 SEED = 20240101
 

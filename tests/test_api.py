@@ -1,4 +1,4 @@
-"""tlogcheck.api: the spec's JSON bodies, parsed strictly."""
+"""tlogcheck.spec: the spec's JSON bodies, parsed strictly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tlogcheck.api import (
+from tlogcheck.errors import FormatError
+from tlogcheck.spec import (
     MAX_PATH,
     ConsistencyProof,
     Health,
@@ -20,7 +21,6 @@ from tlogcheck.api import (
     parse_inclusion,
     parse_root,
 )
-from tlogcheck.errors import FormatError
 
 H1 = "ab" * 32
 H2 = "0f" * 32

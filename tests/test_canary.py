@@ -28,12 +28,12 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from tlogcheck import facts
+from tlogcheck import verify as facts
+from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.client import Response, TLogClient
-from tlogcheck.demo import SuiteRun, run_suite
 from tlogcheck.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
+from tlogcheck.plugin.target import Target
 from tlogcheck.refstack.stack import RunningStack
-from tlogcheck.target import Target
 
 pytest_plugins = ["pytester"]
 

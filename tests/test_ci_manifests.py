@@ -32,7 +32,7 @@ from kubernetes.client import (
     V1ServiceAccount,
 )
 
-from tlogcheck import gate
+from tlogcheck.gate import argo as gate
 from tlogcheck.plugin import all_options
 
 CI = Path(__file__).resolve().parent.parent / "ci"

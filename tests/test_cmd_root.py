@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck import cli, cmd_root
+from tlogcheck import cli
+from tlogcheck.cli import root as cmd_root
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from tlogcheck.merkle import EMPTY_ROOT, StoredTree
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tlogcheck import api, merkle, note
+from tlogcheck import merkle, note, spec
 from tlogcheck.client import Response, TLogClient, is_hit
 from tlogcheck.refstack.edge import freshness
 from tlogcheck.refstack.nginx import nginx_available
@@ -148,7 +148,7 @@ def test_inclusion_proof_verifies(target: Target, index: int, size: int) -> None
 
 def test_inclusion_proof_without_tree_size_is_for_the_current_tree(target: Target) -> None:
     response = _ok(target.client.get("/v1/log/proof/42"))
-    proof = api.parse_inclusion(response.body)
+    proof = spec.parse_inclusion(response.body)
     assert proof.tree_size == target.size
     merkle.verify_inclusion(
         proof.leaf_hash, 42, target.size, list(proof.audit_path), target.tree.root()
@@ -203,7 +203,7 @@ def test_bad_requests_get_their_status_and_an_error_body(
 ) -> None:
     response = target.client.get(path)
     assert response.status == status, response.describe()
-    assert api.parse_error(response.body)
+    assert spec.parse_error(response.body)
     assert response.release == target.stack.info.release
     # An error is not kept: the next read asks the origin again.
     assert not is_hit(target.client.get(path).cache_status)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck.demo import (
+from tlogcheck.checks import CHECK_MARKERS
+from tlogcheck.cli.demo import (
     FUNCTIONAL_CHECKS,
     MATRIX_ARGS,
     MATRIX_ENTRIES,
@@ -32,7 +33,6 @@ from tlogcheck.demo import (
     matrix_table,
     run_suite,
 )
-from tlogcheck.plugin import CHECK_MARKERS
 from tlogcheck.refstack.faults import FAULTS
 
 COMMON = (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
@@ -105,5 +105,5 @@ def test_readme_matrix_is_the_registry() -> None:
     text = README.read_text(encoding="utf-8") if README.exists() else ""
     assert matrix_table() in text, (
         "README.md's detection matrix differs from refstack.faults.FAULTS; paste the "
-        "output of `python -m tlogcheck.demo --matrix`"
+        "output of `tlogcheck demo --matrix`"
     )

@@ -1,4 +1,4 @@
-"""tlogcheck.gate against the Kubernetes API stand-in, through the real kubernetes client.
+"""tlogcheck.gate.argo against the Kubernetes API stand-in, through the real kubernetes client.
 
 Nothing of the client is mocked: it reads a kubeconfig pointing at the stand-in on
 loopback and talks HTTP to it; the stand-in records what reached it.
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from k8s_standin import K8sStandIn, Recorded, closed_port_url, rbac_rules, selector_matches
 
-from tlogcheck import gate
 from tlogcheck.errors import ConfigError, GateError
+from tlogcheck.gate import argo as gate
 
 TOKEN = "kubeconfig-secret-token-7f3a9c1e5b"
 CI = Path(__file__).resolve().parent.parent / "ci"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from k8s_standin import K8sStandIn, Recorded
 
-from tlogcheck import gate_plugin
+from tlogcheck.gate import plugin as gate_plugin
 
 TOKEN = "kubeconfig-secret-token-5e8d2b7a41"
 

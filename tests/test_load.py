@@ -1,4 +1,4 @@
-"""tlogcheck.load and tlogcheck.loadgen: locust's numbers read back right, the
+"""tlogcheck.load.plugin and tlogcheck.load.runner: locust's numbers read back right, the
 thresholds, the runner's bounds, and the load check against the embedded deployment
 (healthy, latency:400, error-rate:5, a master with two workers).
 
@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from tlogcheck import load, loadgen
 from tlogcheck.errors import ConfigError, TargetUnreachable, TLogCheckError
-from tlogcheck.load import failure_message
-from tlogcheck.loadgen import (
+from tlogcheck.load import plugin as load
+from tlogcheck.load import runner as loadgen
+from tlogcheck.load.plugin import failure_message
+from tlogcheck.load.runner import (
     GroupStats,
     LoadError,
     LoadResult,

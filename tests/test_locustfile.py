@@ -1,4 +1,4 @@
-"""The load profile (locustfiles/tlog.py -> tlogcheck._locust_profile) and its isolation.
+"""The load profile (locustfiles/tlog.py -> tlogcheck.load.profile) and its isolation.
 
 Locust monkey-patches sockets with gevent when imported, so everything that touches it
 runs in a subprocess: this test process must never import locust or gevent either.
@@ -55,7 +55,8 @@ def locust(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_the_plugin_never_imports_locust_or_gevent() -> None:
     loaded = python(
         "import json, sys\n"
-        "import tlogcheck.plugin, tlogcheck.load, tlogcheck.loadgen, tlogcheck.nightly\n"
+        "import tlogcheck.plugin, tlogcheck.load.plugin, tlogcheck.load.runner\n"
+        "import tlogcheck.cli.nightly\n"
         "tlogcheck.plugin.all_options()\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {PATCHERS!r})))"
     )
@@ -97,7 +98,7 @@ def test_a_bad_profile_setting_stops_locust() -> None:
 PURE = """
 import json, random
 from locust.stats import bucket_response_time, calculate_response_time_percentile
-from tlogcheck import _locust_profile as p
+from tlogcheck.load import profile as p
 
 rng = random.Random(7)
 out = {"draws": [p.pick_index(rng, 1000, 32, 0.8) for _ in range(20000)]}
@@ -159,13 +160,13 @@ def test_profile_settings_are_checked(pure: dict[str, Any]) -> None:
 
 
 def test_log_lines_the_runner_greps_for_are_the_profiles(pure: dict[str, Any]) -> None:
-    from tlogcheck import loadgen
+    from tlogcheck.load import runner as loadgen
 
     assert pure["lines"] == [loadgen.CAP_REACHED, loadgen.ALL_CAPS_REACHED]
 
 
 def test_bucket_and_percentile_are_locusts(pure: dict[str, Any]) -> None:
-    from tlogcheck.loadgen import bucket_response_time, percentile
+    from tlogcheck.load.runner import bucket_response_time, percentile
 
     for t, bucket in pure["buckets"]:
         assert bucket_response_time(t) == bucket, t

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tlogcheck import nightly
-from tlogcheck.cli import build_parser
+from tlogcheck.cli import build_parser, nightly
 from tlogcheck.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tlogcheck import api, merkle
+from tlogcheck import merkle, spec
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
 from tlogcheck.refstack.edge import STALE_BY, Edge, Upstream, freshness
@@ -537,10 +537,10 @@ class FaultStack:
     def get(self, path: str, **headers: str) -> httpx.Response:
         return self.http.get(self.url + path, headers={**IDENTITY, **headers})
 
-    def root(self, **headers: str) -> tuple[api.Root, httpx.Response]:
+    def root(self, **headers: str) -> tuple[spec.Root, httpx.Response]:
         response = self.get("/v1/log/root", **headers)
         assert response.status_code == 200
-        return api.parse_root(response.content), response
+        return spec.parse_root(response.content), response
 
 
 @pytest.fixture(scope="module")
@@ -574,12 +574,12 @@ def _max_age(response: httpx.Response) -> int:
     return seconds
 
 
-def _consistent(old: api.Root, new: api.Root, stack: FaultStack) -> None:
+def _consistent(old: spec.Root, new: spec.Root, stack: FaultStack) -> None:
     """Raises ProofError unless `old` is a prefix tree of `new` (proof from the origin)."""
     response = stack.get(
         f"/v1/log/consistency?first={old.tree_size}&second={new.tree_size}", **{"x-bypass": "1"}
     )
-    proof = api.parse_consistency(response.content)
+    proof = spec.parse_consistency(response.content)
     merkle.verify_consistency(
         old.tree_size, new.tree_size, list(proof.path), old.root_hash, new.root_hash
     )

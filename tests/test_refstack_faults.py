@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from tlogcheck import note
+from tlogcheck.checks import CHECK_MARKERS
 from tlogcheck.errors import ConfigError, NoteError, ProofError
 from tlogcheck.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
-from tlogcheck.plugin import CHECK_MARKERS
 from tlogcheck.refstack import data, origin
 from tlogcheck.refstack.faults import (
     CHECK_NAMES,

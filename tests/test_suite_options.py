@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck.suite import OPTIONS, Target
-from tlogcheck.target import http_url, seed_value
+from tlogcheck.plugin.suite import OPTIONS, Target
+from tlogcheck.plugin.target import http_url, seed_value
 
 pytest_plugins = ["pytester"]
 

@@ -1,4 +1,4 @@
-"""tlogcheck.report: outcomes per check, worker records merged, the JSON document, and
+"""tlogcheck.plugin.report: outcomes per check, worker records merged, the JSON document, and
 parts adding sections and summary lines (also from xdist workers)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tlogcheck import report
 from tlogcheck.checks import INCONCLUSIVE_KEY
+from tlogcheck.plugin import report
 
 pytest_plugins = ["pytester"]
 
@@ -91,7 +91,7 @@ def test_worker_records_merge_into_the_controllers(config: pytest.Config) -> Non
 
 PART = """
 import pytest
-from tlogcheck import report
+from tlogcheck.plugin import report
 
 @pytest.fixture(autouse=True)
 def records(request):

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tlogcheck.demo import run_suite
+from tlogcheck.cli.runs import run_suite
 from tlogcheck.refstack.stack import RunningStack
 
 MakeRefstack = Callable[..., RunningStack]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.demo import run_suite
+from tlogcheck.cli.runs import run_suite
 from tlogcheck.errors import EXIT_INCONCLUSIVE
 from tlogcheck.refstack.stack import RunningStack
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck.demo import run_suite
+from tlogcheck.cli.runs import run_suite
 
 pytest_plugins = ["pytester"]
 

@@ -18,20 +18,18 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import Response, TLogClient, is_hit
-from tlogcheck.facts import (
-    NO_EDGE,
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import (
     PATH_CHECKPOINT,
     PATH_HEALTH,
     PATH_ROOT,
-    ServedRoot,
-    answered_by,
     cache_control_problem,
     consistency_path,
     entry_path,
-    fail,
     proof_path,
 )
-from tlogcheck.suite import Target
+from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
 
 pytestmark = pytest.mark.cache
 

@@ -30,16 +30,11 @@ from tlogcheck import sampling
 from tlogcheck.checks import RELEASE_MIX
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError, TargetUnreachable
-from tlogcheck.facts import (
-    PATH_ROOT,
-    ServedRoot,
-    entry_path,
-    fail,
-    prove_extends,
-    release_mix,
-)
-from tlogcheck.report import summary_line
-from tlogcheck.suite import Target
+from tlogcheck.plugin.report import summary_line
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import PATH_ROOT, entry_path
+from tlogcheck.verify import ServedRoot, prove_extends, release_mix
 
 pytestmark = pytest.mark.canary
 

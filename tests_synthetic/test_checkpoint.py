@@ -15,8 +15,9 @@ import pytest
 from tlogcheck import note
 from tlogcheck.client import Response
 from tlogcheck.errors import FormatError
-from tlogcheck.facts import fail, read_checkpoint
-from tlogcheck.suite import Target
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.verify import read_checkpoint
 
 pytestmark = pytest.mark.checkpoint
 

@@ -22,19 +22,19 @@ import pytest
 
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError
-from tlogcheck.facts import (
+from tlogcheck.plugin.report import VERIFIED_TREE_KEY, summary_line
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.state import KnownTree, load_state
+from tlogcheck.verify import (
     ServedRoot,
     Tree,
     check_recorded,
-    fail,
     judge_lag,
     prove_extends,
     read_checkpoint,
     root_of_size,
 )
-from tlogcheck.report import VERIFIED_TREE_KEY, summary_line
-from tlogcheck.state import KnownTree, load_state
-from tlogcheck.suite import Target
 
 pytestmark = pytest.mark.consistency
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.db import DbAudit
-from tlogcheck.facts import ServedRoot, fail
-from tlogcheck.suite import Target
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.verify import ServedRoot
 
 pytestmark = pytest.mark.db
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck import api
+from tlogcheck import spec
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import FormatError
-from tlogcheck.facts import PATH_HEALTH, fail
-from tlogcheck.suite import Target
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import PATH_HEALTH
 
 pytestmark = pytest.mark.health
 
@@ -29,7 +30,7 @@ def test_healthz_answers_200_within_the_timeout(
     if response.elapsed > tlog_target.timeout:
         fail("health", expected=expected, served=f"{response.elapsed:.2f}s: {response.describe()}")
     try:
-        health = api.parse_health(response.body)
+        health = spec.parse_health(response.body)
     except FormatError as exc:
         fail("health", expected='a body {"status":"ok","tree_size":N,...}', served=str(exc))
     if health.status != "ok":

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from tlogcheck.client import TLogClient
-from tlogcheck.facts import InclusionResult, ServedRoot, fail, verify_inclusions
-from tlogcheck.suite import Target
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.verify import InclusionResult, ServedRoot, verify_inclusions
 
 pytestmark = pytest.mark.inclusion
 

@@ -26,19 +26,18 @@ import pytest
 
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError
-from tlogcheck.facts import (
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import PATH_CHECKPOINT, entry_path
+from tlogcheck.verify import (
     NO_EDGE,
-    PATH_CHECKPOINT,
     ServedRoot,
     Tree,
     answered_by,
-    entry_path,
-    fail,
     judge_lag,
     mixed,
     read_checkpoint,
 )
-from tlogcheck.suite import Target
 
 pytestmark = pytest.mark.parity
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck import api
+from tlogcheck import spec
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import FormatError
-from tlogcheck.facts import PATH_ROOT, ServedRoot, answered_by, entry_path, fail, read_root
+from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import PATH_ROOT, entry_path
+from tlogcheck.verify import ServedRoot, answered_by, read_root
 
 pytestmark = pytest.mark.root
 
@@ -104,6 +106,6 @@ def test_errors_are_the_specs(
     if response.status != status:
         fail("root", expected=expected, served=response.describe())
     try:
-        api.parse_error(response.body)
+        spec.parse_error(response.body)
     except FormatError as exc:
         fail("root", expected=expected, served=f"{exc}; {response.describe()}")

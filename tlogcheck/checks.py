@@ -147,3 +147,20 @@ def explain(
     lines.append(f"alert:    {c.alert} (playbook {c.section})")
     lines.append(f"next:     {c.next_step}")
     return "\n".join(lines)
+
+
+# One marker per check of tests_synthetic, in the playbook's words.
+CHECK_MARKERS = {
+    "health": "/healthz answers 200 within the timeout (playbook §0, §3.1)",
+    "root": "the root is well-formed and served as the spec fixes (playbook §0)",
+    "checkpoint": "the checkpoint is a signed note that verifies (playbook §0, §3.2)",
+    "etag": "ETag equals the SHA-256 of the body (playbook §4)",
+    "cache": "Cache-Control per the spec; immutable reads hit the edge (playbook §3.3)",
+    "parity": "edge and origin (X-Bypass: 1) serve the same log (playbook §2.3, §3.2)",
+    "inclusion": "sampled entries verify against the served root (playbook §0, §3.2)",
+    "consistency": "the log only grows: consistency from every recorded tree (playbook §5)",
+    "db": "db.jsonl matches its release hash and the served root (playbook §4)",
+    "canary": "the target is the expected release and extends the stable side's log "
+    "(playbook §3.2, §3.4)",
+    "load": "error rate and p95 under load (playbook §3.4)",
+}

@@ -53,8 +53,9 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
-from tlogcheck import __version__
-from tlogcheck.api import (
+from tlogcheck import __version__, spec
+from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
+from tlogcheck.spec import (
     ConsistencyProof,
     Health,
     InclusionProof,
@@ -64,7 +65,6 @@ from tlogcheck.api import (
     parse_inclusion,
     parse_root,
 )
-from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
 
 __all__ = [
     "CACHE_STATUS_HEADERS",
@@ -627,31 +627,30 @@ class TLogClient:
         return response
 
     def health(self, view: str = "edge") -> tuple[Health, Response]:
-        response = self._ok(self.get("/healthz", view=view))
+        response = self._ok(self.get(spec.PATH_HEALTH, view=view))
         return parse_health(response.body), response
 
     def root(self, view: str = "edge") -> tuple[Root, Response]:
-        response = self._ok(self.get("/v1/log/root", view=view))
+        response = self._ok(self.get(spec.PATH_ROOT, view=view))
         return parse_root(response.body), response
 
     def checkpoint(self, view: str = "edge") -> Response:
-        return self.get("/v1/log/checkpoint", view=view)
+        return self.get(spec.PATH_CHECKPOINT, view=view)
 
     def entry(self, index: int, view: str = "edge") -> Response:
-        return self.get(f"/v1/log/entry/{_index(index, 'index')}", view=view)
+        return self.get(spec.entry_path(_index(index, 'index')), view=view)
 
     def inclusion_proof(
         self, index: int, tree_size: int, view: str = "edge"
     ) -> tuple[InclusionProof, Response]:
-        path = f"/v1/log/proof/{_index(index, 'index')}?tree_size={_index(tree_size, 'size')}"
+        path = spec.proof_path(_index(index, "index"), _index(tree_size, "size"))
         response = self._ok(self.get(path, view=view))
         return parse_inclusion(response.body), response
 
     def consistency_proof(
         self, first: int, second: int, view: str = "edge"
     ) -> tuple[ConsistencyProof, Response]:
-        query = f"first={_index(first, 'first')}&second={_index(second, 'second')}"
-        path = f"/v1/log/consistency?{query}"
+        path = spec.consistency_path(_index(first, "first"), _index(second, "second"))
         response = self._ok(self.get(path, view=view))
         return parse_consistency(response.body), response
 

@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from tlogcheck import note
+from tlogcheck import note, spec
 from tlogcheck.errors import ConfigError
 from tlogcheck.merkle import StoredTree
 from tlogcheck.refstack.data import EntryView
@@ -37,10 +37,10 @@ __all__ = [
 
 DEFAULT_ORIGIN_NAME = "tlog.example.com/log"
 DEFAULT_SHORT_MAX_AGE = 60
-IMMUTABLE = "public, max-age=31536000, immutable"
-NO_STORE = "no-store"
-JSON = "application/json"
-TEXT = "text/plain; charset=utf-8"
+IMMUTABLE = spec.IMMUTABLE_CACHE_CONTROL
+NO_STORE = spec.NO_STORE
+JSON = spec.JSON_TYPE
+TEXT = spec.TEXT_TYPE
 
 Headers = list[tuple[str, str]]
 Answer = tuple[int, Headers, bytes]
@@ -393,7 +393,7 @@ class Log:
         except _HttpError as exc:
             status, ctype, cache, body = exc.status, JSON, NO_STORE, exc.body
             allow = exc.status == 405
-        etag = '"' + _sha256(body).hexdigest() + '"'
+        etag = spec.etag_of(body)
         if status == 200 and f:
             if "etag-mismatch" in f:
                 etag = '"' + _sha256(b"etag-mismatch" + body).hexdigest() + '"'
@@ -422,27 +422,27 @@ class Log:
     def _route(
         self, method: str, path: str, query: str, f: FaultMap
     ) -> tuple[int, str, str, bytes]:
-        if path.startswith("/v1/log/entry/"):
+        if path.startswith(spec.PATH_ENTRY_PREFIX):
             _method(method)
             _params(query, ())
-            return self._entry(path[len("/v1/log/entry/") :], f)
-        if path.startswith("/v1/log/proof/"):
+            return self._entry(path[len(spec.PATH_ENTRY_PREFIX) :], f)
+        if path.startswith(spec.PATH_PROOF_PREFIX):
             _method(method)
-            return self._proof(path[len("/v1/log/proof/") :], query, f)
-        if path == "/v1/log/root":
+            return self._proof(path[len(spec.PATH_PROOF_PREFIX) :], query, f)
+        if path == spec.PATH_ROOT:
             _method(method)
             _params(query, ())
             cache = IMMUTABLE if "root-immutable" in f else self.short
             return 200, JSON, cache, self._root_body(f)
-        if path == "/v1/log/checkpoint":
+        if path == spec.PATH_CHECKPOINT:
             _method(method)
             _params(query, ())
             cache = IMMUTABLE if "root-immutable" in f else self.short
             return 200, TEXT, cache, self._checkpoint_body(f)
-        if path == "/v1/log/consistency":
+        if path == spec.PATH_CONSISTENCY:
             _method(method)
             return self._consistency(query, f)
-        if path == "/healthz":
+        if path == spec.PATH_HEALTH:
             _method(method)
             _params(query, ())
             if "healthz-5xx" in f:

@@ -29,12 +29,12 @@ from tlogcheck.refstack.faults import (
 )
 from tlogcheck.refstack.log import NO_STORE, Headers, Log
 from tlogcheck.refstack.server import Receive, Scope, Send, handle_lifespan
+from tlogcheck.spec import PATH_ENTRY_PREFIX
 
 __all__ = ["Origin"]
 
 _MIB = 1 << 20
 _PAD = b" " * _MIB
-_ENTRY = "/v1/log/entry/"
 _NO_HEADERS: Mapping[str, str] = {}
 # Looked up here at call time, so a test can watch what is slept without patching asyncio.
 _sleep = asyncio.sleep
@@ -124,7 +124,7 @@ class Origin:
         log = self.served_log(faults)
         query = scope["query_string"].decode("latin-1")
         oversize = faults.get("oversize-body")
-        if oversize is not None and path.startswith(_ENTRY):
+        if oversize is not None and path.startswith(PATH_ENTRY_PREFIX):
             status, headers, body = log.respond("GET", path, query, _NO_HEADERS, faults)
             if status == 200:
                 mib = int(oversize) if oversize else DEFAULT_OVERSIZE_MIB

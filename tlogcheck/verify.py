@@ -1,13 +1,14 @@
-"""Facts about a deployment, fetched and verified for the checks of tests_synthetic.
+"""Verification of a live deployment, without pytest: the entry -> leaf hash -> proof ->
+root chain, consistency between trees, and the judgement of a lagging edge.
 
-The library verifies; the test modules decide and explain. Functions here fetch what
-a check needs through a `TLogClient`, verify it with `merkle` / `note` / `api`, and
-return evidence (or raise `FormatError` / `ProofError` with it). None of them decides
-pass or fail, except `fail`, the one way a check reports: expected, served, the
-playbook alert and section, the next step (`checks.explain`), without a traceback.
+The library verifies; callers decide and explain. Functions here fetch what a check
+needs through a `TLogClient`, verify it with `merkle` / `note` / `spec`, and return
+evidence (or raise `FormatError` / `ProofError` with it). The suite
+(`tests_synthetic`), `tlogcheck verify` and later the incident commands share them, so
+a deployment is judged the same way wherever it is asked.
 
 A `TargetUnreachable` from the client is never caught here: it travels up to the
-suite plugin, which turns the test into "inconclusive".
+caller (the suite plugin turns the test into "inconclusive").
 
 During a canary the target is answered by pods of two releases (`X-TLog-Release`), and
 the newer one's tree extends the older one's. A pod of the older release answers 404
@@ -20,26 +21,21 @@ pod does give, of whatever release, is verified like every other.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-import pytest
-
-from tlogcheck import api, merkle, note
-from tlogcheck.checks import Check, explain
+from tlogcheck import merkle, note, spec
 from tlogcheck.errors import FormatError, ProofError, TLogCheckError
+from tlogcheck.spec import consistency_path, entry_path, max_age, proof_path
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
 __all__ = [
-    "IMMUTABLE_CACHE_CONTROL",
     "NO_EDGE",
     "EdgeProbe",
     "InclusionResult",
@@ -50,52 +46,14 @@ __all__ = [
     "mixed",
     "probe_edge",
     "release_mix",
-    "cache_control_problem",
-    "consistency_path",
-    "entry_path",
-    "etag_problem",
-    "fail",
     "judge_lag",
     "judge_releases",
-    "max_age",
-    "parse_cache_control",
-    "path_kind",
-    "proof_path",
     "prove_extends",
     "read_checkpoint",
     "read_root",
     "verify_inclusion_at",
     "verify_inclusions",
 ]
-
-PATH_HEALTH = "/healthz"
-PATH_ROOT = "/v1/log/root"
-PATH_CHECKPOINT = "/v1/log/checkpoint"
-SHORT_MAX_AGE = 300
-IMMUTABLE_MAX_AGE = 31536000
-IMMUTABLE_CACHE_CONTROL = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
-
-
-def entry_path(index: int) -> str:
-    return f"/v1/log/entry/{index}"
-
-
-def proof_path(index: int, tree_size: int | None = None) -> str:
-    if tree_size is None:
-        return f"/v1/log/proof/{index}"
-    return f"/v1/log/proof/{index}?tree_size={tree_size}"
-
-
-def consistency_path(first: int, second: int) -> str:
-    return f"/v1/log/consistency?first={first}&second={second}"
-
-
-def fail(
-    check: str | Check, *, expected: str, served: str, extra: Mapping[str, str] | None = None
-) -> NoReturn:
-    """Fail the running test with the playbook's explanation and no traceback."""
-    pytest.fail(explain(check, expected=expected, served=served, extra=extra), pytrace=False)
-
 
 @dataclass(frozen=True)
 class Tree:
@@ -114,7 +72,7 @@ class Tree:
 class ServedRoot:
     """The root a view served, parsed, with the response that carried it."""
 
-    root: api.Root
+    root: spec.Root
     response: Response
 
     @property
@@ -146,10 +104,10 @@ def probe_edge(client: TLogClient) -> EdgeProbe:
     from tlogcheck.client import CACHE_STATUS_HEADERS
 
     asks = [
-        (PATH_ROOT, "edge"),
+        (spec.PATH_ROOT, "edge"),
         (entry_path(0), "edge"),
         (entry_path(0), "edge"),
-        (PATH_ROOT, "origin"),
+        (spec.PATH_ROOT, "origin"),
         (entry_path(0), "origin"),
     ]
     releases: Counter[str] = Counter()
@@ -248,11 +206,11 @@ def from_release(
 # --- root and checkpoint -------------------------------------------------------------
 
 
-def read_root(response: Response) -> api.Root:
+def read_root(response: Response) -> spec.Root:
     """The root in a `/v1/log/root` response; FormatError naming what is wrong."""
     if response.status != 200:
         raise FormatError(f"{response.path} answered {response.status}, not 200")
-    root = api.parse_root(response.body)
+    root = spec.parse_root(response.body)
     if root.tree_size < 1:
         raise FormatError(f"tree_size {root.tree_size}: a served log is never empty")
     return root
@@ -266,99 +224,35 @@ def read_checkpoint(response: Response) -> tuple[note.SignedNote, note.Checkpoin
     return signed, note.parse_checkpoint(signed.text)
 
 
-# --- headers --------------------------------------------------------------------------
-
-
-def parse_cache_control(value: str | None) -> dict[str, str | None]:
-    """Directives of a Cache-Control value, names lower-cased, quotes removed."""
-    out: dict[str, str | None] = {}
-    for part in (value or "").split(","):
-        name, sep, arg = part.strip().partition("=")
-        if not name:
-            continue
-        out[name.strip().lower()] = arg.strip().strip('"') if sep else None
-    return out
-
-
-def max_age(value: str | None) -> int | None:
-    """`max-age` of a Cache-Control value, None when absent or not a number."""
-    arg = parse_cache_control(value).get("max-age")
-    if arg is None or not arg.isdigit():
-        return None
-    return int(arg)
-
-
-def path_kind(path: str) -> str:
-    """The spec's Cache-Control class of a path: 'no-store', 'short' or 'immutable'."""
-    bare, _, query = path.partition("?")
-    if bare == PATH_HEALTH:
-        return "no-store"
-    if bare in (PATH_ROOT, PATH_CHECKPOINT):
-        return "short"
-    if bare.startswith("/v1/log/entry/") or bare == "/v1/log/consistency":
-        return "immutable"
-    if bare.startswith("/v1/log/proof/"):
-        return "immutable" if "tree_size=" in query else "short"
-    raise ValueError(f"{path} is not a path of the API")
-
-
-def cache_control_problem(path: str, value: str | None) -> str | None:
-    """What is wrong with `value` as the Cache-Control of a 200 for `path`, or None."""
-    kind = path_kind(path)
-    cc = parse_cache_control(value)
-    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
-    if kind == "no-store":
-        return None if "no-store" in cc else f"{shown}; expected no-store"
-    if kind == "short":
-        age = max_age(value)
-        if "immutable" in cc:
-            return f"{shown}; a short path must never be immutable"
-        if "no-store" in cc:
-            return f"{shown}; a short path is cached briefly, not no-store"
-        if age is None:
-            return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
-        if age > SHORT_MAX_AGE:
-            return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
-        return None
-    want = parse_cache_control(IMMUTABLE_CACHE_CONTROL)
-    if {k: cc.get(k, "<absent>") for k in want} != want:
-        return f"{shown}; expected {IMMUTABLE_CACHE_CONTROL}"
-    return None
-
-
-_STRONG_ETAG = re.compile(r'"([0-9a-f]{64})"')
-
-
-def etag_problem(response: Response) -> str | None:
-    """What is wrong with the response's ETag, or None (also when it has none)."""
-    etag = response.etag
-    if etag is None:
-        return None
-    body_hash = hashlib.sha256(response.body).hexdigest()
-    if etag.startswith(("W/", "w/")):
-        return f'weak ETag {etag}; expected the strong "{body_hash}"'
-    m = _STRONG_ETAG.fullmatch(etag)
-    if m is None:
-        return f'ETag {etag} is not "<64 lowercase hex>"; expected "{body_hash}"'
-    if m.group(1) != body_hash:
-        return f"ETag {etag} but SHA-256 of the body is {body_hash}"
-    return None
-
-
 # --- inclusion ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class InclusionResult:
-    """One sampled index: None as `problem` when entry + proof verified."""
+    """One index: verified (`rule` None), or the step of the chain that failed and why.
+
+    The chain is the playbook's verify_client.py: the entry answers 200 and is one JSON
+    object; the proof answers 200, is well-formed and answers the question asked; the
+    entry's bytes hash to the proof's leaf hash; the audit path leads to the root.
+    """
 
     index: int
-    problem: str | None
-    evidence: str
+    rule: str | None = None
+    detail: str = ""
+    responses: tuple[Response, ...] = ()
+    leaf_hash: bytes | None = None
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return self.rule is None
+
+    @property
+    def problem(self) -> str | None:
+        return None if self.rule is None else f"{self.rule}: {self.detail}"
+
+    @property
+    def evidence(self) -> str:
+        return "; ".join(r.describe() for r in self.responses)
 
 
 def _entry_problem(body: bytes) -> str | None:
@@ -374,53 +268,70 @@ def _entry_problem(body: bytes) -> str | None:
     return None
 
 
+def check_inclusion(
+    index: int, tree_size: int, root_hash: bytes, entry: Response, proof: Response | None
+) -> InclusionResult:
+    """Verify a served entry and its inclusion proof against a tree (RFC 9162 §2.1.3.2).
+
+    `proof` may be None when the entry did not answer 200: nothing to prove then.
+    """
+    size = tree_size
+    if entry.status != 200 or proof is None:
+        return InclusionResult(
+            index, "entry", f"entry {index}: HTTP {entry.status}, expected 200", (entry,)
+        )
+    both = (entry, proof)
+    problem = _entry_problem(entry.body)
+    if problem is not None:
+        return InclusionResult(index, "entry format", problem, both)
+    if proof.status != 200:
+        return InclusionResult(
+            index, "proof", f"proof of {index} in {size}: HTTP {proof.status}, expected 200", both
+        )
+    try:
+        parsed = spec.parse_inclusion(proof.body)
+    except FormatError as exc:
+        return InclusionResult(index, "proof format", str(exc), both)
+    if (parsed.leaf_index, parsed.tree_size) != (index, size):
+        return InclusionResult(
+            index,
+            "proof question",
+            f"asked for leaf {index} in tree {size}, the proof is for leaf "
+            f"{parsed.leaf_index} in tree {parsed.tree_size}",
+            both,
+        )
+    leaf = merkle.leaf_hash(entry.body)
+    if parsed.leaf_hash != leaf:
+        return InclusionResult(
+            index,
+            "leaf hash",
+            f"entry {index} as served hashes to {leaf.hex()} (SHA256(0x00 || entry)), the "
+            f"proof's leaf_hash is {parsed.leaf_hash.hex()}: the entry served is not the one "
+            "logged, or the proof is corrupt",
+            both,
+            leaf,
+        )
+    try:
+        merkle.verify_inclusion(leaf, index, size, parsed.audit_path, root_hash)
+    except ProofError as exc:
+        return InclusionResult(index, "inclusion proof", str(exc), both, leaf)
+    return InclusionResult(index, None, "", both, leaf)
+
+
 def verify_inclusion_at(
     client: TLogClient, index: int, tree: Tree, *, view: str = "edge"
 ) -> InclusionResult:
     """Fetch entry `index` and its proof at `tree`; verify it like verify_client.py."""
     try:
-        return _verify_inclusion_at(client, index, tree, view)
+        entry = answered_by(client, entry_path(index), view=view, release=tree.release)
+        proof = None
+        if entry.status == 200:
+            proof = answered_by(
+                client, proof_path(index, tree.tree_size), view=view, release=tree.release
+            )
     except FormatError as exc:  # an answer over the size cap or past the deadline
-        return InclusionResult(index, str(exc), "")
-
-
-def _verify_inclusion_at(client: TLogClient, index: int, tree: Tree, view: str) -> InclusionResult:
-    entry = answered_by(client, entry_path(index), view=view, release=tree.release)
-    if entry.status != 200:
-        return InclusionResult(index, f"entry answered {entry.status}", entry.describe())
-    proof_resp = answered_by(
-        client, proof_path(index, tree.tree_size), view=view, release=tree.release
-    )
-    evidence = f"entry: {entry.describe()}; proof: {proof_resp.describe()}"
-    problem = _entry_problem(entry.body)
-    if problem is not None:
-        return InclusionResult(index, problem, evidence)
-    if proof_resp.status != 200:
-        return InclusionResult(index, f"proof answered {proof_resp.status}", evidence)
-    try:
-        proof = api.parse_inclusion(proof_resp.body)
-    except FormatError as exc:
-        return InclusionResult(index, f"malformed proof: {exc}", evidence)
-    if (proof.leaf_index, proof.tree_size) != (index, tree.tree_size):
-        return InclusionResult(
-            index,
-            f"proof is for leaf {proof.leaf_index} of {proof.tree_size}, "
-            f"asked leaf {index} of {tree.tree_size}",
-            evidence,
-        )
-    leaf = merkle.leaf_hash(entry.body)
-    if proof.leaf_hash != leaf:
-        return InclusionResult(
-            index,
-            f"SHA256(0x00 || entry) = {leaf.hex()} but the proof is about leaf hash "
-            f"{proof.leaf_hash.hex()}: the entry served is not the one logged",
-            evidence,
-        )
-    try:
-        merkle.verify_inclusion(leaf, index, tree.tree_size, proof.audit_path, tree.root_hash)
-    except ProofError as exc:
-        return InclusionResult(index, f"inclusion proof does not verify: {exc}", evidence)
-    return InclusionResult(index, None, evidence)
+        return InclusionResult(index, "response", str(exc))
+    return check_inclusion(index, tree.tree_size, tree.root_hash, entry, proof)
 
 
 def verify_inclusions(
@@ -453,7 +364,7 @@ def prove_extends(client: TLogClient, old: Tree, new: Tree, *, view: str = "edge
     response = answered_by(client, path, view=view, release=new.release)
     if response.status != 200:
         raise FormatError(f"consistency proof answered {response.status}: {response.describe()}")
-    proof = api.parse_consistency(response.body)
+    proof = spec.parse_consistency(response.body)
     if (proof.first, proof.second) != (old.tree_size, new.tree_size):
         raise FormatError(
             f"consistency proof is for {proof.first} -> {proof.second}, asked "
@@ -480,7 +391,7 @@ def root_of_size(
         raise FormatError(
             f"proof for leaf 0 at {size} answered {response.status}: {response.describe()}"
         )
-    proof = api.parse_inclusion(response.body)
+    proof = spec.parse_inclusion(response.body)
     if (proof.leaf_index, proof.tree_size) != (0, size):
         raise FormatError(
             f"proof is for leaf {proof.leaf_index} of {proof.tree_size}, asked leaf 0 of "

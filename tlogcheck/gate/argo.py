@@ -25,7 +25,7 @@ to do (the RBAC verb and resource on 403, the Rollout's name on 404). Tokens nev
 reach a message: every message goes through the access's redaction.
 
 Loading the configuration, hiding its secrets and reading Status answers is
-`tlogcheck.kube`; this module is the requests. The `kubernetes` package is imported
+`tlogcheck.gate.kube`; this module is the requests. The `kubernetes` package is imported
 only when a gate is armed: a plain run of the suite does not pay for it.
 """
 
@@ -43,16 +43,16 @@ from urllib.parse import quote
 
 from tlogcheck.errors import GateError
 
-# Cluster access lives in tlogcheck.kube; its names stay importable from here, where
+# Cluster access lives in tlogcheck.gate.kube; its names stay importable from here, where
 # callers have always found them.
-from tlogcheck.kube import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
-from tlogcheck.kube import SA_NAMESPACE_FILE as SA_NAMESPACE_FILE
-from tlogcheck.kube import ClusterAccess as ClusterAccess
-from tlogcheck.kube import Permission as Permission
-from tlogcheck.kube import clip as clip
-from tlogcheck.kube import json_object, status_message
-from tlogcheck.kube import load_access as load_access
-from tlogcheck.kube import resolve_namespace as resolve_namespace
+from tlogcheck.gate.kube import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
+from tlogcheck.gate.kube import SA_NAMESPACE_FILE as SA_NAMESPACE_FILE
+from tlogcheck.gate.kube import ClusterAccess as ClusterAccess
+from tlogcheck.gate.kube import Permission as Permission
+from tlogcheck.gate.kube import clip as clip
+from tlogcheck.gate.kube import json_object, status_message
+from tlogcheck.gate.kube import load_access as load_access
+from tlogcheck.gate.kube import resolve_namespace as resolve_namespace
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"

@@ -7,9 +7,9 @@ gate prints the exact requests it would send (the abort first: the merge patch
 `kubectl argo rollouts abort` sends it), and sends nothing. No cluster is needed:
 without a kubeconfig the requests are shown against a placeholder host.
 
-    python -m tlogcheck.demo_gate      this step alone (exit 0 when it went as expected)
+    python -m tlogcheck.gate.demo      this step alone (exit 0 when it went as expected)
 
-`demo_steps()` gives the step to `tlogcheck.demo` (through `STEP_PROVIDERS`).
+`demo_steps()` gives the step to `tlogcheck demo`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
-    from tlogcheck.demo import DemoStep, SuiteRun
+    from tlogcheck.cli.runs import DemoStep, SuiteRun
 
 ROLLOUT = "tlog-ro"
 NAMESPACE = "tlog"
@@ -30,7 +30,7 @@ ABORT_PATH = f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/rollouts/{ROLLO
 
 
 def gate_args() -> tuple[str, ...]:
-    from tlogcheck.demo import DEMO_ENTRIES
+    from tlogcheck.cli.runs import DEMO_ENTRIES
 
     return (
         f"--tlog-embedded-entries={DEMO_ENTRIES}",
@@ -44,7 +44,7 @@ def gate_args() -> tuple[str, ...]:
 
 
 def demo_steps() -> list[DemoStep]:
-    from tlogcheck.demo import DemoStep
+    from tlogcheck.cli.runs import DemoStep
 
     return [
         DemoStep(
@@ -80,7 +80,7 @@ def would_abort(run: SuiteRun) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tlogcheck.demo import run_suite
+    from tlogcheck.cli.runs import run_suite
 
     del argv
     (step,) = demo_steps()

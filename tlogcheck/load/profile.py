@@ -2,7 +2,7 @@
 
 This module imports locust, and locust monkey-patches sockets with gevent at import,
 so only a locust process may import it: `locustfiles/tlog.py` re-exports it for plain
-`locust -f`, and `tlogcheck.load` writes the same one-line locustfile into its work
+`locust -f`, and `tlogcheck.load.plugin` writes the same one-line locustfile into its work
 directory. The pytest plugin never imports it.
 
 What one simulated client does: read the root once to learn the tree size it pins
@@ -56,14 +56,22 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from tlogcheck.spec import (
+    PATH_CHECKPOINT,
+    PATH_ROOT,
+    consistency_path,
+    entry_path,
+    proof_path,
+)
+
 __all__ = ["TLogHttpUser", "TLogUser"]
 
-log = logging.getLogger("tlogcheck.load")
+log = logging.getLogger("tlogcheck.load.plugin")
 
 GROUPS = ("root", "checkpoint", "entry", "proof", "consistency")
 DEFAULT_WEIGHTS = {"root": 2, "checkpoint": 2, "entry": 10, "proof": 5, "consistency": 1}
 DEFAULT_MAX_REQUESTS_PER_PROCESS = 100_000
-# Grep-able lines: tlogcheck.load reads them from locust's log to say why a run ended.
+# Grep-able lines: tlogcheck.load.plugin reads them from locust's log to say why a run ended.
 CAP_REACHED = "tlogcheck: request cap reached"
 ALL_CAPS_REACHED = "tlogcheck: every load generator reached its request cap"
 _SPENT_MESSAGE = "tlogcheck_cap_spent"
@@ -299,7 +307,7 @@ class _Reads:
         # The first reads learn the tree size from the root; a failed root read is
         # recorded and retried by the next task.
         if self.tree_size is None:
-            body = self._get("/v1/log/root", "root")
+            body = self._get(PATH_ROOT, "root")
             if body is not None:
                 self.tree_size = _tree_size_of(body)
         return self.tree_size
@@ -308,26 +316,26 @@ class _Reads:
         return pick_index(self.rng, n, PROFILE.hot_set, PROFILE.hot_share)
 
     def read_root(self) -> None:
-        self._get("/v1/log/root", "root")
+        self._get(PATH_ROOT, "root")
 
     def read_checkpoint(self) -> None:
-        self._get("/v1/log/checkpoint", "checkpoint")
+        self._get(PATH_CHECKPOINT, "checkpoint")
 
     def read_entry(self) -> None:
         n = self._pinned_size()
         if n:
-            self._get(f"/v1/log/entry/{self._index(n)}", "entry")
+            self._get(entry_path(self._index(n)), "entry")
 
     def read_proof(self) -> None:
         n = self._pinned_size()
         if n:
-            self._get(f"/v1/log/proof/{self._index(n)}?tree_size={n}", "proof")
+            self._get(proof_path(self._index(n), n), "proof")
 
     def read_consistency(self) -> None:
         n = self._pinned_size()
         if n:
             first = self.rng.randrange(1, n + 1)
-            self._get(f"/v1/log/consistency?first={first}&second={n}", "consistency")
+            self._get(consistency_path(first, n), "consistency")
 
 
 def _tree_size_of(body: bytes) -> int | None:
@@ -404,7 +412,7 @@ class TLogHttpUser(_Reads, HttpUser):
             return bytes(resp.content or b"")
 
 
-# `from tlogcheck._locust_profile import *` exports the one class TLOG_LOAD_CLIENT picks,
+# `from tlogcheck.load.profile import *` exports the one class TLOG_LOAD_CLIENT picks,
 # so a locustfile that re-exports this module runs a single kind of client.
 if PROFILE.client == "http":
     __all__ = ["TLogHttpUser"]

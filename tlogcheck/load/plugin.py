@@ -1,6 +1,6 @@
 """The load check's pytest side: options, the `load_result` fixture, failure messages.
 
-The phase itself (locust in a subprocess, its stats read back) is `tlogcheck.loadgen`;
+The phase itself (locust in a subprocess, its stats read back) is `tlogcheck.load.runner`;
 neither module imports locust or gevent, so the pytest process never gets monkey-patched.
 
 The load check runs only when asked: `--load` (TLOG_LOAD=1, ini `load = true`), a `-m`
@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from tlogcheck import report
 from tlogcheck.checks import explain
 from tlogcheck.errors import ConfigError, TargetUnreachable, TLogCheckError
-from tlogcheck.loadgen import (
+from tlogcheck.load.runner import (
     ERROR_ALERT,
     LATENCY_ALERT,
     LoadResult,
@@ -33,7 +32,8 @@ from tlogcheck.loadgen import (
     Thresholds,
     run_load,
 )
-from tlogcheck.options import (
+from tlogcheck.plugin import report
+from tlogcheck.plugin.options import (
     Option,
     fraction,
     non_negative_int,
@@ -41,6 +41,7 @@ from tlogcheck.options import (
     positive_int,
     value,
 )
+from tlogcheck.spec import PATH_HEALTH
 
 __all__ = [
     "OPTIONS",
@@ -284,7 +285,7 @@ def load_result(
 
     def run() -> LoadResult:
         # "Could not ask" stays inconclusive: this probe raises TargetUnreachable.
-        client.get("/healthz")
+        client.get(PATH_HEALTH)
         result = run_load(str(target.url), settings)
         _report(config, result, thresholds)
         return result

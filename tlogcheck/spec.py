@@ -1,6 +1,11 @@
-"""The JSON bodies of the TLog read-only API v1, parsed strictly.
+"""API v1 (`spec/tlog-ro-api-v1.md`) as data: its paths, its Cache-Control table, its
+ETag rule, and its JSON bodies parsed strictly.
 
-One function per body of `spec/tlog-ro-api-v1.md`: `parse_root`, `parse_inclusion`,
+Every part of tlogcheck that speaks to or serves the API — the client, the suite, the
+locust profile, `tlogcheck verify`, the reference deployment — takes its paths and
+rules from here, so they are spelled once.
+
+Bodies: one function per body of the spec: `parse_root`, `parse_inclusion`,
 `parse_consistency`, `parse_health`, `parse_error`. Each takes the body bytes (already
 bounded by the client's size cap) and returns a frozen dataclass, or raises
 `FormatError` naming the body, the field and the value served (truncated).
@@ -14,11 +19,12 @@ Strict where the spec is fixed, lenient where it is free:
 - required fields must be present; unknown fields are ignored (the spec leaves them free).
 
 Only the form is checked here. Whether a proof answers the question asked (its
-`leaf_index` and `tree_size`) and whether it verifies is the caller's business.
+`leaf_index` and `tree_size`) and whether it verifies is `tlogcheck.verify`'s business.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -28,7 +34,19 @@ from typing import Any
 from tlogcheck.errors import FormatError
 
 __all__ = [
+    "IMMUTABLE_CACHE_CONTROL",
+    "PATH_CHECKPOINT",
+    "PATH_HEALTH",
+    "PATH_ROOT",
     "ConsistencyProof",
+    "cache_control_problem",
+    "consistency_path",
+    "entry_path",
+    "etag_problem",
+    "max_age",
+    "parse_cache_control",
+    "path_kind",
+    "proof_path",
     "Health",
     "InclusionProof",
     "Root",
@@ -38,6 +56,125 @@ __all__ = [
     "parse_inclusion",
     "parse_root",
 ]
+
+# --- paths ---------------------------------------------------------------------------
+
+PATH_HEALTH = "/healthz"
+PATH_ROOT = "/v1/log/root"
+PATH_CHECKPOINT = "/v1/log/checkpoint"
+PATH_ENTRY_PREFIX = "/v1/log/entry/"
+PATH_PROOF_PREFIX = "/v1/log/proof/"
+PATH_CONSISTENCY = "/v1/log/consistency"
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+def entry_path(index: int | str) -> str:
+    return f"{PATH_ENTRY_PREFIX}{index}"
+
+
+def proof_path(index: int | str, tree_size: int | str | None = None) -> str:
+    if tree_size is None:
+        return f"{PATH_PROOF_PREFIX}{index}"
+    return f"{PATH_PROOF_PREFIX}{index}?tree_size={tree_size}"
+
+
+def consistency_path(first: int | str, second: int | str) -> str:
+    return f"{PATH_CONSISTENCY}?first={first}&second={second}"
+
+
+# --- Cache-Control: the spec's table ------------------------------------------------------
+
+SHORT_MAX_AGE = 300
+IMMUTABLE_MAX_AGE = 31536000
+IMMUTABLE_CACHE_CONTROL = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
+NO_STORE = "no-store"
+
+
+def path_kind(path: str) -> str:
+    """The spec's Cache-Control class of a path: 'no-store', 'short' or 'immutable'."""
+    bare, _, query = path.partition("?")
+    if bare == PATH_HEALTH:
+        return "no-store"
+    if bare in (PATH_ROOT, PATH_CHECKPOINT):
+        return "short"
+    if bare.startswith(PATH_ENTRY_PREFIX) or bare == PATH_CONSISTENCY:
+        return "immutable"
+    if bare.startswith(PATH_PROOF_PREFIX):
+        return "immutable" if "tree_size=" in query else "short"
+    raise ValueError(f"{path} is not a path of the API")
+
+
+def parse_cache_control(value: str | None) -> dict[str, str | None]:
+    """Directives of a Cache-Control value, names lower-cased, quotes removed."""
+    out: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        name, sep, arg = part.strip().partition("=")
+        if not name:
+            continue
+        out[name.strip().lower()] = arg.strip().strip('"') if sep else None
+    return out
+
+
+def max_age(value: str | None) -> int | None:
+    """`max-age` of a Cache-Control value, None when absent or not a number."""
+    arg = parse_cache_control(value).get("max-age")
+    if arg is None or not arg.isdigit():
+        return None
+    return int(arg)
+
+
+def cache_control_problem(path: str, value: str | None) -> str | None:
+    """What is wrong with `value` as the Cache-Control of a 200 for `path`, or None."""
+    kind = path_kind(path)
+    cc = parse_cache_control(value)
+    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+    if kind == "no-store":
+        return None if "no-store" in cc else f"{shown}; expected no-store"
+    if kind == "short":
+        age = max_age(value)
+        if "immutable" in cc:
+            return f"{shown}; a short path must never be immutable"
+        if "no-store" in cc:
+            return f"{shown}; a short path is cached briefly, not no-store"
+        if age is None:
+            return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
+        if age > SHORT_MAX_AGE:
+            return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
+        return None
+    want = parse_cache_control(IMMUTABLE_CACHE_CONTROL)
+    if {k: cc.get(k, "<absent>") for k in want} != want:
+        return f"{shown}; expected {IMMUTABLE_CACHE_CONTROL}"
+    return None
+
+
+# --- ETag: the strong "<sha256 of the body>" -------------------------------------------
+
+_STRONG_ETAG = re.compile(r'"([0-9a-f]{64})"')
+
+
+def etag_of(body: bytes) -> str:
+    """The ETag the spec fixes for a body."""
+    return f'"{hashlib.sha256(body).hexdigest()}"'
+
+
+def etag_problem(etag: str | None, body: bytes) -> str | None:
+    """What is wrong with `etag` as the ETag of `body`, or None (also when there is none)."""
+    if etag is None:
+        return None
+    body_hash = hashlib.sha256(body).hexdigest()
+    if etag.startswith(("W/", "w/")):
+        return f'weak ETag {etag}; expected the strong "{body_hash}"'
+    m = _STRONG_ETAG.fullmatch(etag)
+    if m is None:
+        return f'ETag {etag} is not "<64 lowercase hex>"; expected "{body_hash}"'
+    if m.group(1) != body_hash:
+        return f"ETag {etag} but SHA-256 of the body is {body_hash}"
+    return None
+
+
+# --- bodies -------------------------------------------------------------------------------
 
 # RFC 9162 tree sizes and indices are uint64.
 MAX_UINT64 = 2**64 - 1

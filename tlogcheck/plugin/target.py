@@ -1,11 +1,11 @@
 """What a run checks: the options that name it, and the `Target` they resolve to.
 
-The suite's options live here (the report's in `tlogcheck.report`), each with its env
-and ini twins (command line > environment > ini > default, `tlogcheck.options`).
+The suite's options live here (the report's in `tlogcheck.plugin.report`), each with its env
+and ini twins (command line > environment > ini > default, `tlogcheck.plugin.options`).
 `plan(config)` resolves and checks them all at configuration time: a bad value is a
 `pytest.UsageError` (exit 4) naming the option and where its value came from. The
 resulting `Target` is the same in every process of a session (`to_wire` / `from_wire`
-carry it to xdist workers); `tlogcheck.suite` starts the embedded deployment when there
+carry it to xdist workers); `tlogcheck.plugin.suite` starts the embedded deployment when there
 is no `--tlog-url` and keeps the target on `config.stash[TARGET_KEY]`.
 """
 
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tlogcheck.errors import ConfigError, TLogCheckError
-from tlogcheck.options import (
+from tlogcheck.plugin.options import (
     Option,
     non_negative_int,
     positive_float,

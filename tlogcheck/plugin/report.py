@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tlogcheck.checks import CHECKS, check_of, inconclusive_reason
-from tlogcheck.options import Option, value
+from tlogcheck.plugin.options import Option, value
 
 __all__ = [
     "REPORT_JSON",

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tlogcheck import report, sampling
+from tlogcheck import sampling
 from tlogcheck.checks import INCONCLUSIVE_KEY, check_of, explain, inconclusive_reason
 from tlogcheck.errors import (
     EXIT_INCONCLUSIVE,
@@ -46,14 +46,16 @@ from tlogcheck.errors import (
     TargetUnreachable,
     TLogCheckError,
 )
-from tlogcheck.options import Option
-from tlogcheck.report import note_test
+from tlogcheck.plugin import report
+from tlogcheck.plugin.options import Option
+from tlogcheck.plugin.report import note_test
+from tlogcheck.plugin.target import OPTIONS as TARGET_OPTIONS
+from tlogcheck.plugin.target import TARGET_KEY, Target, plan, runs_suite
+from tlogcheck.plugin.verdicts import fail
 from tlogcheck.state import State, now_rfc3339, save_state
-from tlogcheck.target import OPTIONS as TARGET_OPTIONS
-from tlogcheck.target import TARGET_KEY, Target, plan, runs_suite
 
 if TYPE_CHECKING:
-    from tlogcheck import facts
+    from tlogcheck import verify
     from tlogcheck.client import Response, TLogClient
     from tlogcheck.db import DbAudit
 
@@ -68,7 +70,7 @@ __all__ = [
 OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON]
 
 _PLANNED_KEY = pytest.StashKey[Target]()
-_PROBE_KEY = pytest.StashKey["facts.EdgeProbe"]()
+_PROBE_KEY = pytest.StashKey["verify.EdgeProbe"]()
 _WIRE_KEY = "tlogcheck_target"
 _REPORT_WIRE_KEY = "tlogcheck_report"
 
@@ -107,14 +109,14 @@ def _start_embedded(config: pytest.Config, planned: Target) -> Target:
 
 def _probe(config: pytest.Config, t: Target) -> Target:
     """The target with what its first answers say: an edge or not, the releases."""
-    from tlogcheck import facts
+    from tlogcheck import verify
     from tlogcheck.client import TLogClient
 
     try:
         with TLogClient(t.url, origin_url=t.origin_url, timeout=t.timeout) as client:
-            found = facts.probe_edge(client)
+            found = verify.probe_edge(client)
     except ConfigError as exc:
-        found = facts.EdgeProbe(None, str(exc), {})
+        found = verify.EdgeProbe(None, str(exc), {})
     config.stash[_PROBE_KEY] = found
     report.add_releases(config, found.releases)
     return replace(t, has_edge=found.has_edge, edge_evidence=found.evidence)
@@ -170,14 +172,14 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
         client.close()
 
 
-def _served_root(client: TLogClient, view: str) -> facts.ServedRoot:
-    from tlogcheck import facts
+def _served_root(client: TLogClient, view: str) -> verify.ServedRoot:
+    from tlogcheck import spec, verify
 
-    response = client.get(facts.PATH_ROOT, view=view)
+    response = client.get(spec.PATH_ROOT, view=view)
     try:
-        return facts.ServedRoot(facts.read_root(response), response)
+        return verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:
-        facts.fail(
+        fail(
             "root",
             expected=f"a well-formed root on the {view} view to check the log against",
             served=f"{exc}\n          {response.describe()}",
@@ -185,13 +187,13 @@ def _served_root(client: TLogClient, view: str) -> facts.ServedRoot:
 
 
 @pytest.fixture(scope="session")
-def served_root(tlog_client: TLogClient) -> facts.ServedRoot:
+def served_root(tlog_client: TLogClient) -> verify.ServedRoot:
     """The root the edge serves, fetched once per process: what clients verify against."""
     return _served_root(tlog_client, "edge")
 
 
 @pytest.fixture(scope="session")
-def origin_root(tlog_client: TLogClient) -> facts.ServedRoot:
+def origin_root(tlog_client: TLogClient) -> verify.ServedRoot:
     """The root the origin serves (X-Bypass: 1 or the origin URL), fetched once."""
     return _served_root(tlog_client, "origin")
 
@@ -199,13 +201,13 @@ def origin_root(tlog_client: TLogClient) -> facts.ServedRoot:
 @pytest.fixture(scope="session")
 def served_checkpoint(tlog_client: TLogClient) -> Response:
     """The edge's /v1/log/checkpoint response, fetched once."""
-    from tlogcheck.facts import PATH_CHECKPOINT
+    from tlogcheck.spec import PATH_CHECKPOINT
 
     return tlog_client.get(PATH_CHECKPOINT)
 
 
 @pytest.fixture(scope="session")
-def sample_indices(tlog_target: Target, served_root: facts.ServedRoot) -> list[int]:
+def sample_indices(tlog_target: Target, served_root: verify.ServedRoot) -> list[int]:
     """The run's indices: edges + seeded uniform sample of the served tree, or --tlog-index."""
     if tlog_target.indices:
         return sorted(set(tlog_target.indices))
@@ -228,15 +230,15 @@ def stable_client(tlog_target: Target) -> Iterator[TLogClient]:
 
 
 @pytest.fixture(scope="session")
-def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> facts.ServedRoot:
+def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> verify.ServedRoot:
     """The root the stable side serves, fetched once per process."""
-    from tlogcheck import facts
+    from tlogcheck import spec, verify
 
-    response = stable_client.get(facts.PATH_ROOT)
+    response = stable_client.get(spec.PATH_ROOT)
     try:
-        served = facts.ServedRoot(facts.read_root(response), response)
+        served = verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:
-        facts.fail(
+        fail(
             "canary",
             expected="a well-formed root on the stable side (--tlog-stable-url) to compare with",
             served=f"{exc}\n          stable side: {response.describe()}",
@@ -252,12 +254,11 @@ def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> fa
 @pytest.fixture(scope="session")
 def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     """One streaming pass over --tlog-db: its SHA-256, size, root, and the served-size prefix."""
-    from tlogcheck import facts
     from tlogcheck.db import audit
 
     if tlog_target.db is None:
         pytest.skip("no --tlog-db given: db.jsonl is not checked")
-    served: facts.ServedRoot = request.getfixturevalue("served_root")
+    served: verify.ServedRoot = request.getfixturevalue("served_root")
     try:
         return audit(tlog_target.db, prefix_sizes=[served.root.tree_size], strict=True)
     except DbError:
@@ -267,7 +268,7 @@ def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     try:
         return audit(tlog_target.db, strict=True)
     except DbError as exc:
-        facts.fail(
+        fail(
             "db",
             expected=f"{tlog_target.db} to be a well-formed db.jsonl",
             served=str(exc),
@@ -390,20 +391,20 @@ class SuitePlugin:
 
 def _canary_header(config: pytest.Config, t: Target) -> list[str]:
     """What the first answers said (edge, releases) and what the canary check compares."""
-    from tlogcheck import facts
+    from tlogcheck import verify
 
     lines = []
     if t.has_edge is True:
         lines.append(f"tlogcheck: edge: a cache answers at the target ({t.edge_evidence})")
     elif t.has_edge is False:
-        lines.append(f"tlogcheck: {facts.NO_EDGE}")
+        lines.append(f"tlogcheck: {verify.NO_EDGE}")
     probe = config.stash.get(_PROBE_KEY, None)
     if probe is not None and probe.has_edge is None:
         lines.append(f"tlogcheck: edge: not known, {probe.evidence}")
     if probe is not None and probe.releases:
         lines.append(
             "tlogcheck: releases that answered the first requests (X-TLog-Release): "
-            f"{facts.release_mix(probe.releases)}"
+            f"{verify.release_mix(probe.releases)}"
         )
     if t.expect_release:
         lines.append(

@@ -2,7 +2,7 @@
 
 Locust monkey-patches sockets with gevent when it is imported, so this module never
 imports it (nor gevent): `run_load` starts `python -m locust` on the profile of
-`tlogcheck._locust_profile`, headless, bounded in time (`-t`, plus a hard timeout that
+`tlogcheck.load.profile`, headless, bounded in time (`-t`, plus a hard timeout that
 kills the process groups) and in requests (a per-process cap the profile enforces), and
 reads locust's final stats from its JSON file. That file holds each request group's
 histogram of response times, so percentiles here are computed exactly as locust
@@ -42,12 +42,12 @@ START_GRACE = 30  # seconds locust may take to start and to write its reports
 STOP_TIMEOUT = 5  # seconds a stopping client may finish its request in
 WORKER_WAIT_LOCAL = 60  # seconds the master waits for local workers to connect
 WORKER_WAIT_REMOTE = 600  # ... and for remote ones (pods being scheduled)
-# Log lines of tlogcheck._locust_profile (kept equal by tests/test_locustfile.py).
+# Log lines of tlogcheck.load.profile (kept equal by tests/test_locustfile.py).
 CAP_REACHED = "tlogcheck: request cap reached"
 ALL_CAPS_REACHED = "tlogcheck: every load generator reached its request cap"
 # locust's own warnings when a load generator's CPU passes 90 %.
 CPU_WARNING = "CPU usage"
-PROFILE_MODULE = "tlogcheck._locust_profile"
+PROFILE_MODULE = "tlogcheck.load.profile"
 LOCUSTFILE = f"from {PROFILE_MODULE} import *  # noqa: F403\n"
 
 

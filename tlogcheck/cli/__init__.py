@@ -1,33 +1,68 @@
 """The `tlogcheck` command: one subcommand per module.
 
-Each subcommand module has `add_arguments(parser)` and `run(args) -> int`; the
-module is imported only when its subcommand runs, so `tlogcheck root` never pays
-for the web server or the kubernetes client.
+Each subcommand module has `add_arguments(parser)` and `run(args) -> int`. A module is
+imported only when its subcommand runs, so `tlogcheck root` never pays for the web
+server or the kubernetes client.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from tlogcheck.errors import EXIT_USAGE, TLogCheckError
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "root": ("tlogcheck.cmd_root", "rebuild the Merkle root of a db.jsonl (playbook §4)"),
+
+class Command(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _root() -> Command:
+    from tlogcheck.cli import root
+
+    return root
+
+
+def _verify() -> Command:
+    from tlogcheck.cli import verify
+
+    return verify
+
+
+def _serve() -> Command:
+    from tlogcheck.cli import serve
+
+    return serve
+
+
+def _nightly() -> Command:
+    from tlogcheck.cli import nightly
+
+    return nightly
+
+
+def _demo() -> Command:
+    from tlogcheck.cli import demo
+
+    return demo
+
+
+# name -> (its module, one-line help)
+COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
+    "root": (_root, "rebuild the Merkle root of a db.jsonl (playbook §4)"),
     "verify": (
-        "tlogcheck.cmd_verify",
+        _verify,
         "verify one entry's inclusion proof, like verify_client.py (playbook §0)",
     ),
-    "serve": (
-        "tlogcheck.refstack.serve",
-        "run the embedded reference deployment (origin + edge) on loopback",
-    ),
-    "nightly": (
-        "tlogcheck.nightly",
-        "the nightly job: full suite, long load phase, full db audit",
+    "serve": (_serve, "run the embedded reference deployment (origin + edge) on loopback"),
+    "nightly": (_nightly, "the nightly job: full suite, long load phase, full db audit"),
+    "demo": (
+        _demo,
+        "the suite against the embedded deployment: healthy, broken, and the gate in dry run",
     ),
 }
 
@@ -39,10 +74,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Checks for a TLog read-only deployment (RFC 9162 Merkle log behind a CDN).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (load, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
-            module = importlib.import_module(module_name)
+            module = load()
             module.add_arguments(sp)
             sp.set_defaults(_run=module.run)
     return parser

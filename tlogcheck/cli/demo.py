@@ -1,137 +1,38 @@
-"""`make demo`: the suite against the embedded deployment, healthy and then broken.
+"""`tlogcheck demo` (`make demo`): the suite against the embedded deployment, healthy and
+then broken.
 
-    python -m tlogcheck.demo              the demo steps, one after the other
-    python -m tlogcheck.demo --matrix     the detection matrix table (README) from FAULTS
-    python -m tlogcheck.demo --measure    run the suite against every fault, print what failed
+    tlogcheck demo              the demo steps, one after the other
+    tlogcheck demo --matrix     the detection matrix table (README) from FAULTS
+    tlogcheck demo --measure    run the suite against every fault, print what failed
 
 Each step runs `pytest --pyargs tests_synthetic` in a subprocess, as a user would, and
 says what to look at. The demo exits 0 when every step ended as it should: the healthy
 run passed and the faulted run failed with the check that catches the fault.
 
-Steps are `DemoStep`s in `STEPS`; a module named in `STEP_PROVIDERS` that defines
-`demo_steps() -> list[DemoStep]` adds its own after them (the gate adds a dry run of
-the Argo Rollouts abort that way).
-
-`run_suite` is also how the project's self-tests and benchmarks run the suite: a
-subprocess, a JSON report, the exit status.
+Steps are `DemoStep`s in `STEPS`, then the gate's own step (`tlogcheck.gate.demo`: a
+dry run of the Argo Rollouts abort).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
-import os
 import shlex
-import subprocess
-import sys
-import tempfile
 import textwrap
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
+from tlogcheck.checks import CHECK_MARKERS
+from tlogcheck.cli.runs import DEMO_ENTRIES, DemoStep, SuiteRun, run_suite
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK
-from tlogcheck.plugin import CHECK_MARKERS
 
 __all__ = [
     "STEPS",
-    "STEP_PROVIDERS",
     "DemoStep",
     "SuiteRun",
-    "main",
+    "add_arguments",
+    "run",
     "matrix_table",
     "run_suite",
 ]
-
-# Modules that may add demo steps (`demo_steps()`); a missing one is skipped.
-STEP_PROVIDERS: tuple[str, ...] = ("tlogcheck.gate_plugin",)
-# Small enough to start in a blink, large enough for several levels of the tree.
-DEMO_ENTRIES = 1024
-
-
-@dataclass(frozen=True)
-class SuiteRun:
-    """One run of the suite: its exit status, JSON report and output."""
-
-    args: tuple[str, ...]
-    exitstatus: int
-    report: dict[str, Any]
-    output: str
-    seconds: float
-
-    @property
-    def failed_checks(self) -> set[str]:
-        return set(self.report.get("summary", {}).get("failed_checks", []))
-
-    @property
-    def inconclusive_checks(self) -> set[str]:
-        return set(self.report.get("summary", {}).get("inconclusive_checks", []))
-
-    def check_verdicts(self) -> dict[str, str]:
-        return {name: c["verdict"] for name, c in self.report.get("checks", {}).items()}
-
-
-def suite_command(args: Sequence[str]) -> list[str]:
-    return [
-        sys.executable, "-m", "pytest", "--pyargs", "tests_synthetic", "-p", "no:cacheprovider",
-        *args,
-    ]  # fmt: skip
-
-
-def run_suite(
-    args: Sequence[str],
-    *,
-    timeout: float = 600,
-    env: dict[str, str] | None = None,
-    echo: bool = False,
-    cwd: str | None = None,
-) -> SuiteRun:
-    """Run `pytest --pyargs tests_synthetic ARGS` in a subprocess; its report and status."""
-    with tempfile.TemporaryDirectory(prefix="tlogcheck-run-") as tmp:
-        report_path = os.path.join(tmp, "report.json")
-        command = [*suite_command(args), f"--tlog-report-json={report_path}"]
-        full_env = {**os.environ, **(env or {})}
-        # Options come from this call only, never from the caller's environment.
-        for name in list(full_env):
-            if name.startswith("TLOG_") and name not in (env or {}):
-                del full_env[name]
-        start = time.monotonic()
-        proc = subprocess.run(
-            command,
-            stdout=None if echo else subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            cwd=cwd or tmp,
-            check=False,
-        )
-        seconds = time.monotonic() - start
-        try:
-            report = json.loads(Path(report_path).read_text())
-        except (OSError, ValueError):
-            report = {}
-    return SuiteRun(tuple(args), proc.returncode, report, proc.stdout or "", seconds)
-
-
-# --- the demo ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoStep:
-    title: str
-    before: str  # what is about to happen
-    args: tuple[str, ...]
-    expect_status: int
-    expect_failed: frozenset[str] = field(default_factory=frozenset)
-    after: str = ""  # what to look at in the output
-
-    def succeeded(self, run: SuiteRun) -> bool:
-        return run.exitstatus == self.expect_status and self.expect_failed <= run.failed_checks
-
 
 _COMMON = (f"--tlog-embedded-entries={DEMO_ENTRIES}", "-m", "not load", "-rs")
 
@@ -166,17 +67,10 @@ STEPS: list[DemoStep] = [
 
 
 def steps() -> list[DemoStep]:
-    """STEPS, then those of the STEP_PROVIDERS."""
-    out = list(STEPS)
-    for name in STEP_PROVIDERS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        provider = getattr(module, "demo_steps", None)
-        if provider is not None:
-            out.extend(provider())
-    return out
+    """STEPS, then the gate's dry run."""
+    from tlogcheck.gate.demo import demo_steps
+
+    return [*STEPS, *demo_steps()]
 
 
 def _banner(text: str) -> None:
@@ -302,16 +196,15 @@ def measure_matrix() -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tlogcheck.demo", description=__doc__.split("\n")[0]
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matrix", action="store_true", help="print the detection matrix table")
     parser.add_argument("--list", action="store_true", help="list the demo steps")
     parser.add_argument(
         "--measure", action="store_true", help="run every fault and print what the suite caught"
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.matrix:
         print(matrix_table())
         return EXIT_OK
@@ -325,7 +218,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return EXIT_OK
     return run_demo(selected)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,7 +33,7 @@ import pytest
 
 from tlogcheck.checks import check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
-from tlogcheck.gate import (
+from tlogcheck.gate.argo import (
     ACTIONS,
     ClusterAccess,
     GateOutcome,
@@ -43,7 +43,7 @@ from tlogcheck.gate import (
     load_access,
     resolve_namespace,
 )
-from tlogcheck.options import Option, source_of, value
+from tlogcheck.plugin.options import Option, source_of, value
 
 __all__ = [
     "EVIDENCE_KEY",
@@ -475,13 +475,13 @@ class GatePlugin:
         return lines
 
     def _record(self) -> None:
-        from tlogcheck import report
+        from tlogcheck.plugin import report
 
         report.record(self.config, "gate", self.state.to_json())
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from tlogcheck import report
+        from tlogcheck.plugin import report
 
         st = self.state
         if st.settings.rollout is None:
@@ -561,10 +561,3 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[_WIRE_KEY] = self.settings.to_json()
-
-
-def demo_steps() -> list[Any]:
-    """The gate's step of `make demo` (`tlogcheck.demo` asks this module for it)."""
-    from tlogcheck.demo_gate import demo_steps as steps
-
-    return list(steps())

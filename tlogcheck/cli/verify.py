@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tlogcheck.api import Root, parse_consistency, parse_inclusion, parse_root
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import (
     EXIT_FAILED,
@@ -38,7 +37,13 @@ from tlogcheck.errors import (
     ProofError,
     TargetUnreachable,
 )
-from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
+from tlogcheck.spec import (
+    PATH_ROOT,
+    Root,
+    parse_root,
+    proof_path,
+)
+from tlogcheck.verify import Tree, check_inclusion, prove_extends
 
 if TYPE_CHECKING:
     from tlogcheck.note import Verifier
@@ -188,7 +193,7 @@ def _verify(
     remembered_root: bytes | None,
 ) -> int:
     view, index = out.view, out.index
-    root_resp = client.get("/v1/log/root", view=view)
+    root_resp = client.get(PATH_ROOT, view=view)
     if root_resp.status != 200:
         return out.fail("root", f"HTTP {root_resp.status}, expected 200", root_resp)
     try:
@@ -222,60 +227,32 @@ def _verify(
         )
 
     entry_resp = client.entry(index, view=view)
-    if entry_resp.status != 200:
-        return out.fail("entry", f"entry {index}: HTTP {entry_resp.status}, expected 200",
-                        entry_resp)
-    proof_resp = client.get(f"/v1/log/proof/{index}?tree_size={size}", view=view)
-    if proof_resp.status != 200:
-        return out.fail("proof", f"proof of {index} in {size}: HTTP {proof_resp.status}, "
-                        "expected 200", proof_resp)
-    try:
-        proof = parse_inclusion(proof_resp.body)
-    except FormatError as exc:
-        return out.fail("proof format", str(exc), proof_resp)
-    if (proof.leaf_index, proof.tree_size) != (index, size):
-        return out.fail(
-            "proof question",
-            f"asked for leaf {index} in tree {size}, the proof is for leaf {proof.leaf_index} "
-            f"in tree {proof.tree_size}",
-            proof_resp,
-        )
-    entry_hash = leaf_hash(entry_resp.body)
-    out.leaf_hash = entry_hash.hex()
-    if proof.leaf_hash != entry_hash:
-        return out.fail(
-            "leaf hash",
-            f"entry {index} as served hashes to {entry_hash.hex()}, the proof's leaf_hash is "
-            f"{proof.leaf_hash.hex()}: the entry or the proof is corrupt",
-            entry_resp,
-            proof_resp,
-        )
-    try:
-        verify_inclusion(entry_hash, index, size, proof.audit_path, tree_root)
-    except ProofError as exc:
-        return out.fail("inclusion proof", str(exc), root_resp, entry_resp, proof_resp)
+    proof_resp = None
+    if entry_resp.status == 200:
+        proof_resp = client.get(proof_path(index, size), view=view)
+    result = check_inclusion(index, size, tree_root, entry_resp, proof_resp)
+    if result.leaf_hash is not None:
+        out.leaf_hash = result.leaf_hash.hex()
+    if result.rule is not None:
+        # The root is evidence too when the path does not lead to it.
+        if result.rule == "inclusion proof":
+            return out.fail(result.rule, result.detail, root_resp, *result.responses)
+        return out.fail(result.rule, result.detail, *result.responses)
 
-    if remembered_size is not None and remembered_size < root.tree_size:
-        assert remembered_root is not None
-        cons_resp = client.get(
-            f"/v1/log/consistency?first={remembered_size}&second={root.tree_size}", view=view
-        )
-        if cons_resp.status != 200:
-            return out.fail("consistency", f"HTTP {cons_resp.status}, expected 200", cons_resp)
-        try:
-            cons = parse_consistency(cons_resp.body)
-            verify_consistency(
-                remembered_size, root.tree_size, cons.path, remembered_root, root.root_hash
+    if remembered_size is not None and remembered_root is not None:
+        remembered = Tree(remembered_size, remembered_root)
+        served = Tree(root.tree_size, root.root_hash, root_resp.release)
+        if remembered.tree_size == served.tree_size and remembered != served:
+            return out.fail(
+                "remembered tree",
+                f"the served tree of {root.tree_size} entries has root "
+                f"{root.root_hash.hex()}, the remembered one {remembered_root.hex()}",
+                root_resp,
             )
+        try:
+            prove_extends(client, remembered, served, view=view)
         except (FormatError, ProofError) as exc:
-            return out.fail("consistency", str(exc), root_resp, cons_resp)
-    elif remembered_root is not None and remembered_root != root.root_hash:
-        return out.fail(
-            "remembered tree",
-            f"the served tree of {root.tree_size} entries has root {root.root_hash.hex()}, "
-            f"the remembered one {remembered_root.hex()}",
-            root_resp,
-        )
+            return out.fail("consistency", str(exc), root_resp)
     return EXIT_OK
 
 

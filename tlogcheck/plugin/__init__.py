@@ -1,0 +1,50 @@
+"""The pytest plugin: one `tlogcheck` option group, the check markers, and its parts.
+
+Loaded through the `pytest11` entry point (or by the repo-root conftest when the
+distribution is not installed). Each part is a module with `OPTIONS` and a
+`configure(config)` that registers its hooks as a plugin object:
+
+- `tlogcheck.plugin.suite`: the target, session fixtures, run header, exit status, report.
+- `tlogcheck.gate.plugin`: abort / undo the Argo Rollout on the first failing gated test.
+- `tlogcheck.load.plugin`: the locust load phase options.
+
+The parts are imported when pytest asks for them, not when this module is: they import
+this package's `options`, and every pytest run in an environment with tlogcheck
+installed loads this module.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck.checks import CHECK_MARKERS
+from tlogcheck.plugin.options import Option
+
+
+def all_options() -> list[Option]:
+    from tlogcheck.gate import plugin as gate_part
+    from tlogcheck.load import plugin as load_part
+    from tlogcheck.plugin import suite
+
+    return [*suite.OPTIONS, *gate_part.OPTIONS, *load_part.OPTIONS]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tlogcheck", "tlogcheck: verify a TLog deployment")
+    for option in all_options():
+        option.add_to(group, parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tlogcheck.gate import plugin as gate_part
+    from tlogcheck.load import plugin as load_part
+    from tlogcheck.plugin import suite
+
+    for name, text in CHECK_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: check '{name}': {text}")
+    config.addinivalue_line(
+        "markers", "gate: a failure of this test aborts the Argo Rollout (see --rollout)"
+    )
+    suite.configure(config)
+    gate_part.configure(config)
+    load_part.configure(config)
