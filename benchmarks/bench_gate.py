@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from k8s_standin import K8sStandIn  # noqa: E402
 
 from tlogcheck.gate import argo as gate  # noqa: E402
+from tlogcheck.gate.kube import load_access  # noqa: E402
 
 TOKEN = "bench-token-0f9e8d7c6b5a"
 MODULE = """
@@ -102,7 +103,7 @@ def main() -> None:
         os.environ["KUBECONFIG"] = str(standin.write_kubeconfig(workdir / "kubeconfig"))
 
         standin.seed_rollout()
-        direct = gate.RolloutGate("tlog-ro", "tlog", access=gate.load_access())
+        direct = gate.RolloutGate("tlog-ro", "tlog", access=load_access())
         direct.abort()  # warm: imports and the client's first-call validation
         baseline = []
         for _ in range(serial_runs):

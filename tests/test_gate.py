@@ -16,6 +16,7 @@ from k8s_standin import K8sStandIn, Recorded, closed_port_url, rbac_rules, selec
 
 from tlogcheck.errors import ConfigError, GateError
 from tlogcheck.gate import argo as gate
+from tlogcheck.gate.kube import Permission, load_access, resolve_namespace
 
 TOKEN = "kubeconfig-secret-token-7f3a9c1e5b"
 CI = Path(__file__).resolve().parent.parent / "ci"
@@ -55,7 +56,7 @@ class Sleeps:
 def make_gate(
     name: str = "tlog-ro", *, dry_run: bool = False, sleeps: Sleeps | None = None
 ) -> gate.RolloutGate:
-    access = gate.load_access()
+    access = load_access()
     return gate.RolloutGate(
         name, "tlog", access=access, dry_run=dry_run, sleep=sleeps or Sleeps(), backoff=0.2
     )
@@ -287,7 +288,7 @@ def test_derivative_ignores_what_the_rollout_leaves_unset() -> None:
 
 @pytest.mark.parametrize("permission", gate.PERMISSIONS, ids=lambda p: f"{p.verb}-{p.resource}")
 def test_ci_rbac_is_exactly_enough(
-    permission: gate.Permission, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    permission: Permission, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """abort+undo+reason pass under ci/rbac.yaml's Role; without any one rule of it, the
     403 names the missing verb and resource."""
@@ -397,7 +398,7 @@ def test_unreachable_api_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_redaction_hides_the_token(standin: K8sStandIn, kubeconfig: Path) -> None:
-    access = gate.load_access()
+    access = load_access()
     text = access.redact(f"Authorization: Bearer {TOKEN} in a message")
     access.close()
     assert TOKEN not in text and "<redacted>" in text
@@ -460,13 +461,13 @@ def test_namespace_precedence(
     standin: K8sStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(standin.write_kubeconfig(tmp_path / "a", namespace="ops")))
-    access = gate.load_access()
-    assert gate.resolve_namespace("prod", access) == ("prod", "option")
-    assert gate.resolve_namespace(None, access)[0] == "ops"
+    access = load_access()
+    assert resolve_namespace("prod", access) == ("prod", "option")
+    assert resolve_namespace(None, access)[0] == "ops"
     access.close()
     monkeypatch.setenv("KUBECONFIG", str(standin.write_kubeconfig(tmp_path / "b", namespace=None)))
-    access = gate.load_access()
-    assert gate.resolve_namespace(None, access) == ("tlog", "default")
+    access = load_access()
+    assert resolve_namespace(None, access) == ("tlog", "default")
     access.close()
 
 
@@ -476,7 +477,7 @@ def test_no_configuration_is_a_config_error(
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match="no Kubernetes credentials"):
-        gate.load_access()
+        load_access()
 
 
 def test_a_broken_kubeconfig_is_a_config_error(
@@ -486,7 +487,7 @@ def test_a_broken_kubeconfig_is_a_config_error(
     bad.write_text("apiVersion: v1\nkind: Config\ncurrent-context: nowhere\ncontexts: []\n")
     monkeypatch.setenv("KUBECONFIG", str(bad))
     with pytest.raises(ConfigError, match="cannot load the Kubernetes configuration"):
-        gate.load_access()
+        load_access()
 
 
 def test_permissions_name_their_can_i_command() -> None:

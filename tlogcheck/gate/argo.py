@@ -19,40 +19,30 @@ to an operator as one aborted by hand (playbook §0, §3.4):
                    the Rollout: `kubectl describe rollout` and `kubectl events` show it)
             PATCH  .../rollouts/NAME  merge patch of two annotations
 
-5xx, 409 and 429 answers and transport errors are retried with backoff; every
-other error, and the last retry, raises `GateError` with a message that says what
-to do (the RBAC verb and resource on 403, the Rollout's name on 404). Tokens never
-reach a message: every message goes through the access's redaction.
-
-Loading the configuration, hiding its secrets and reading Status answers is
-`tlogcheck.gate.kube`; this module is the requests. The `kubernetes` package is imported
-only when a gate is armed: a plain run of the suite does not pay for it.
+How a request goes out (retries, dry-run recording, error messages that name the
+RBAC verb, token redaction) is `tlogcheck.gate.kube`'s business; this module is which
+requests the gate sends, in what order, and what it makes of the answers.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 from tlogcheck.errors import GateError
-
-# Cluster access lives in tlogcheck.gate.kube; its names stay importable from here, where
-# callers have always found them.
-from tlogcheck.gate.kube import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
-from tlogcheck.gate.kube import SA_NAMESPACE_FILE as SA_NAMESPACE_FILE
-from tlogcheck.gate.kube import ClusterAccess as ClusterAccess
-from tlogcheck.gate.kube import Permission as Permission
-from tlogcheck.gate.kube import clip as clip
-from tlogcheck.gate.kube import json_object, status_message
-from tlogcheck.gate.kube import load_access as load_access
-from tlogcheck.gate.kube import resolve_namespace as resolve_namespace
+from tlogcheck.gate.kube import (
+    ClusterAccess,
+    CustomObject,
+    GateRequest,
+    KubeTransport,
+    Permission,
+    clip,
+)
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -67,15 +57,10 @@ REASON_ANNOTATION = "tlogcheck/gate-reason"
 ACTED_AT_ANNOTATION = "tlogcheck/gate-acted-at"
 EVENT_COMPONENT = "tlogcheck"
 ACTIONS = ("abort", "abort+undo", "none")
-UNKNOWN_HOST = "https://<api-server>"
 
 # Events carry at most 1 KiB of message in events.k8s.io; keep core/v1 the same.
 MESSAGE_LIMIT = 1024
 EVIDENCE_LIMIT = 300
-RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
-
-T = TypeVar("T")
-
 
 GET_ROLLOUT = Permission("get", GROUP, "rollouts")
 PATCH_ROLLOUT = Permission("patch", GROUP, "rollouts")
@@ -83,19 +68,6 @@ PATCH_ROLLOUT_STATUS = Permission("patch", GROUP, "rollouts/status")
 LIST_REPLICASETS = Permission("list", "apps", "replicasets")
 CREATE_EVENT = Permission("create", "events.k8s.io", "events")
 PERMISSIONS = (GET_ROLLOUT, PATCH_ROLLOUT, PATCH_ROLLOUT_STATUS, LIST_REPLICASETS, CREATE_EVENT)
-
-
-def rollout_path(namespace: str, name: str, *, status: bool = False) -> str:
-    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-    return base + "/status" if status else base
-
-
-def replicasets_path(namespace: str, selector: str) -> str:
-    return f"/apis/apps/v1/namespaces/{namespace}/replicasets?labelSelector={quote(selector)}"
-
-
-def events_path(namespace: str) -> str:
-    return f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
 
 
 def _now() -> str:
@@ -109,48 +81,7 @@ def _micro_now() -> datetime:
     return now.replace(microsecond=max(now.microsecond, 1))
 
 
-# --- what goes on the wire -----------------------------------------------------------------
-
-
-@dataclass
-class GateRequest:
-    """One request the gate sent (or, in dry run, would send), with what came back."""
-
-    step: str
-    method: str
-    path: str
-    content_type: str | None
-    body: Any
-    permission: Permission
-    attempt: int = 1
-    sent: bool = False
-    status: int | None = None
-    sent_at: float | None = None
-    elapsed: float | None = None
-    error: str | None = None
-
-    def line(self, host: str) -> str:
-        text = f"{self.method} {host}{self.path}"
-        if self.content_type:
-            text += f"  Content-Type: {self.content_type}"
-        if self.body is not None:
-            text += "  " + json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
-        return text
-
-    def to_json(self, host: str) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "method": self.method,
-            "url": host + self.path,
-            "content_type": self.content_type,
-            "body": self.body,
-            "attempt": self.attempt,
-            "sent": self.sent,
-            "status": self.status,
-            "sent_at": self.sent_at,
-            "elapsed_s": self.elapsed,
-            "error": self.error,
-        }
+# --- what the gate reports ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -175,14 +106,7 @@ class Reason:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "test": self.test,
-            "check": self.check,
-            "alert": self.alert,
-            "section": self.section,
-            "evidence": clip(self.evidence, EVIDENCE_LIMIT),
-            "inconclusive": self.inconclusive,
-        }
+        return {**asdict(self), "evidence": clip(self.evidence, EVIDENCE_LIMIT)}
 
 
 @dataclass(frozen=True)
@@ -384,203 +308,61 @@ class RolloutGate:
         budget: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if access is None and not dry_run:
-            raise GateError("the gate needs Kubernetes access unless it is a dry run")
+        self.kube = KubeTransport(
+            access,
+            namespace,
+            dry_run=dry_run,
+            attempts=attempts,
+            backoff=backoff,
+            timeout=timeout,
+            sleep=sleep,
+        )
         self.name = name
         self.namespace = namespace
-        self.access = access
         self.dry_run = dry_run
-        self.attempts = max(1, attempts)
-        self.backoff = backoff
-        self.timeout = timeout
         # act() as a whole gives up retrying after this long: the run waits for it.
         self.budget = budget
-        self._deadline: float | None = None
-        self._sleep = sleep
-        self.requests: list[GateRequest] = []
+        self.ref = CustomObject(
+            GROUP,
+            VERSION,
+            PLURAL,
+            name,
+            not_found=(
+                f"no Rollout '{name}' in namespace '{namespace}' "
+                "(check --rollout, --rollout-namespace and the kubeconfig context)"
+            ),
+        )
 
     @property
     def host(self) -> str:
-        return self.access.host if self.access is not None else UNKNOWN_HOST
+        return self.kube.host
 
     def redact(self, text: str) -> str:
-        return self.access.redact(text) if self.access is not None else text
+        return self.kube.redact(text)
 
     def close(self) -> None:
-        if self.access is not None:
-            self.access.close()
-
-    # transport
-
-    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
-        retry_after = (headers or {}).get("Retry-After")
-        if retry_after and retry_after.isdigit():
-            return min(float(retry_after), 5.0)
-        return float(min(self.backoff * 2 ** (attempt - 1), 4.0))
-
-    def _retry(self, attempt: int, headers: Mapping[str, str] | None) -> bool:
-        """Sleep before another attempt, or say there is none left."""
-        if attempt >= self.attempts:
-            return False
-        delay = self._delay(attempt, headers)
-        if self._deadline is not None and time.monotonic() + delay > self._deadline:
-            return False
-        self._sleep(delay)
-        return True
-
-    def _send(
-        self,
-        step: str,
-        method: str,
-        path: str,
-        content_type: str | None,
-        body: Any,
-        permission: Permission,
-        call: Callable[[], T],
-    ) -> T | None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        for attempt in range(1, self.attempts + 1):
-            req = GateRequest(step, method, path, content_type, body, permission, attempt)
-            self.requests.append(req)
-            if self.dry_run:
-                return None
-            req.sent = True
-            req.sent_at = time.time()
-            started = time.perf_counter()
-            try:
-                result = call()
-            except ApiException as exc:
-                req.elapsed = time.perf_counter() - started
-                req.status = int(exc.status) if exc.status is not None else None
-                req.error = self.redact(status_message(exc))
-                if req.status in RETRY_STATUSES and self._retry(attempt, exc.headers):
-                    continue
-                raise self._api_error(req) from None
-            except (HTTPError, OSError) as exc:
-                req.elapsed = time.perf_counter() - started
-                req.error = self.redact(f"{type(exc).__name__}: {exc}")
-                if self._retry(attempt, None):
-                    continue
-                raise GateError(
-                    self.redact(
-                        f"{step}: the API server {self.host} is unreachable after {attempt} "
-                        f"attempt(s): {req.error}"
-                    )
-                ) from None
-            req.elapsed = time.perf_counter() - started
-            req.status = int(getattr(result, "status", 200) or 200)
-            # Read the whole answer: that hands the connection back to the pool.
-            getattr(result, "data", None)
-            return result
-        raise GateError(f"{step}: no attempt was made")  # attempts >= 1: not reached
-
-    def _api_error(self, req: GateRequest) -> GateError:
-        perm, ns, status = req.permission, self.namespace, req.status
-        if status == 401:
-            text = (
-                "401 Unauthorized: the API server rejected the credentials from "
-                f"{self.access.source if self.access else 'the configuration'} "
-                "(token or certificate invalid or expired)"
-            )
-        elif status == 403:
-            group = perm.group or '"" (core)'
-            text = (
-                f"403 Forbidden: RBAC does not allow verb '{perm.verb}' on resource "
-                f"'{perm.resource}' (apiGroup {group}) in namespace '{ns}'; grant it "
-                f"(see ci/rbac.yaml), check with `{perm.can_i(ns)}`"
-            )
-        elif status == 404 and perm.group == GROUP:
-            text = (
-                f"404 Not Found: no Rollout '{self.name}' in namespace '{ns}' "
-                "(check --rollout, --rollout-namespace and the kubeconfig context)"
-            )
-        elif status == 409:
-            text = f"409 Conflict after {req.attempt} attempt(s)"
-        elif status is not None and status >= 500:
-            text = f"{status} from the API server after {req.attempt} attempt(s)"
-        else:
-            text = f"HTTP {status}"
-        return GateError(self.redact(f"{req.step}: {text}: {req.error} [{req.method} {req.path}]"))
-
-    def _raw(self) -> dict[str, Any]:
-        # Raw responses: the JSON as the server sent it (the client still raises
-        # ApiException on non-2xx), and a bounded wait.
-        return {"_preload_content": False, "_request_timeout": self.timeout}
-
-    # the custom objects API
-
-    def _custom(self) -> Any:
-        from kubernetes.client import CustomObjectsApi
-
-        assert self.access is not None
-        return CustomObjectsApi(self.access.api_client)
+        self.kube.close()
 
     def warm(self) -> None:
-        """Prepare the abort path before it is needed.
-
-        The client validates each method's arguments with a validator it builds on the
-        method's first call (tens of ms). Calling the abort methods once with arguments
-        they reject builds them now; validation fails before anything is sent.
-        """
-        if self.access is None:
-            return
-        api = self._custom()
-        for method in (
-            api.patch_namespaced_custom_object_status,
-            api.patch_namespaced_custom_object,
-        ):
-            try:
-                method(None, None, None, None, None, None)
-            except ValueError:  # pydantic's ValidationError: nothing was sent
-                pass
+        """Prepare the abort path (its two patches) before it is needed."""
+        self.kube.warm()
 
     def get_rollout(self, step: str = "read the Rollout") -> dict[str, Any] | None:
-        resp = self._send(
-            step,
-            "GET",
-            rollout_path(self.namespace, self.name),
-            None,
-            None,
-            GET_ROLLOUT,
-            lambda: self._custom().get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.name, **self._raw()
-            ),
-        )
-        return None if resp is None else json_object(resp)
+        return self.kube.get_custom_object(step, self.ref, GET_ROLLOUT)
 
     def _patch(
         self, step: str, body: Any, content_type: str, permission: Permission, *, status: bool
     ) -> dict[str, Any] | None:
-        def call() -> Any:
-            api = self._custom()
-            method = (
-                api.patch_namespaced_custom_object_status
-                if status
-                else api.patch_namespaced_custom_object
-            )
-            return method(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                self.name,
-                body,
-                _content_type=content_type,
-                **self._raw(),
-            )
-
-        path = rollout_path(self.namespace, self.name, status=status)
-        resp = self._send(step, "PATCH", path, content_type, body, permission, call)
-        return None if resp is None else json_object(resp)
+        return self.kube.patch_custom_object(
+            step, self.ref, body, content_type, permission, status=status
+        )
 
     def abort(self) -> dict[str, Any] | None:
         """`kubectl argo rollouts abort`: the status subresource first, then the main one."""
         try:
             ro = self._patch("abort", ABORT_PATCH, MERGE_PATCH, PATCH_ROLLOUT_STATUS, status=True)
         except GateError:
-            if self.requests[-1].status != 404:
+            if self.kube.requests[-1].status != 404:
                 raise
             ro = self._patch(
                 "abort (main resource: no status subresource)",
@@ -601,28 +383,10 @@ class RolloutGate:
         """`kubectl argo rollouts undo`: the previous revision's template back into the spec."""
         ro = self.get_rollout("undo: read the Rollout")
         if ro is None:  # dry run: nothing was read, so describe what would be sent
-            selector = "<spec.selector of the Rollout>"
-            self._send(
-                "undo: list its ReplicaSets",
-                "GET",
-                replicasets_path(self.namespace, selector),
-                None,
-                None,
-                LIST_REPLICASETS,
-                lambda: None,
-            )
-            value = (
+            self._list_replicasets("<spec.selector of the Rollout>")
+            self._restore_template(
                 "<spec.template of the previous revision's ReplicaSet, without the "
                 f"{POD_TEMPLATE_HASH_LABEL} label>"
-            )
-            self._send(
-                "undo: restore the previous template",
-                "PATCH",
-                rollout_path(self.namespace, self.name),
-                JSON_PATCH,
-                [{"op": "replace", "path": "/spec/template", "value": value}],
-                PATCH_ROLLOUT,
-                lambda: None,
             )
             return UndoResult(None, None, None, skipped=False)
         spec = ro.get("spec") or {}
@@ -638,6 +402,13 @@ class RolloutGate:
         image = first_image(template)
         if equal_ignore_hash(spec.get("template") or {}, template):
             return UndoResult(latest, prev, image, skipped=True)
+        self._restore_template(template)
+        return UndoResult(latest, prev, image, skipped=False)
+
+    def _list_replicasets(self, selector: str) -> list[dict[str, Any]]:
+        return self.kube.list_replica_sets("undo: list its ReplicaSets", selector, LIST_REPLICASETS)
+
+    def _restore_template(self, template: Any) -> None:
         self._patch(
             "undo: restore the previous template",
             [{"op": "replace", "path": "/spec/template", "value": template}],
@@ -645,32 +416,6 @@ class RolloutGate:
             PATCH_ROLLOUT,
             status=False,
         )
-        return UndoResult(latest, prev, image, skipped=False)
-
-    def _list_replicasets(self, selector: str) -> list[dict[str, Any]]:
-        def call() -> Any:
-            from kubernetes.client import AppsV1Api
-
-            assert self.access is not None
-            return AppsV1Api(self.access.api_client).list_namespaced_replica_set(
-                self.namespace, label_selector=selector, **self._raw()
-            )
-
-        resp = self._send(
-            "undo: list its ReplicaSets",
-            "GET",
-            replicasets_path(self.namespace, selector),
-            None,
-            None,
-            LIST_REPLICASETS,
-            call,
-        )
-        if resp is None:
-            return []
-        # The raw JSON, not the client's models: the template goes back into the Rollout
-        # as the server holds it, including fields newer than this client knows.
-        doc = json_object(resp)
-        return [item for item in doc.get("items") or [] if isinstance(item, dict)]
 
     def event_body(
         self, reason: Reason, done: str, rollout: Mapping[str, Any] | None
@@ -708,30 +453,8 @@ class RolloutGate:
         errors: list[str] = []
         body = self.event_body(reason, done, rollout)
         event_name: str | None = None
-
-        def create() -> Any:
-            # events.k8s.io/v1: the current Events API (core/v1 events are its legacy
-            # view), and a client module that imports in milliseconds, not seconds.
-            from kubernetes.client import EventsV1Api
-
-            assert self.access is not None
-            # The body as a dict (typed as the model; the client validates a dict into
-            # it). The generated create method sets no Content-Type of its own.
-            events: Any = EventsV1Api(self.access.api_client)
-            return events.create_namespaced_event(
-                self.namespace, body, _headers={"Content-Type": "application/json"}, **self._raw()
-            )
-
         try:
-            self._send(
-                "reason: create the Event",
-                "POST",
-                events_path(self.namespace),
-                "application/json",
-                body,
-                CREATE_EVENT,
-                create,
-            )
+            self.kube.create_event("reason: create the Event", body, CREATE_EVENT)
             event_name = body["metadata"]["name"]
         except GateError as exc:
             errors.append(str(exc))
@@ -760,28 +483,26 @@ class RolloutGate:
             return outcome
         if action == "none":
             return outcome
-        first = len(self.requests)
+        first = len(self.kube.requests)
         errors: list[str] = []
-        self._deadline = time.monotonic() + self.budget
-        try:
-            rollout = self.abort()
-            outcome.aborted = True
-            if action == "abort+undo":
+        with self.kube.deadline(self.budget):
+            try:
+                rollout = self.abort()
+                outcome.aborted = True
+                if action == "abort+undo":
+                    try:
+                        outcome.undo = self.undo()
+                    except GateError as exc:
+                        errors.append(str(exc))
                 try:
-                    outcome.undo = self.undo()
+                    outcome.event, outcome.annotated = self.record_reason(
+                        reason, outcome.done(as_sent=True), rollout
+                    )
                 except GateError as exc:
                     errors.append(str(exc))
-            try:
-                outcome.event, outcome.annotated = self.record_reason(
-                    reason, outcome.done(as_sent=True), rollout
-                )
             except GateError as exc:
                 errors.append(str(exc))
-        except GateError as exc:
-            errors.append(str(exc))
-        finally:
-            self._deadline = None
         if errors:
             outcome.error = self.redact("; ".join(errors))
-        outcome.requests = self.requests[first:]
+        outcome.requests = self.kube.requests[first:]
         return outcome

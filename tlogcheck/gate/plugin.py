@@ -33,16 +33,8 @@ import pytest
 
 from tlogcheck.checks import check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
-from tlogcheck.gate.argo import (
-    ACTIONS,
-    ClusterAccess,
-    GateOutcome,
-    Reason,
-    RolloutGate,
-    clip,
-    load_access,
-    resolve_namespace,
-)
+from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
+from tlogcheck.gate.kube import ClusterAccess, clip, load_access, resolve_namespace
 from tlogcheck.plugin.options import Option, source_of, value
 
 __all__ = [
