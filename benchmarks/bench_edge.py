@@ -81,12 +81,13 @@ def serve(kind: str) -> None:
     """Origin + edge in this process, pinned to EDGE_CPU; prints the edge URL, then
     serves until stdin closes."""
     from tlogcheck.refstack.data import demo_entries, demo_signer
-    from tlogcheck.refstack.edge import Edge, Upstream
+    from tlogcheck.refstack.edge import Edge
     from tlogcheck.refstack.faults import FaultSet
     from tlogcheck.refstack.log import Log
     from tlogcheck.refstack.nginx import NginxEdge
     from tlogcheck.refstack.origin import Origin
     from tlogcheck.refstack.server import Listener, ServerGroup
+    from tlogcheck.refstack.upstream import Upstream
 
     _pin(EDGE_CPU)
     log = Log(list(demo_entries(0, ENTRIES)), "v1.0.0", demo_signer()[0]).warm()

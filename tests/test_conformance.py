@@ -19,9 +19,9 @@ import pytest
 
 from tlogcheck import merkle, note, spec
 from tlogcheck.client import Response, TLogClient, is_hit
-from tlogcheck.refstack.edge import freshness
 from tlogcheck.refstack.nginx import nginx_available
 from tlogcheck.refstack.stack import RunningStack, start_stack
+from tlogcheck.refstack.store import freshness
 
 ENTRIES = 300  # not a power of two: proofs with every shape of right edge
 IMMUTABLE = "public, max-age=31536000, immutable"

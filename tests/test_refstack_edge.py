@@ -24,7 +24,8 @@ import pytest
 from tlogcheck import merkle, spec
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
-from tlogcheck.refstack.edge import STALE_BY, Edge, Upstream, freshness
+from tlogcheck.refstack.edge import Edge
+from tlogcheck.refstack.edge_faults import STALE_BY
 from tlogcheck.refstack.faults import FaultSet
 from tlogcheck.refstack.log import Log
 from tlogcheck.refstack.origin import Origin
@@ -37,6 +38,8 @@ from tlogcheck.refstack.server import (
     run_in_thread,
 )
 from tlogcheck.refstack.stack import RunningStack, start_stack
+from tlogcheck.refstack.store import freshness
+from tlogcheck.refstack.upstream import Upstream
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=60"

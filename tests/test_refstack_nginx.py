@@ -23,12 +23,12 @@ import pytest
 from tlogcheck.errors import ConfigError
 from tlogcheck.refstack import nginx as nginx_module
 from tlogcheck.refstack.data import demo_entries, demo_signer
-from tlogcheck.refstack.edge import Upstream
 from tlogcheck.refstack.faults import FaultSet
 from tlogcheck.refstack.log import Log
 from tlogcheck.refstack.nginx import NginxEdge, nginx_available, render, template_path
 from tlogcheck.refstack.origin import Origin
 from tlogcheck.refstack.server import BackgroundServers, run_in_thread
+from tlogcheck.refstack.upstream import Upstream
 
 needs_nginx = pytest.mark.skipif(
     nginx_available() is None, reason="nginx is not installed (apt-get install nginx)"

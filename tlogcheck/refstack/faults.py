@@ -8,7 +8,7 @@ the origin and edge apps of one process.
 Sides:
 
 - "origin": the origin pods misbehave (`log.py` / `origin.py`); the edge passes it on.
-- "edge": the CDN misbehaves (`edge.py`); the origin stays healthy.
+- "edge": the CDN misbehaves (`edge_faults.py`); the origin stays healthy.
 - "release": the release itself is wrong (the log the origin serves is not the one the
   release's db.jsonl / the previous release describe); served by the origin.
 

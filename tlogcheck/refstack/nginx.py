@@ -37,8 +37,8 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from tlogcheck.errors import ConfigError
-from tlogcheck.refstack.edge import Upstream, canary_step, canary_weight_of
 from tlogcheck.refstack.server import free_port, log_tail
+from tlogcheck.refstack.upstream import Upstream, canary_step, canary_weight_of
 
 __all__ = ["NginxEdge", "nginx_available", "render", "template_path"]
 

@@ -35,7 +35,7 @@ import httpx
 from tlogcheck.errors import ConfigError
 from tlogcheck.refstack import data
 from tlogcheck.refstack.admin import Admin
-from tlogcheck.refstack.edge import Edge, Upstream
+from tlogcheck.refstack.edge import Edge
 from tlogcheck.refstack.faults import FAULTS, FaultSet, parse_spec
 from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, Log
 from tlogcheck.refstack.nginx import NginxEdge
@@ -47,6 +47,7 @@ from tlogcheck.refstack.server import (
     free_port,
     log_tail,
 )
+from tlogcheck.refstack.upstream import Upstream
 
 __all__ = [
     "EDGE_KINDS",
