@@ -121,7 +121,7 @@ def matrix_table() -> str:
     return "\n".join(rows)
 
 
-# What the measured matrix (and tests/test_detection_matrix.py) runs each fault with.
+# What the measured matrix (and tests/synthetic/test_detection_matrix.py) runs each fault with.
 MATRIX_ENTRIES = 256
 MATRIX_ARGS: tuple[str, ...] = (
     f"--tlog-embedded-entries={MATRIX_ENTRIES}",

@@ -42,7 +42,7 @@ START_GRACE = 30  # seconds locust may take to start and to write its reports
 STOP_TIMEOUT = 5  # seconds a stopping client may finish its request in
 WORKER_WAIT_LOCAL = 60  # seconds the master waits for local workers to connect
 WORKER_WAIT_REMOTE = 600  # ... and for remote ones (pods being scheduled)
-# Log lines of tlogcheck.load.profile (kept equal by tests/test_locustfile.py).
+# Log lines of tlogcheck.load.profile (kept equal by tests/load/test_profile.py).
 CAP_REACHED = "tlogcheck: request cap reached"
 ALL_CAPS_REACHED = "tlogcheck: every load generator reached its request cap"
 # locust's own warnings when a load generator's CPU passes 90 %.

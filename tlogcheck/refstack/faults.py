@@ -57,7 +57,7 @@ CHECK_NAMES = (
 
 # Every check but load and canary: what a fault that fails random responses may fail.
 # The canary check runs only with a stable side or an expected release, which the
-# detection matrix's one deployment has not (tests/test_canary.py exercises it).
+# detection matrix's one deployment has not (tests/synthetic/test_canary.py exercises it).
 _FUNCTIONAL = tuple(c for c in CHECK_NAMES if c not in ("load", "canary"))
 
 # Defaults of the faults whose argument is optional.

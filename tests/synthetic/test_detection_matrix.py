@@ -37,7 +37,7 @@ from tlogcheck.refstack.faults import FAULTS
 
 COMMON = (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
 FUNCTIONAL = set(FUNCTIONAL_CHECKS)
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _why(run: SuiteRun) -> str:
@@ -67,7 +67,7 @@ def test_fault_is_caught_by_its_checks_only(name: str) -> None:
 def test_every_check_has_a_fault_it_must_catch() -> None:
     caught = {check for doc in FAULTS.values() for check in doc.caught_by}
     # The canary check needs a stable side and a canary (--tlog-stable-url), which the
-    # matrix's one deployment has not: tests/test_canary.py shows it catching
+    # matrix's one deployment has not: tests/synthetic/test_canary.py shows it catching
     # history-rewrite on the reference deployment's canary.
     checks = set(CHECK_MARKERS) - {"canary"}
     assert checks <= caught, checks - caught

@@ -35,7 +35,7 @@ from kubernetes.client import (
 from tlogcheck.gate import argo as gate
 from tlogcheck.plugin import all_options
 
-CI = Path(__file__).resolve().parent.parent / "ci"
+CI = Path(__file__).resolve().parents[2] / "ci"
 ARGO = "argoproj.io/v1alpha1"
 PYTEST_FLAGS = {"--pyargs", "-p", "-m", "-n", "-q", "-x", "-rs", "-ra"}
 

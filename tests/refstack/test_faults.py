@@ -154,9 +154,9 @@ def test_every_fault_is_documented(name: str) -> None:
 
 
 def _tested_faults() -> set[str]:
-    """Fault names used as string constants inside test functions of tests/test_*.py."""
+    """Fault names used as string constants inside test functions of tests/**/test_*.py."""
     found: set[str] = set()
-    for path in Path(__file__).parent.glob("test_*.py"):
+    for path in Path(__file__).resolve().parents[1].rglob("test_*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 for inner in ast.walk(node):

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spec_server import SpecServer, make_entries
 
+from tests.spec_server import SpecServer, make_entries
 from tlogcheck.refstack.server import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO / "locustfiles" / "tlog.py"
 PATCHERS = ("locust", "gevent", "geventhttpclient", "zmq")
 GROUPS = ("root", "checkpoint", "entry", "proof", "consistency")

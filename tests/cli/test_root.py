@@ -23,7 +23,7 @@ ENTRIES = [json.dumps({"seq": i, "digest": f"sha256:{i:064x}"}).encode() for i i
 TREE = StoredTree.from_entries(ENTRIES)
 DATA = b"".join(e + b"\n" for e in ENTRIES)
 SHA = hashlib.sha256(DATA).hexdigest()
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from k8s_standin import K8sStandIn, Recorded
 
+from tests.k8s_standin import K8sStandIn, Recorded
 from tlogcheck.gate import plugin as gate_plugin
 
 TOKEN = "kubeconfig-secret-token-5e8d2b7a41"

@@ -138,7 +138,7 @@ def test_render_rejects_an_unknown_placeholder(tmp_path: Path) -> None:
 
 
 def test_the_template_is_the_ci_file() -> None:
-    ci_file = Path(__file__).resolve().parent.parent / "ci" / "edge" / "nginx.conf"
+    ci_file = Path(__file__).resolve().parents[2] / "ci" / "edge" / "nginx.conf"
     assert ci_file.resolve() == template_path().resolve()
     text = template_path().read_text()
     for directive in (

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_standin import K8sStandIn, Recorded, closed_port_url, rbac_rules, selector_matches
 
+from tests.k8s_standin import K8sStandIn, Recorded, closed_port_url, rbac_rules, selector_matches
 from tlogcheck.errors import ConfigError, GateError
 from tlogcheck.gate import argo as gate
 from tlogcheck.gate.kube import Permission, load_access, resolve_namespace
 
 TOKEN = "kubeconfig-secret-token-7f3a9c1e5b"
-CI = Path(__file__).resolve().parent.parent / "ci"
+CI = Path(__file__).resolve().parents[2] / "ci"
 REASON = gate.Reason(
     test="tests_synthetic/test_inclusion.py::test_sampled_entries",
     check="inclusion",
