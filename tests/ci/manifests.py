@@ -32,7 +32,7 @@ FILE_KINDS: dict[str, str] = {
 
 # ci/ files whose check is a test of its own: path -> that test.
 CHECKED_ELSEWHERE: dict[str, str] = {
-    "edge/nginx.conf": "tests/test_refstack_nginx.py renders it and runs nginx with it",
+    "edge/nginx.conf": "tests/refstack/test_nginx.py renders it and runs nginx with it",
 }
 
 

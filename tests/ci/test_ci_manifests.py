@@ -1,6 +1,6 @@
 """The manifests of ci/ for the gate: parsed, checked against the kubernetes client's
 models (strict: an unknown or misspelt field fails), and against each other and the
-code: the Role grants exactly what gate.py sends, the Rollout's analysis steps pass
+code: the Role grants exactly what gate/argo.py sends, the Rollout's analysis steps pass
 the args the AnalysisTemplate declares, every option a pipeline names exists.
 
 Argo's CRDs have no model in the client: their structure is checked here by hand,

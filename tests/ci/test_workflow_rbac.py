@@ -15,7 +15,7 @@ import pytest
 
 from tests.ci import manifests, references, workflow_rbac
 from tests.ci.workflow_rbac import Need
-from tlogcheck import gate
+from tlogcheck.gate import argo
 
 DOCS = manifests.load()
 WORKFLOW = manifests.load_workflow()
@@ -51,8 +51,8 @@ def test_each_call_is_mapped_to_the_requests_it_sends() -> None:
             Need("watch", *rollout),
         ),
         ("gate", "pytest --rollout tlog-ro"): tuple(
-            Need(p.verb, p.group, p.resource, "tlog-ro" if p.group == gate.GROUP else None, "tlog")
-            for p in gate.PERMISSIONS
+            Need(p.verb, p.group, p.resource, "tlog-ro" if p.group == argo.GROUP else None, "tlog")
+            for p in argo.PERMISSIONS
         ),
     }
 
@@ -77,7 +77,7 @@ def test_the_gate_role_stays_what_the_gate_sends() -> None:
         for group in rule.body["apiGroups"]
         for resource in rule.body["resources"]
     }
-    assert granted == {(p.verb, p.group, p.resource) for p in gate.PERMISSIONS}
+    assert granted == {(p.verb, p.group, p.resource) for p in argo.PERMISSIONS}
 
 
 def test_every_rollout_a_call_names_exists_with_that_container() -> None:

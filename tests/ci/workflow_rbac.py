@@ -9,7 +9,7 @@ the cluster is mapped to the requests it sends:
 - `kubectl wait rollout/NAME`: GET it (the resource builder), then LIST and WATCH it
   with the field selector metadata.name=NAME (kubectl's pkg/cmd/wait), which is what
   lets `resourceNames` restrict list and watch;
-- a suite run with the gate armed (`--rollout NAME` or TLOG_ROLLOUT): gate.PERMISSIONS.
+- a suite run with the gate armed (`--rollout NAME` or TLOG_ROLLOUT): argo.PERMISSIONS.
 
 A kubectl call not in this list fails the check until its requests are added here. The
 identity's Role must grant every request (else the step gets 403) and nothing no call
@@ -26,7 +26,7 @@ from typing import Any
 
 from tests.ci.image_commands import UnreadableScript, simple_commands
 from tests.ci.manifests import Document
-from tlogcheck import gate
+from tlogcheck.gate import argo
 
 # GitHub secret holding a kubeconfig -> the ServiceAccount (namespace, name) it is for.
 KUBECONFIG_SECRETS: dict[str, tuple[str, str]] = {
@@ -79,7 +79,7 @@ def _expand(word: str, env: dict[str, str]) -> str:
 
 
 def _rollout_needs(verbs: str, name: str | None, namespace: str | None) -> tuple[Need, ...]:
-    return tuple(Need(v, gate.GROUP, "rollouts", name, namespace) for v in verbs.split())
+    return tuple(Need(v, argo.GROUP, "rollouts", name, namespace) for v in verbs.split())
 
 
 def kubectl_call(words: list[str], env: dict[str, str], job: str) -> Call:
@@ -123,8 +123,8 @@ def gate_call(words: list[str], env: dict[str, str], job: str) -> Call | None:
         return None
     namespace = options.get("TLOG_ROLLOUT_NAMESPACE")
     needs = tuple(
-        Need(p.verb, p.group, p.resource, name if p.group == gate.GROUP else None, namespace)
-        for p in gate.PERMISSIONS
+        Need(p.verb, p.group, p.resource, name if p.group == argo.GROUP else None, namespace)
+        for p in argo.PERMISSIONS
     )
     return Call(job, f"pytest --rollout {name}", needs, (name, namespace, None))
 
