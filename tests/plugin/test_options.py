@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tlogcheck.plugin.suite import OPTIONS, Target
-from tlogcheck.plugin.target import http_url, seed_value
+from tlogcheck.plugin.target import http_url, plan, seed_value
 
 pytest_plugins = ["pytester"]
 
@@ -20,6 +20,17 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
         "--pyargs", "tests_synthetic", "-p", "no:cacheprovider", *args
     )
+
+
+def _plan(pytester: pytest.Pytester, *args: str) -> Target:
+    """The options as the plugin resolves them, in this process: parsing needs no run."""
+    return plan(pytester.parseconfig("--pyargs", "tests_synthetic", *args))
+
+
+def _usage_error(pytester: pytest.Pytester, *args: str) -> str:
+    with pytest.raises(pytest.UsageError) as info:
+        _plan(pytester, *args)
+    return str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -50,32 +61,38 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_bad_option_is_a_usage_error_naming_it(
     pytester: pytest.Pytester, args: tuple[str, ...], words: str
 ) -> None:
-    result = _run(pytester, *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    text = result.stderr.str()
+    text = _usage_error(pytester, *args)
     assert re.search(words, text), text
+
+
+def test_bad_option_ends_the_run_with_exit_4(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # End to end, once from the command line and once from the environment.
+    result = _run(pytester, "--tlog-sample=-3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert re.search(r"--tlog-sample \(command line\).*>= 0", result.stderr.str())
+    monkeypatch.setenv("TLOG_SAMPLE", "lots")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "env TLOG_SAMPLE" in result.stderr.str()
 
 
 def test_usage_error_names_env_and_ini_sources(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TLOG_SAMPLE", "lots")
-    result = _run(pytester)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "env TLOG_SAMPLE" in result.stderr.str()
+    assert "env TLOG_SAMPLE" in _usage_error(pytester)
     monkeypatch.delenv("TLOG_SAMPLE")
     pytester.makeini("[pytest]\ntlog_known_root = 5:abc\n")
-    result = _run(pytester)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "ini tlog_known_root" in result.stderr.str()
+    assert "ini tlog_known_root" in _usage_error(pytester)
 
 
 def test_corrupt_state_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     state = pytester.path / "state.json"
     state.write_text("{not json")
-    result = _run(pytester, f"--tlog-state={state}")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "state file" in result.stderr.str() and "not JSON" in result.stderr.str()
+    text = _usage_error(pytester, f"--tlog-state={state}")
+    assert "state file" in text and "not JSON" in text
 
 
 def test_precedence_command_line_over_env_over_ini(
@@ -83,15 +100,15 @@ def test_precedence_command_line_over_env_over_ini(
 ) -> None:
     pytester.makeini(f"[pytest]\ntlog_seed = 11\ntlog_url = {NOWHERE}\ntlog_sample = 5\n")
     monkeypatch.setenv("TLOG_SEED", "22")
-    result = _run(pytester, "--co", "--tlog-seed=33")
-    header = result.stdout.str()
-    assert "seed 33 " in header and "sample 5 " in header, header
-    result = _run(pytester, "--co")
-    assert "seed 22 " in result.stdout.str()
+    t = _plan(pytester, "--tlog-seed=33")
+    assert (t.seed, t.sample) == (33, 5)
+    assert _plan(pytester).seed == 22
     monkeypatch.delenv("TLOG_SEED")
+    t = _plan(pytester)
+    assert (t.seed, t.url) == (11, NOWHERE)
+    # The header says what the plan says.
     result = _run(pytester, "--co")
-    assert "seed 11 " in result.stdout.str()
-    assert f"target {NOWHERE}" in result.stdout.str()
+    assert "seed 11 " in result.stdout.str() and f"target {NOWHERE}" in result.stdout.str()
 
 
 def test_header_names_target_origin_view_seed_and_facts(pytester: pytest.Pytester) -> None:
@@ -107,12 +124,10 @@ def test_header_names_target_origin_view_seed_and_facts(pytester: pytest.Pyteste
 
 
 def test_random_seed_is_printed_and_differs(pytester: pytest.Pytester) -> None:
-    seeds = set()
-    for _ in range(2):
-        out = _run(pytester, "--co", f"--tlog-url={NOWHERE}").stdout.str()
-        found = re.search(r"seed (\d+) \(replay with --tlog-seed=\1\)", out)
-        assert found, out
-        seeds.add(found.group(1))
+    out = _run(pytester, "--co", f"--tlog-url={NOWHERE}").stdout.str()
+    found = re.search(r"seed (\d+) \(replay with --tlog-seed=\1\)", out)
+    assert found, out
+    seeds = {int(found.group(1)), _plan(pytester, f"--tlog-url={NOWHERE}").seed}
     assert len(seeds) == 2
 
 

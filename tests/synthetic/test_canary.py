@@ -32,7 +32,7 @@ from tlogcheck import verify as facts
 from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
-from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.target import Target, plan
 from tlogcheck.refstack.stack import RunningStack
 
 pytest_plugins = ["pytester"]
@@ -258,9 +258,10 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_bad_canary_option_is_a_usage_error(
     pytester: pytest.Pytester, args: tuple[str, ...], words: str
 ) -> None:
-    result = _run(pytester, *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert re.search(words, result.stderr.str()), result.stderr.str()
+    config = pytester.parseconfig("--pyargs", "tests_synthetic", *args)
+    with pytest.raises(pytest.UsageError) as info:
+        plan(config)
+    assert re.search(words, str(info.value)), str(info.value)
 
 
 def test_env_twins_reach_the_header(
@@ -268,13 +269,13 @@ def test_env_twins_reach_the_header(
 ) -> None:
     monkeypatch.setenv("TLOG_EXPECT_RELEASE", "v2.7.1")
     monkeypatch.setenv("TLOG_STABLE_URL", "http://stable.example.com:8080/")
-    # An empty twin is no value: what a pipeline passes when it has no stable side.
     out = _run(pytester, "--co", f"--tlog-url={NOWHERE}").stdout.str()
     assert "expected release v2.7.1: every response must carry X-TLog-Release: v2.7.1" in out
     assert "stable side http://stable.example.com:8080: the target's tree" in out
+    # An empty twin is no value: what a pipeline passes when it has no stable side.
     monkeypatch.setenv("TLOG_STABLE_URL", "")
-    out = _run(pytester, "--co", f"--tlog-url={NOWHERE}").stdout.str()
-    assert "stable side" not in out
+    t = plan(pytester.parseconfig("--pyargs", "tests_synthetic", f"--tlog-url={NOWHERE}"))
+    assert t.stable_url is None and t.expect_release == "v2.7.1"
 
 
 def test_an_unreachable_target_leaves_the_edge_unknown_and_parity_inconclusive() -> None:
