@@ -11,15 +11,8 @@ from typing import Any
 import pytest
 
 from tests.spec_server import SpecServer, make_entries
-from tlogcheck.client import (
-    HIT_STATUSES,
-    USER_AGENT,
-    Response,
-    TLogClient,
-    cache_status_of,
-    is_hit,
-    normalize_cache_status,
-)
+from tlogcheck.cdn import HIT_STATUSES, cache_status_of, is_hit, normalize_cache_status
+from tlogcheck.client import USER_AGENT, Response, TLogClient
 from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
 from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tlogcheck.refstack.server import free_port

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tlogcheck import merkle, note, spec
-from tlogcheck.client import Response, TLogClient, is_hit
+from tlogcheck.cdn import is_hit
+from tlogcheck.client import Response, TLogClient
 from tlogcheck.refstack.nginx import nginx_available
 from tlogcheck.refstack.stack import RunningStack, start_stack
 from tlogcheck.refstack.store import freshness
