@@ -39,11 +39,22 @@ from tlogcheck.verify import (
     judge_lag,
     mixed,
     prove_extends,
-    read_checkpoint,
     root_of_size,
+    served_tree,
 )
 
 pytestmark = pytest.mark.consistency
+
+
+def _checkpoint_tree(response: Response, where: str) -> Tree:
+    try:
+        return served_tree(response)
+    except FormatError as exc:
+        fail(
+            "consistency",
+            expected=f"a readable checkpoint{where} to compare with the root",
+            served=f"{exc}\n          {response.describe()}",
+        )
 
 
 def test_root_and_checkpoint_describe_the_same_tree(
@@ -52,16 +63,8 @@ def test_root_and_checkpoint_describe_the_same_tree(
     served_checkpoint: Response,
     request: pytest.FixtureRequest,
 ) -> None:
-    try:
-        _, checkpoint = read_checkpoint(served_checkpoint)
-    except FormatError as exc:
-        fail(
-            "consistency",
-            expected="a readable checkpoint to compare with the root",
-            served=f"{exc}\n          {served_checkpoint.describe()}",
-        )
+    checkpoint_tree = _checkpoint_tree(served_checkpoint, "")
     root_tree = served_root.tree
-    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash, served_checkpoint.release)
     if root_tree == checkpoint_tree:
         return
     notes: list[str] = []
@@ -102,15 +105,7 @@ def test_origin_root_and_checkpoint_are_the_same_tree(
     response = from_release(
         tlog_client, PATH_CHECKPOINT, view="origin", release=origin_root.response.release
     )
-    try:
-        _, checkpoint = read_checkpoint(response)
-    except FormatError as exc:
-        fail(
-            "consistency",
-            expected="a readable checkpoint on the origin to compare with its root",
-            served=f"{exc}\n          {response.describe()}",
-        )
-    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash, response.release)
+    checkpoint_tree = _checkpoint_tree(response, " on the origin")
     if checkpoint_tree == root_tree:
         return
     if mixed(response.release, origin_root.response.release):

@@ -45,8 +45,7 @@ from tlogcheck.verify import (
     from_release,
     judge_lag,
     mixed,
-    read_checkpoint,
-    read_root,
+    served_tree,
 )
 
 pytestmark = pytest.mark.parity
@@ -134,7 +133,7 @@ def test_edge_and_origin_serve_the_same_checkpoint(
     trees = []
     for response in (edge, origin):
         try:
-            _, cp = read_checkpoint(response)
+            trees.append(served_tree(response))
         except FormatError as exc:
             fail(
                 "parity",
@@ -142,7 +141,6 @@ def test_edge_and_origin_serve_the_same_checkpoint(
                 served=f"{response.view}: {exc}\n          edge:   {edge.describe()}\n"
                 f"          origin: {origin.describe()}",
             )
-        trees.append(Tree(cp.tree_size, cp.root_hash, response.release))
     _judge(tlog_client, "checkpoint", edge, origin, trees[0], trees[1], request.config)
 
 
@@ -235,14 +233,6 @@ def test_the_log_reads_the_same_to_every_client(
         )
 
 
-def _tree_of(response: Response) -> Tree:
-    if response.path == PATH_ROOT:
-        root = read_root(response)
-        return Tree(root.tree_size, root.root_hash, response.release)
-    _, cp = read_checkpoint(response)
-    return Tree(cp.tree_size, cp.root_hash, response.release)
-
-
 def _moved_on(client: TLogClient, path: str, ours: Response, theirs: Response) -> str | None:
     """Why two reads of `path` differ, or None when the log only moved on between them:
     the root or checkpoint of a tree that is a proven prefix of the other, the older
@@ -251,7 +241,7 @@ def _moved_on(client: TLogClient, path: str, ours: Response, theirs: Response) -
     if path not in (PATH_ROOT, PATH_CHECKPOINT) or 200 != ours.status or 200 != theirs.status:
         return "different status or bytes"
     try:
-        a, b = _tree_of(ours), _tree_of(theirs)
+        a, b = served_tree(ours), served_tree(theirs)
     except FormatError as exc:
         return f"unreadable: {exc}"
     if a == b:

@@ -58,6 +58,7 @@ __all__ = [
     "prove_extends",
     "read_checkpoint",
     "read_root",
+    "served_tree",
     "verify_inclusion_at",
     "verify_inclusions",
     "verify_latest_proof",
@@ -244,6 +245,15 @@ def read_checkpoint(response: Response) -> tuple[note.SignedNote, note.Checkpoin
         raise FormatError(f"{response.path} answered {response.status}, not 200")
     signed = note.parse_note(response.body)
     return signed, note.parse_checkpoint(signed.text)
+
+
+def served_tree(response: Response) -> Tree:
+    """The tree a root or checkpoint response describes (unverified); FormatError if none."""
+    if response.path.partition("?")[0] == spec.PATH_CHECKPOINT:
+        _, cp = read_checkpoint(response)
+        return Tree(cp.tree_size, cp.root_hash, response.release)
+    root = read_root(response)
+    return Tree(root.tree_size, root.root_hash, response.release)
 
 
 # --- inclusion ------------------------------------------------------------------------
