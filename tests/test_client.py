@@ -11,15 +11,7 @@ from typing import Any
 import pytest
 
 from tests.spec_server import SpecServer, make_entries
-from tlogcheck.client import (
-    HIT_STATUSES,
-    USER_AGENT,
-    Response,
-    TLogClient,
-    cache_status_of,
-    is_hit,
-    normalize_cache_status,
-)
+from tlogcheck.client import USER_AGENT, Response, TLogClient
 from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
 from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tlogcheck.refstack.server import free_port
@@ -311,55 +303,7 @@ def test_redirect_loop_stops_after_three(server: SpecServer) -> None:
     assert server.paths() == ["/a", "/b", "/a", "/b"]
 
 
-# -- cache status ------------------------------------------------------------------------
-
-CACHE_SPELLINGS = [
-    # X-Cache, as the spec lists it
-    ("X-Cache", "HIT", "HIT"),
-    ("X-Cache", "MISS", "MISS"),
-    ("X-Cache", "BYPASS", "BYPASS"),
-    ("X-Cache", "STALE", "STALE"),
-    ("X-Cache", "EXPIRED", "EXPIRED"),
-    ("X-Cache", "REFRESHHIT", "REFRESHHIT"),
-    ("X-Cache", "Hit from cloudfront", "HIT"),
-    ("X-Cache", "RefreshHit from cloudfront", "REFRESHHIT"),
-    ("X-Cache", "Miss from cloudfront", "MISS"),
-    ("X-Cache", "Error from cloudfront", "ERROR"),
-    # Cloudflare
-    ("CF-Cache-Status", "HIT", "HIT"),
-    ("CF-Cache-Status", "MISS", "MISS"),
-    ("CF-Cache-Status", "EXPIRED", "EXPIRED"),
-    ("CF-Cache-Status", "STALE", "STALE"),
-    ("CF-Cache-Status", "BYPASS", "BYPASS"),
-    ("CF-Cache-Status", "REVALIDATED", "REVALIDATED"),
-    ("CF-Cache-Status", "UPDATING", "UPDATING"),
-    ("CF-Cache-Status", "DYNAMIC", "DYNAMIC"),
-    # nginx $upstream_cache_status
-    ("X-Cache-Status", "HIT", "HIT"),
-    ("X-Cache-Status", "MISS", "MISS"),
-    ("X-Cache-Status", "BYPASS", "BYPASS"),
-    ("X-Cache-Status", "EXPIRED", "EXPIRED"),
-    ("X-Cache-Status", "STALE", "STALE"),
-    ("X-Cache-Status", "UPDATING", "UPDATING"),
-    ("X-Cache-Status", "REVALIDATED", "REVALIDATED"),
-    # case-insensitive names and values, stray whitespace
-    ("x-cache", "hit", "HIT"),
-    ("X-CACHE", "  miss from CloudFront ", "MISS"),
-    ("cf-cache-status", "Dynamic", "DYNAMIC"),
-    ("x-cache-status", "hit", "HIT"),
-    # Fastly / Varnish with shielding: one value per cache, the delivering edge last
-    ("X-Cache", "MISS, HIT", "HIT"),
-    ("X-Cache", "HIT, MISS", "MISS"),
-    ("X-Cache", "HIT,HIT", "HIT"),
-    ("X-Cache", "MISS, ", "MISS"),
-]
-
-
-@pytest.mark.parametrize(("name", "value", "expected"), CACHE_SPELLINGS)
-def test_cache_status_spellings(name: str, value: str, expected: str) -> None:
-    import httpx
-
-    assert cache_status_of(httpx.Headers({name: value})) == expected
+# -- cache status (the words themselves: tests/test_cdn.py) ----------------------------
 
 
 @pytest.mark.parametrize(
@@ -377,53 +321,6 @@ def test_cache_status_read_from_a_live_response(
     server.knobs.headers = {name: value}
     with make_client(server.url) as client:
         assert client.get(ROOT).cache_status == expected
-
-
-def test_cache_status_absent_or_empty() -> None:
-    import httpx
-
-    assert cache_status_of(httpx.Headers({})) is None
-    assert cache_status_of(httpx.Headers({"X-Cache": " , "})) is None
-    assert normalize_cache_status("") is None
-    # An empty X-Cache does not hide the next header.
-    assert cache_status_of(httpx.Headers({"X-Cache": "", "CF-Cache-Status": "HIT"})) == "HIT"
-
-
-def test_cache_status_header_order() -> None:
-    import httpx
-
-    headers = httpx.Headers({"CF-Cache-Status": "MISS", "X-Cache": "HIT", "X-Cache-Status": "X"})
-    assert cache_status_of(headers) == "HIT"
-    headers = httpx.Headers({"X-Cache-Status": "STALE", "CF-Cache-Status": "DYNAMIC"})
-    assert cache_status_of(headers) == "DYNAMIC"
-
-
-def test_repeated_cache_header_lines_take_the_last() -> None:
-    import httpx
-
-    headers = httpx.Headers([("X-Cache", "MISS"), ("X-Cache", "HIT")])
-    assert cache_status_of(headers) == "HIT"
-
-
-@pytest.mark.parametrize(
-    ("status", "hit"),
-    [
-        ("HIT", True),
-        ("REFRESHHIT", True),
-        ("STALE", True),
-        ("UPDATING", True),
-        ("REVALIDATED", True),
-        ("MISS", False),
-        ("EXPIRED", False),
-        ("BYPASS", False),
-        ("DYNAMIC", False),
-        ("ERROR", False),
-        (None, False),
-    ],
-)
-def test_is_hit(status: str | None, hit: bool) -> None:
-    assert is_hit(status) is hit
-    assert (status in HIT_STATUSES) is hit
 
 
 # -- the spec's endpoints ----------------------------------------------------------------

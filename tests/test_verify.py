@@ -24,9 +24,12 @@ from tlogcheck.verify import (
     Tree,
     check_recorded,
     judge_lag,
+    origin_serving,
     prove_extends,
     root_of_size,
+    staleness,
     verify_inclusion_at,
+    verify_latest_proof,
 )
 
 MakeRefstack = Callable[..., RunningStack]
@@ -164,3 +167,34 @@ def test_verify_inclusion_at(client: TLogClient) -> None:
     assert not wrong.ok and "inclusion proof: calculated root" in (wrong.problem or "")
     beyond = verify_inclusion_at(client, ENTRIES + 5, Tree(ENTRIES + 10, bytes(32)))
     assert not beyond.ok and "404" in (beyond.problem or "")
+
+
+def test_judge_lag_honours_the_origins_stale_while_revalidate(client: TLogClient) -> None:
+    older, newer = _tree(60), _tree(ENTRIES)
+    swr = "public, max-age=60, stale-while-revalidate=120"
+    notes: list[str] = []
+    within = _response(age="150", cache_control=swr)
+    assert judge_lag(client, older=older, newer=newer, older_response=within, notes=notes) is None
+    assert len(notes) == 1 and "stale-while-revalidate=120" in notes[0]
+    past = _response(age="181", cache_control=swr)
+    problem = judge_lag(client, older=older, newer=newer, older_response=past, notes=notes)
+    assert problem is not None and "max-age is 60 + stale-while-revalidate 120" in problem
+    # Without the origin's word, past max-age is stale: no window is assumed.
+    assert staleness(older, _response(age="61", cache_control="public, max-age=60"))[0]
+
+
+def test_verify_latest_proof_at_the_current_size(client: TLogClient) -> None:
+    assert verify_latest_proof(client, 42, _tree(ENTRIES)).ok
+    # The served root was read at an older size: the proof is at the current one, whose
+    # root must extend it.
+    assert verify_latest_proof(client, 42, _tree(70)).ok
+    forged = verify_latest_proof(client, 42, Tree(70, bytes(32)))
+    assert not forged.ok and forged.rule == "proof tree"
+
+
+def test_origin_serving_asks_until_the_size_answers(client: TLogClient) -> None:
+    first = client.get("/v1/log/root", view="origin")
+    assert origin_serving(client, ENTRIES, first) is first
+    # No pod serves more: the bounded asks end with the last answer.
+    last = origin_serving(client, ENTRIES + 1, first)
+    assert last.status == 200 and b'"tree_size":100' in last.body

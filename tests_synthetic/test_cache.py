@@ -4,22 +4,30 @@
   the origin: `no-store` for /healthz; short (`max-age` <= 300, never `immutable`) for
   root, checkpoint and a proof without tree_size; `public, max-age=31536000, immutable`
   for entries, proofs at a given tree size and consistency proofs.
-- Immutable paths read twice are served from the edge's cache the second time: at most
-  30 % misses (the playbook's TLogCacheMissHigh line). A target that reports no cache
-  status at all (X-Cache, CF-Cache-Status, X-Cache-Status) is an origin without a CDN,
-  a Service URL: the hit rate is skipped with that reason; its pods' Cache-Control
-  still follows the table. During a canary the first read is asked until a pod of the
-  served tree's release answers (an older release's pods do not have that tree), so
-  what the second read finds in the cache is an answer worth keeping.
+- Immutable paths, once read, are served from the edge's cache: after a warm-up, the
+  steady-state miss ratio is at most 30 % (the playbook's TLogCacheMissHigh line). An
+  edge of several nodes, each with its own cache, misses the first read on each node: a
+  cold second read proves nothing, so each path is read round after round until two
+  rounds running are under the line (at most 10), and those last two count.
+- Cache statuses are read in every vendor's vocabulary (`tlogcheck.cdn`: CloudFront,
+  Akamai, Fastly, Cloudflare, nginx, Azure, RFC 9211 `Cache-Status`); a word that is not
+  known makes the hit rate inconclusive, quoting it, unless the known misses alone
+  already pass the line. A target that reports no cache status at all is an origin
+  without a CDN, a Service URL: the hit rate is skipped with that reason; its pods'
+  Cache-Control still follows the table.
+- During a canary the first read is asked until a pod of the served tree's release
+  answers (an older release's pods do not have that tree), so what the cache keeps is
+  worth keeping.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tlogcheck.client import Response, TLogClient, is_hit
+from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_verdict
+from tlogcheck.client import Response, TLogClient
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.spec import (
     PATH_CHECKPOINT,
     PATH_HEALTH,
@@ -34,7 +42,11 @@ from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
 pytestmark = pytest.mark.cache
 
 MAX_MISS_RATE = 0.30  # TLogCacheMissHigh (playbook §1)
-READ_TWICE = 16  # sampled indices whose entry and proof are read twice
+READ_PATHS = 16  # sampled indices whose entry and proof are read over the rounds
+# Rounds of reads of every path after its first: the last MEASURED_ROUNDS give the
+# steady-state ratio; the ones before warm every node of an edge that has several.
+MEASURED_ROUNDS = 2
+MAX_ROUNDS = 10
 
 
 def test_cache_control_follows_the_spec_table(
@@ -68,9 +80,8 @@ def test_cache_control_follows_the_spec_table(
         )
 
 
-def _read_twice(client: TLogClient, path: str, release: str | None) -> Response:
-    answered_by(client, path, release=release)
-    return client.get(path)
+def _miss_ratio(reads: list[Response]) -> float:
+    return sum(cache_verdict(r.cache_status) == "miss" for r in reads) / len(reads)
 
 
 def test_immutable_reads_hit_the_edge_cache(
@@ -83,21 +94,48 @@ def test_immutable_reads_hit_the_edge_cache(
         pytest.skip(NO_EDGE)
     n = served_root.root.tree_size
     release = served_root.tree.release
-    chosen = sample_indices[:: max(1, len(sample_indices) // READ_TWICE)][:READ_TWICE]
+    chosen = sample_indices[:: max(1, len(sample_indices) // READ_PATHS)][:READ_PATHS]
     paths = [p for i in chosen for p in (entry_path(i), proof_path(i, n))]
-    second = tlog_client.map(lambda p: _read_twice(tlog_client, p, release), paths)
-    if all(r.cache_status is None for r in second):
+    tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
+    # Round after round until the ratio settles under the line (two rounds running) or
+    # the rounds run out: each node of an edge misses a path once, then keeps it.
+    rounds: list[list[Response]] = []
+    while len(rounds) < MAX_ROUNDS:
+        rounds.append(tlog_client.map(tlog_client.get, paths))
+        if len(rounds) >= MEASURED_ROUNDS and all(
+            _miss_ratio(r) <= MAX_MISS_RATE for r in rounds[-MEASURED_ROUNDS:]
+        ):
+            break
+    if all(r.cache_status is None for reads in rounds for r in reads):
         pytest.skip(
-            "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status): "
-            "an origin without an edge cache; the hit rate is not checked"
+            "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status, "
+            "Cache-Status): an origin without an edge cache; the hit rate is not checked"
         )
-    misses = [r for r in second if not is_hit(r.cache_status)]
-    rate = len(misses) / len(second)
+    measured = [r for reads in rounds[-MEASURED_ROUNDS:] for r in reads]
+    misses = [r for r in measured if cache_verdict(r.cache_status) == "miss"]
+    unknown = [r for r in measured if cache_verdict(r.cache_status) is None]
+    rate = len(misses) / len(measured)
     if rate > MAX_MISS_RATE:
         fail(
             "cache",
-            expected=f"second reads of immutable paths served from the edge cache: "
-            f"misses <= {MAX_MISS_RATE:.0%}",
-            served=f"{len(misses)} of {len(second)} second reads missed ({rate:.0%}), e.g.\n"
+            expected=f"immutable paths served from the edge cache once warm: misses <= "
+            f"{MAX_MISS_RATE:.0%} of the reads of the last {MEASURED_ROUNDS} rounds",
+            served=f"{len(misses)} of {len(measured)} reads of {len(paths)} paths missed "
+            f"({rate:.0%}) after {len(rounds) - MEASURED_ROUNDS} warm-up rounds, e.g.\n"
             + "\n".join(f"          {r.describe()}" for r in misses[:5]),
         )
+    if unknown:
+        words = sorted({_status_header(r) for r in unknown})
+        inconclusive(
+            f"{len(unknown)} of {len(measured)} cache statuses are not known hit or miss "
+            f"words: {', '.join(words[:5])}; the miss ratio cannot be told "
+            "(known words: docs/cdn.md)"
+        )
+
+
+def _status_header(response: Response) -> str:
+    for name in CACHE_STATUS_HEADERS:
+        value = response.header(name)
+        if value is not None:
+            return f"{name}: {value[:80]!r}"
+    return "no cache-status header"

@@ -2,10 +2,13 @@
 
 The log only grows: every tree it ever showed is a prefix of the one it serves now.
 
-- Root and checkpoint describe the same tree; when a cache holds an older copy of one,
-  it must be a proven prefix of the other and within its max-age. During a canary the
-  two may come from pods of two releases: then the smaller tree must be a proven prefix
-  of the larger one (`facts.judge_releases`).
+- Root and checkpoint describe the same tree. On the origin (X-Bypass: 1) exactly: a
+  pod's checkpoint is its signed statement of the tree it serves, so one that trails the
+  root — however validly signed, however consistent — is a signer that stalled. Through
+  the edge a cache may hold an older copy of one of them: it must be a proven prefix of
+  the other and within what its Cache-Control allows. During a canary the two may come
+  from pods of two releases: then the smaller tree must be a proven prefix of the larger
+  one (`verify.judge_releases`); on the origin both are asked of one release's pods.
 - The log's own consistency proofs agree with its inclusion proofs and its root: the
   tree of size m (from the proof for leaf 0 at m) extends to the served tree.
 - Consistency proofs verify from every `--tlog-known-root` (the stable release's root
@@ -25,35 +28,46 @@ from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.plugin.report import VERIFIED_TREE_KEY, summary_line
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
+from tlogcheck.spec import PATH_CHECKPOINT
 from tlogcheck.state import KnownTree, load_state
 from tlogcheck.verify import (
+    MIX_ATTEMPTS,
     ServedRoot,
     Tree,
     check_recorded,
+    from_release,
     judge_lag,
+    mixed,
     prove_extends,
-    read_checkpoint,
     root_of_size,
+    served_tree,
 )
 
 pytestmark = pytest.mark.consistency
 
 
-def test_root_and_checkpoint_describe_the_same_tree(
-    tlog_client: TLogClient, served_root: ServedRoot, served_checkpoint: Response
-) -> None:
+def _checkpoint_tree(response: Response, where: str) -> Tree:
     try:
-        _, checkpoint = read_checkpoint(served_checkpoint)
+        return served_tree(response)
     except FormatError as exc:
         fail(
             "consistency",
-            expected="a readable checkpoint to compare with the root",
-            served=f"{exc}\n          {served_checkpoint.describe()}",
+            expected=f"a readable checkpoint{where} to compare with the root",
+            served=f"{exc}\n          {response.describe()}",
         )
+
+
+def test_root_and_checkpoint_describe_the_same_tree(
+    tlog_client: TLogClient,
+    served_root: ServedRoot,
+    served_checkpoint: Response,
+    request: pytest.FixtureRequest,
+) -> None:
+    checkpoint_tree = _checkpoint_tree(served_checkpoint, "")
     root_tree = served_root.tree
-    checkpoint_tree = Tree(checkpoint.tree_size, checkpoint.root_hash, served_checkpoint.release)
     if root_tree == checkpoint_tree:
         return
+    notes: list[str] = []
     if root_tree.tree_size < checkpoint_tree.tree_size:
         problem = judge_lag(
             tlog_client,
@@ -61,6 +75,7 @@ def test_root_and_checkpoint_describe_the_same_tree(
             newer=checkpoint_tree,
             older_response=served_root.response,
             newer_response=served_checkpoint,
+            notes=notes,
         )
     else:
         problem = judge_lag(
@@ -69,7 +84,10 @@ def test_root_and_checkpoint_describe_the_same_tree(
             newer=root_tree,
             older_response=served_checkpoint,
             newer_response=served_root.response,
+            notes=notes,
         )
+    for note in notes:
+        summary_line(request.config, note)
     if problem is not None:
         fail(
             "consistency",
@@ -78,6 +96,37 @@ def test_root_and_checkpoint_describe_the_same_tree(
             f"{problem}\n          root:       {served_root.response.describe()}\n"
             f"          checkpoint: {served_checkpoint.describe()}",
         )
+
+
+def test_origin_root_and_checkpoint_are_the_same_tree(
+    tlog_client: TLogClient, origin_root: ServedRoot
+) -> None:
+    root_tree = origin_root.tree
+    response = from_release(
+        tlog_client, PATH_CHECKPOINT, view="origin", release=origin_root.response.release
+    )
+    checkpoint_tree = _checkpoint_tree(response, " on the origin")
+    if checkpoint_tree == root_tree:
+        return
+    if mixed(response.release, origin_root.response.release):
+        pytest.skip(
+            f"no pod of release {origin_root.response.release} answered the checkpoint "
+            f"(asked {MIX_ATTEMPTS} times): nothing to compare"
+        )
+    behind = root_tree.tree_size - checkpoint_tree.tree_size
+    why = (
+        f"the signed tree is {behind} entries behind the served one: the signer stalled"
+        if behind > 0
+        else "the origin's own root and checkpoint disagree"
+    )
+    fail(
+        "consistency",
+        expected="on the origin (X-Bypass: 1), the checkpoint signs the tree the root "
+        f"describes: {root_tree.describe()} (spec: Endpoints)",
+        served=f"checkpoint {checkpoint_tree.describe()}: {why}\n"
+        f"          root:       {origin_root.response.describe()}\n"
+        f"          checkpoint: {response.describe()}",
+    )
 
 
 def older_sizes(tree_size: int, seed: int) -> list[int]:

@@ -6,6 +6,10 @@ With `--tlog-db`, the release's db.jsonl is read once (streaming):
 - the Merkle root rebuilt from it equals the served root at the served size. An edge
   that lags behind the file is compared with the file's prefix of that size; a served
   tree larger than the file fails: it announces entries the release does not have.
+- the origin (X-Bypass: 1) serves the whole file: only a cache may lag, never the pods
+  that run the release. During a canary the origin Service mixes the older release's
+  pods with the newer's, so the origin is asked until a pod serving the file's size
+  answers (bounded); none in the bounded asks is an origin behind its release.
 
 Without `--tlog-db` both are skipped with the reason.
 """
@@ -14,10 +18,12 @@ from __future__ import annotations
 
 import pytest
 
+from tlogcheck.client import TLogClient
 from tlogcheck.db import DbAudit
+from tlogcheck.errors import FormatError
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
-from tlogcheck.verify import ServedRoot
+from tlogcheck.verify import ServedRoot, origin_serving, read_root
 
 pytestmark = pytest.mark.db
 
@@ -57,4 +63,30 @@ def test_db_jsonl_rebuilds_the_served_root(
             expected=f"the root rebuilt from the first {served.tree_size} entries of "
             f"{tlog_target.db}: {rebuilt.hex()}",
             served=f"{served.describe()}\n          {served_root.response.describe()}",
+        )
+
+
+def test_origin_serves_the_whole_release(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    db_audit: DbAudit,
+    origin_root: ServedRoot,
+) -> None:
+    want = db_audit.tree_size
+    response = origin_serving(tlog_client, want, origin_root.response)
+    try:
+        served = read_root(response).tree_size
+    except FormatError as exc:
+        fail(
+            "db",
+            expected=f"the origin's root, to compare with {tlog_target.db}",
+            served=f"{exc}\n          {response.describe()}",
+        )
+    if served < want:
+        fail(
+            "db",
+            expected=f"the origin (X-Bypass: 1) serves all {want} entries of "
+            f"{tlog_target.db}: only a cache may lag behind the release",
+            served=f"the origin serves a tree of {served} entries, {want - served} behind\n"
+            f"          {response.describe()}",
         )

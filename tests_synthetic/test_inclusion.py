@@ -5,6 +5,10 @@ power of two) and a uniform sample drawn with the run's seed — the entry the e
 serves is hashed (SHA-256(0x00 || entry)) and its inclusion proof at the served tree
 size must lead to the served root (RFC 9162 §2.1.3.2). Proofs are fetched concurrently.
 
+Every form of the proof endpoint the log serves is verified, not only read: a proof
+without `tree_size` (`/v1/log/proof/{i}`, what `verify_client.py URL INDEX` reads) is a
+proof at the current size, and must lead to the root of that size.
+
 A failure names each failing index, the seed, and the commands that re-run just that
 index; the next step is the playbook's: compare origin and edge, then db.jsonl.
 """
@@ -18,11 +22,17 @@ from hypothesis import strategies as st
 from tlogcheck.client import TLogClient
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
-from tlogcheck.verify import InclusionResult, ServedRoot, verify_inclusions
+from tlogcheck.verify import (
+    InclusionResult,
+    ServedRoot,
+    verify_inclusions,
+    verify_latest_proof,
+)
 
 pytestmark = pytest.mark.inclusion
 
 SHOWN = 3
+LATEST_FORM = 8  # sampled indices whose proof is also read without tree_size
 
 
 def _explain(target: Target, checked: int, failures: list[InclusionResult], tree: str) -> None:
@@ -55,6 +65,26 @@ def test_sampled_entries_are_included_in_the_served_root(
     failures = [r for r in results if not r.ok]
     if failures:
         _explain(tlog_target, len(results), failures, served_root.tree.describe())
+
+
+def test_proofs_at_the_current_size_verify(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    served_root: ServedRoot,
+    sample_indices: list[int],
+) -> None:
+    indices = sample_indices[:LATEST_FORM]
+    results = tlog_client.map(
+        lambda i: verify_latest_proof(tlog_client, i, served_root.tree), indices
+    )
+    failures = [r for r in results if not r.ok]
+    if failures:
+        _explain(
+            tlog_target,
+            len(results),
+            failures,
+            f"{served_root.tree.describe()} (proofs without tree_size)",
+        )
 
 
 def test_edge_case_indices_are_included(

@@ -7,6 +7,13 @@ The edge and the origin (X-Bypass: 1, or --tlog-origin-url) serve the same log:
   copy is within its max-age (`Age`): what any CDN does after a release. Anything else
   fails, as a stale edge or as a split view.
 - entries: every sampled entry is byte-identical on both views.
+- as others read: the root, the checkpoint and a sample of entries, read again through
+  the edge as common clients read them (the User-Agent of curl, of Python requests, of
+  a browser), are byte-identical to what tlogcheck was served. A log that shows its
+  monitor one thing and its users another is what transparency exists to catch; the
+  failure names the client.
+- a copy past its max-age but within the `stale-while-revalidate` the origin itself
+  sent passes: the edge follows the origin's instructions; the run summary says so.
 
 During a canary the two views may reach pods of two releases (`X-TLog-Release`): the
 edge cached one release's root, the bypass reached the other's pods. Then the smaller
@@ -26,20 +33,31 @@ import pytest
 
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError
+from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
-from tlogcheck.spec import PATH_CHECKPOINT, entry_path
+from tlogcheck.spec import PATH_CHECKPOINT, PATH_ROOT, entry_path
 from tlogcheck.verify import (
     NO_EDGE,
     ServedRoot,
     Tree,
     answered_by,
+    from_release,
     judge_lag,
     mixed,
-    read_checkpoint,
+    served_tree,
 )
 
 pytestmark = pytest.mark.parity
+
+AS_OTHERS = 8  # sampled entries read again as each other client
+# The User-Agents of the clients a log's users read it with.
+OTHER_CLIENTS = {
+    "curl": "curl/8.5.0",
+    "python-requests": "python-requests/2.32.3",
+    "browser": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +73,7 @@ def _judge(
     origin: Response,
     edge_tree: Tree,
     origin_tree: Tree,
+    config: pytest.Config,
 ) -> None:
     if edge.body == origin.body:
         return
@@ -64,13 +83,17 @@ def _judge(
             return  # two releases, one tree
         problem = "same tree, different bytes: the edge does not pass the origin's body through"
     else:
+        notes: list[str] = []
         problem = judge_lag(
             client,
             older=edge_tree,
             newer=origin_tree,
             older_response=edge,
             newer_response=origin,
+            notes=notes,
         )
+        for note in notes:
+            summary_line(config, f"parity: {note}")
         if problem is None:
             return
     fail(
@@ -83,7 +106,10 @@ def _judge(
 
 
 def test_edge_and_origin_serve_the_same_root(
-    tlog_client: TLogClient, served_root: ServedRoot, origin_root: ServedRoot
+    tlog_client: TLogClient,
+    served_root: ServedRoot,
+    origin_root: ServedRoot,
+    request: pytest.FixtureRequest,
 ) -> None:
     _judge(
         tlog_client,
@@ -92,10 +118,13 @@ def test_edge_and_origin_serve_the_same_root(
         origin_root.response,
         served_root.tree,
         origin_root.tree,
+        request.config,
     )
 
 
-def test_edge_and_origin_serve_the_same_checkpoint(tlog_client: TLogClient) -> None:
+def test_edge_and_origin_serve_the_same_checkpoint(
+    tlog_client: TLogClient, request: pytest.FixtureRequest
+) -> None:
     edge, origin = tlog_client.map(
         lambda view: tlog_client.get(PATH_CHECKPOINT, view=view), ["edge", "origin"]
     )
@@ -104,7 +133,7 @@ def test_edge_and_origin_serve_the_same_checkpoint(tlog_client: TLogClient) -> N
     trees = []
     for response in (edge, origin):
         try:
-            _, cp = read_checkpoint(response)
+            trees.append(served_tree(response))
         except FormatError as exc:
             fail(
                 "parity",
@@ -112,8 +141,7 @@ def test_edge_and_origin_serve_the_same_checkpoint(tlog_client: TLogClient) -> N
                 served=f"{response.view}: {exc}\n          edge:   {edge.describe()}\n"
                 f"          origin: {origin.describe()}",
             )
-        trees.append(Tree(cp.tree_size, cp.root_hash, response.release))
-    _judge(tlog_client, "checkpoint", edge, origin, trees[0], trees[1])
+    _judge(tlog_client, "checkpoint", edge, origin, trees[0], trees[1], request.config)
 
 
 def _not_in_its_tree(response: Response, index: int, sizes: dict[str, int]) -> bool:
@@ -167,3 +195,58 @@ def test_edge_and_origin_serve_the_same_entries(
             served=f"{len(differing)} differ:\n"
             + "\n".join(f"          entry {i}: {p}" for i, p in differing[:10]),
         )
+
+
+def test_the_log_reads_the_same_to_every_client(
+    tlog_client: TLogClient, served_root: ServedRoot, sample_indices: list[int]
+) -> None:
+    release = served_root.response.release
+    paths = [PATH_ROOT, PATH_CHECKPOINT, *(entry_path(i) for i in sample_indices[:AS_OTHERS])]
+
+    def compare(path: str) -> list[str]:
+        ours = from_release(tlog_client, path, release=release)
+        differ = []
+        for name, agent in OTHER_CLIENTS.items():
+            theirs = from_release(
+                tlog_client, path, release=ours.release, headers={"User-Agent": agent}
+            )
+            if mixed(theirs.release, ours.release):
+                continue  # no pod of that release answered: nothing to compare
+            if (theirs.status, theirs.body) == (ours.status, ours.body):
+                continue
+            problem = _moved_on(tlog_client, path, ours, theirs)
+            if problem is not None:
+                differ.append(
+                    f"{path} as {name} ({agent!r}): {problem}\n"
+                    f"            as {name}:    {theirs.describe()}\n"
+                    f"            as tlogcheck: {ours.describe()}"
+                )
+        return differ
+
+    problems = [line for lines in tlog_client.map(compare, paths) for line in lines]
+    if problems:
+        fail(
+            "parity",
+            expected=f"the same bytes for {len(paths)} reads whichever client asks "
+            f"({', '.join(OTHER_CLIENTS)} and tlogcheck)",
+            served=f"{len(problems)} differ:\n          " + "\n          ".join(problems[:8]),
+        )
+
+
+def _moved_on(client: TLogClient, path: str, ours: Response, theirs: Response) -> str | None:
+    """Why two reads of `path` differ, or None when the log only moved on between them:
+    the root or checkpoint of a tree that is a proven prefix of the other, the older
+    one still within what its Cache-Control allows (a cache node refreshed in between).
+    Entries are immutable: any difference is one."""
+    if path not in (PATH_ROOT, PATH_CHECKPOINT) or 200 != ours.status or 200 != theirs.status:
+        return "different status or bytes"
+    try:
+        a, b = served_tree(ours), served_tree(theirs)
+    except FormatError as exc:
+        return f"unreadable: {exc}"
+    if a == b:
+        return "the same tree in different bytes"
+    (older, older_response), (newer, _) = sorted(
+        ((a, ours), (b, theirs)), key=lambda pair: pair[0].tree_size
+    )
+    return judge_lag(client, older=older, newer=newer, older_response=older_response)

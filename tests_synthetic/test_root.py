@@ -9,7 +9,13 @@ spec fixes, on the edge and on the origin (X-Bypass: 1):
 - it announces only entries that are served: entry tree_size-1 answers 200, and the
   origin answers 404 for entry tree_size;
 - the API's errors are the spec's: 400 for a malformed request, 404 out of range, both
-  with a JSON `{"error": ...}` body.
+  with a JSON `{"error": ...}` body. Malformed means every form the spec excludes — a
+  sign, a leading zero, a space, not a number — in the path and in the query of every
+  endpoint (`spec.malformed_requests`): a server that reads `+5` or `05` as 5 answers
+  questions nobody asked.
+- every 200, of every kind of path, on both views, says which release produced it
+  (`X-TLog-Release`) and is of the spec's type: application/json, the checkpoint
+  text/plain in UTF-8.
 
 Whether the root's hash is right is for the checks that can tell: inclusion (proofs),
 consistency (checkpoint, recorded trees), db (db.jsonl).
@@ -82,6 +88,58 @@ def test_origin_serves_no_entry_beyond_its_root(
             "root",
             expected=f"404 for entry {size}: the origin's root says the log has {size} entries",
             served=response.describe(),
+        )
+
+
+def test_every_answer_names_its_release_and_type(
+    tlog_client: TLogClient, served_root: ServedRoot, sample_indices: list[int]
+) -> None:
+    n = served_root.root.tree_size
+    i = sample_indices[len(sample_indices) // 2]
+    paths = [
+        PATH_ROOT,
+        spec.PATH_CHECKPOINT,
+        spec.PATH_HEALTH,
+        entry_path(i),
+        spec.proof_path(i, n),
+        spec.proof_path(i),
+        spec.consistency_path(1, n),
+    ]
+    requests = [(p, v) for p in paths for v in ("edge", "origin")]
+    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    problems = []
+    for r in responses:
+        if r.status != 200:
+            continue  # whether it should be 200 is for the other tests
+        if r.release is None:
+            problems.append(f"{r.view} {r.path}: no X-TLog-Release")
+        problem = spec.content_type_problem(r.path, r.header("content-type"))
+        if problem is not None:
+            problems.append(f"{r.view} {r.path}: {problem}")
+    if problems:
+        fail(
+            "root",
+            expected="every 200 carries X-TLog-Release and the spec's Content-Type "
+            "(spec: Endpoints, Headers)",
+            served="\n          ".join(problems[:10]),
+        )
+
+
+def test_malformed_requests_of_every_endpoint_are_400(
+    tlog_client: TLogClient, origin_root: ServedRoot
+) -> None:
+    paths = spec.malformed_requests(origin_root.root.tree_size)
+    requests = [(p, v) for p in paths for v in ("edge", "origin")]
+    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    wrong = [r for r in responses if r.status != 400]
+    if wrong:
+        fail(
+            "root",
+            expected=f"400 for each of {len(paths)} malformed requests on both views: "
+            "indices and sizes are decimal integers without sign, leading zeros or spaces "
+            "(spec: Endpoints)",
+            served=f"{len(wrong)} were not 400:\n          "
+            + "\n          ".join(r.describe() for r in wrong[:8]),
         )
 
 

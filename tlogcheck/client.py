@@ -54,6 +54,7 @@ import httpcore
 import httpx
 
 from tlogcheck import __version__, spec
+from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_status_of
 from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
 from tlogcheck.spec import (
     ConsistencyProof,
@@ -67,15 +68,10 @@ from tlogcheck.spec import (
 )
 
 __all__ = [
-    "CACHE_STATUS_HEADERS",
     "DEFAULT_MAX_BODY",
-    "HIT_STATUSES",
     "USER_AGENT",
     "Response",
     "TLogClient",
-    "cache_status_of",
-    "is_hit",
-    "normalize_cache_status",
 ]
 
 USER_AGENT = f"tlogcheck/{__version__}"
@@ -88,45 +84,6 @@ _DIGITS = re.compile(r"[0-9]+")
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# ---------------------------------------------------------------------------------------
-# Cache status
-
-# Where edges report their cache status, read in this order.
-CACHE_STATUS_HEADERS = ("X-Cache", "CF-Cache-Status", "X-Cache-Status")
-# Statuses whose body came out of the edge's cache (a revalidated or stale copy included).
-HIT_STATUSES = frozenset({"HIT", "REFRESHHIT", "STALE", "UPDATING", "REVALIDATED"})
-
-
-def normalize_cache_status(value: str) -> str | None:
-    """One cache-status header value -> an upper-case word: HIT, MISS, REFRESHHIT, ...
-
-    CloudFront's "Hit from cloudfront" gives HIT (the first word). With shielding, Fastly
-    and Varnish append one value per cache ("MISS, HIT": shield, then the delivering
-    edge); the last one is the cache closest to the client, the one this check is about.
-    """
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    if not parts:
-        return None
-    return parts[-1].split()[0].upper()
-
-
-def cache_status_of(headers: httpx.Headers) -> str | None:
-    """The normalized cache status from X-Cache, CF-Cache-Status or X-Cache-Status."""
-    for name in CACHE_STATUS_HEADERS:
-        # httpx joins repeated header lines with ", ", which the last-value rule expects.
-        value = headers.get(name)
-        if value is not None:
-            status = normalize_cache_status(value)
-            if status is not None:
-                return status
-    return None
-
-
-def is_hit(status: str | None) -> bool:
-    """Whether a normalized cache status means the edge served its cached copy."""
-    return status in HIT_STATUSES
-
 
 # ---------------------------------------------------------------------------------------
 # Response

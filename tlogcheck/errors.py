@@ -6,11 +6,14 @@
     │   └── NoteError                          a signed note / checkpoint is malformed or unsigned
     ├── DbError             (also ValueError)  db.jsonl is malformed (names the 1-based line)
     ├── ConfigError                            an option or configuration value is wrong
-    ├── TargetUnreachable                      we could not ask the target: the run is inconclusive
+    ├── Inconclusive                           the check cannot decide: the run is inconclusive
+    │   └── TargetUnreachable                  we could not ask the target
     └── GateError                              the Argo Rollouts gate could not act
 
 "The target proved wrong" raises ProofError / FormatError and fails a check;
-"we could not ask" raises TargetUnreachable and makes the run inconclusive.
+"we could not ask" raises TargetUnreachable, and "we asked but cannot tell" (a cache
+status in a vocabulary we do not know) raises Inconclusive: both make the run
+inconclusive, never failed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ class ConfigError(TLogCheckError):
     """An option, environment variable or ini value is wrong."""
 
 
-class TargetUnreachable(TLogCheckError):
+class Inconclusive(TLogCheckError):
+    """The check cannot decide either way: the run is inconclusive, not failed."""
+
+
+class TargetUnreachable(Inconclusive):
     """The target could not be reached after retries: the run is inconclusive, not failed."""
 
 

@@ -40,6 +40,8 @@ __all__ = [
     "PATH_ROOT",
     "ConsistencyProof",
     "cache_control_problem",
+    "content_type_problem",
+    "malformed_requests",
     "consistency_path",
     "entry_path",
     "etag_problem",
@@ -47,6 +49,7 @@ __all__ = [
     "parse_cache_control",
     "path_kind",
     "proof_path",
+    "stale_while_revalidate",
     "Health",
     "InclusionProof",
     "Root",
@@ -82,6 +85,46 @@ def proof_path(index: int | str, tree_size: int | str | None = None) -> str:
 
 def consistency_path(first: int | str, second: int | str) -> str:
     return f"{PATH_CONSISTENCY}?first={first}&second={second}"
+
+
+def malformed_requests(tree_size: int) -> list[str]:
+    """Requests of every endpoint with one index or size malformed, in the path or in the
+    query (a sign, a leading zero, a space before or after, not a number): each must be
+    answered 400 (spec: decimal integers without sign or leading zeros). The others are
+    valid for any tree of `tree_size` >= 1, so nothing but the malformed one is wrong."""
+    n = str(tree_size)
+
+    def forms(value: str) -> list[str]:
+        return [f"+{value}", f"-{value}", f"0{value}", f"%20{value}", f"{value}%20", "x"]
+
+    requests = [entry_path(bad) for bad in forms("0")]
+    requests += [proof_path(bad, n) for bad in forms("0")]
+    requests += [proof_path(bad) for bad in forms("0")]
+    requests += [proof_path(0, bad) for bad in forms(n)]
+    requests += [consistency_path(bad, n) for bad in forms("1")]
+    requests += [consistency_path(1, bad) for bad in forms(n)]
+    requests += [f"{PATH_CONSISTENCY}?first=1", f"{PATH_CONSISTENCY}?second={n}"]
+    return requests
+
+
+# --- Content-Type ------------------------------------------------------------------------
+
+
+def content_type_problem(path: str, value: str | None) -> str | None:
+    """What is wrong with `value` as the Content-Type of a 200 for `path`, or None.
+
+    JSON bodies are application/json; the checkpoint is text/plain in UTF-8. Parameters
+    beyond a charset of UTF-8 are free."""
+    want = TEXT_TYPE if path.partition("?")[0] == PATH_CHECKPOINT else JSON_TYPE
+    if value is None:
+        return f"no Content-Type; expected {want}"
+    media, _, params = value.partition(";")
+    if media.strip().lower() != want.partition(";")[0]:
+        return f"Content-Type: {value}; expected {want}"
+    charset = parse_cache_control(params.replace(";", ",")).get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        return f"Content-Type: {value}; the body is UTF-8"
+    return None
 
 
 # --- Cache-Control: the spec's table ------------------------------------------------------
@@ -123,6 +166,12 @@ def max_age(value: str | None) -> int | None:
     if arg is None or not arg.isdigit():
         return None
     return int(arg)
+
+
+def stale_while_revalidate(value: str | None) -> int:
+    """`stale-while-revalidate` of a Cache-Control value (RFC 5861), 0 when absent or bad."""
+    arg = parse_cache_control(value).get("stale-while-revalidate")
+    return int(arg) if arg is not None and arg.isdigit() else 0
 
 
 def cache_control_problem(path: str, value: str | None) -> str | None:

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING
 
 from tlogcheck import merkle, note, spec
 from tlogcheck.errors import FormatError, ProofError, TLogCheckError
-from tlogcheck.spec import consistency_path, entry_path, max_age, proof_path
+from tlogcheck.spec import (
+    consistency_path,
+    entry_path,
+    max_age,
+    proof_path,
+    stale_while_revalidate,
+)
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
@@ -44,6 +50,7 @@ __all__ = [
     "answered_by",
     "from_release",
     "mixed",
+    "origin_serving",
     "probe_edge",
     "release_mix",
     "judge_lag",
@@ -51,8 +58,10 @@ __all__ = [
     "prove_extends",
     "read_checkpoint",
     "read_root",
+    "served_tree",
     "verify_inclusion_at",
     "verify_inclusions",
+    "verify_latest_proof",
 ]
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def probe_edge(client: TLogClient) -> EdgeProbe:
     """Whether an edge cache answers at the target: a cache-status header on any answer
     of the edge view (X-Cache, CF-Cache-Status, X-Cache-Status). A Service URL, or pods
     reached directly, never says one. Stops at the first request that gets no answer."""
-    from tlogcheck.client import CACHE_STATUS_HEADERS
+    from tlogcheck.cdn import CACHE_STATUS_HEADERS
 
     asks = [
         (spec.PATH_ROOT, "edge"),
@@ -165,6 +174,20 @@ def _ask_until(
     return response
 
 
+def origin_serving(client: TLogClient, size: int, first: Response) -> Response:
+    """The origin's root, asked again (bounded as `answered_by`) until a pod serving at
+    least `size` entries answers: during a canary, the newer release's pods are a few of
+    the origin Service's. The last answer when none did; `first`: the answer already had."""
+
+    def done(r: Response) -> bool:
+        try:
+            return read_root(r).tree_size >= size
+        except FormatError:
+            return True  # not a root at all: asking again will not make it one
+
+    return _ask_until(client, spec.PATH_ROOT, view="origin", done=done, first=first)
+
+
 def answered_by(
     client: TLogClient,
     path: str,
@@ -222,6 +245,15 @@ def read_checkpoint(response: Response) -> tuple[note.SignedNote, note.Checkpoin
         raise FormatError(f"{response.path} answered {response.status}, not 200")
     signed = note.parse_note(response.body)
     return signed, note.parse_checkpoint(signed.text)
+
+
+def served_tree(response: Response) -> Tree:
+    """The tree a root or checkpoint response describes (unverified); FormatError if none."""
+    if response.path.partition("?")[0] == spec.PATH_CHECKPOINT:
+        _, cp = read_checkpoint(response)
+        return Tree(cp.tree_size, cp.root_hash, response.release)
+    root = read_root(response)
+    return Tree(root.tree_size, root.root_hash, response.release)
 
 
 # --- inclusion ------------------------------------------------------------------------
@@ -334,6 +366,39 @@ def verify_inclusion_at(
     return check_inclusion(index, tree.tree_size, tree.root_hash, entry, proof)
 
 
+def verify_latest_proof(
+    client: TLogClient, index: int, tree: Tree, *, view: str = "edge"
+) -> InclusionResult:
+    """Verify `GET /v1/log/proof/{index}` without tree_size (what verify_client.py URL
+    INDEX reads): a proof at the current size, whatever it is when asked.
+
+    A proof at the served tree's size is verified against the served root. One at
+    another size (the log moved on, or a cache kept an older one) is verified against
+    the root of that size, which must be one log with the served tree (a consistency
+    proof either way)."""
+    try:
+        entry = answered_by(client, entry_path(index), view=view, release=tree.release)
+        if entry.status != 200:
+            return check_inclusion(index, tree.tree_size, tree.root_hash, entry, None)
+        proof = answered_by(client, proof_path(index), view=view, release=tree.release)
+        try:
+            size = spec.parse_inclusion(proof.body).tree_size if proof.status == 200 else 0
+        except FormatError:
+            size = 0
+        root = tree.root_hash
+        if size and size != tree.tree_size:
+            other = root_of_size(client, size, view=view, release=proof.release)
+            older, newer = sorted((other, tree), key=lambda x: x.tree_size)
+            try:
+                prove_extends(client, older, newer, view=view)
+            except ProofError as exc:
+                return InclusionResult(index, "proof tree", str(exc), (proof,))
+            root = other.root_hash
+    except FormatError as exc:
+        return InclusionResult(index, "response", str(exc))
+    return check_inclusion(index, size or tree.tree_size, root, entry, proof)
+
+
 def verify_inclusions(
     client: TLogClient, indices: Iterable[int], tree: Tree, *, view: str = "edge"
 ) -> list[InclusionResult]:
@@ -417,6 +482,30 @@ def check_recorded(client: TLogClient, recorded: Tree, served: Tree) -> str:
     return f"the served tree is older than the recorded one and a prefix of it: {evidence}"
 
 
+def staleness(tree: Tree, response: Response) -> tuple[str | None, str | None]:
+    """May a cache still serve `response` (carrying the older `tree`)? (problem, note).
+
+    Within its max-age: yes. Past it but within the `stale-while-revalidate` the origin
+    itself sent (RFC 5861): yes, the cache follows the origin's instructions — the note
+    says so. Past both, or without an Age or a max-age to tell by: stale.
+    """
+    age, limit = response.age, max_age(response.cache_control)
+    if age is None:
+        return f"stale: the older {tree.describe()} was served without an Age header", None
+    if limit is None:
+        return f"stale: the older {tree.describe()} was served without a max-age", None
+    if age <= limit:
+        return None, None
+    swr = stale_while_revalidate(response.cache_control)
+    if age <= limit + swr:
+        return None, (
+            f"the {response.view} served the older {tree.describe()} {age} s old, past its "
+            f"max-age {limit} but within the stale-while-revalidate={swr} the origin sent"
+        )
+    budget = f"max-age is {limit}" + (f" + stale-while-revalidate {swr}" if swr else "")
+    return f"stale: the older {tree.describe()} is {age} s old, {budget}", None
+
+
 def judge_lag(
     client: TLogClient,
     *,
@@ -424,12 +513,15 @@ def judge_lag(
     newer: Tree,
     older_response: Response,
     newer_response: Response | None = None,
+    notes: list[str] | None = None,
 ) -> str | None:
     """May a cache serve `older` while `newer` is current? None when yes, else the problem.
 
     Only when `older` is a proven prefix of `newer` and the response that carried it is
-    still within its own max-age: a lagging edge; anything else is stale or a split view.
-    Two trees of two releases (a canary) are judged by `judge_releases`.
+    still within what its own Cache-Control allows (`staleness`): a lagging edge;
+    anything else is stale or a split view. Two trees of two releases (a canary) are
+    judged by `judge_releases`. What passed only thanks to stale-while-revalidate is
+    added to `notes`, for the run summary.
     """
     if mixed(older.release, newer.release):
         return judge_releases(
@@ -444,14 +536,10 @@ def judge_lag(
         prove_extends(client, older, newer, view="origin")
     except (ProofError, FormatError) as exc:
         return f"split view: {older.describe()} is not a prefix of {newer.describe()}: {exc}"
-    age, limit = older_response.age, max_age(older_response.cache_control)
-    if age is None:
-        return f"stale: the older {older.describe()} was served without an Age header"
-    if limit is None:
-        return f"stale: the older {older.describe()} was served without a max-age"
-    if age > limit:
-        return f"stale: the older {older.describe()} is {age} s old, max-age is {limit}"
-    return None
+    problem, note = staleness(older, older_response)
+    if note is not None and notes is not None:
+        notes.append(note)
+    return problem
 
 
 def judge_releases(
@@ -492,10 +580,9 @@ def judge_releases(
             f"of {larger.describe()} (release {larger.release}): {exc}"
         )
     if smaller_response is not None:
-        age, limit = smaller_response.age, max_age(smaller_response.cache_control)
-        if age is not None and limit is not None and age > limit:
-            return (
-                f"stale: the older {smaller.describe()} (release {smaller.release}) is "
-                f"{age} s old, max-age is {limit}; {evidence}"
-            )
+        # A fresh answer of a pod has no Age; a cached copy keeps to its Cache-Control.
+        if smaller_response.age is not None:
+            problem, _ = staleness(smaller, smaller_response)
+            if problem is not None:
+                return f"{problem} (release {smaller.release}); {evidence}"
     return None

@@ -67,6 +67,66 @@ def test_inconclusive_under_xdist(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*1 passed, 3 inconclusive*"])
 
 
+BLIP_UNDER_HYPOTHESIS = """
+from hypothesis import given, settings, strategies as st
+from tlogcheck.errors import TargetUnreachable
+
+calls = []
+
+@settings(database=None, deadline=None, max_examples=5)
+@given(st.integers(0, 10))
+def test_a_connection_drops_once(i):
+    calls.append(i)
+    if len(calls) == 1:
+        raise TargetUnreachable("edge GET /v1/log/entry/3: connection reset")
+"""
+
+GROUPS = """
+import pytest
+from tlogcheck.errors import ProofError, TargetUnreachable
+
+def test_a_group_of_unreachables():
+    raise ExceptionGroup("two asks", [
+        TargetUnreachable("edge GET /a: refused"),
+        ExceptionGroup("nested", [TargetUnreachable("origin GET /b: refused")]),
+    ])
+
+def test_a_group_with_a_real_failure():
+    raise ExceptionGroup("two asks", [
+        TargetUnreachable("edge GET /a: refused"),
+        ProofError("calculated root ab does not match root cd"),
+    ])
+"""
+
+
+def test_a_blip_inside_hypothesis_is_inconclusive_not_flaky(pytester: pytest.Pytester) -> None:
+    # Hypothesis cannot reproduce the dropped connection and raises FlakyFailure around it:
+    # that is still "we could not ask", never a failure.
+    pytester.makepyfile(test_blip=BLIP_UNDER_HYPOTHESIS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rA")
+    assert result.ret == EXIT_INCONCLUSIVE, result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 inconclusive*"])
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    (call,) = [r for r in reports if r.when == "call"]
+    assert call.skipped
+    assert call.longrepr[2] == "inconclusive: edge GET /v1/log/entry/3: connection reset"
+
+
+def test_exception_groups_are_inconclusive_only_when_every_cause_is(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_groups=GROUPS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rA")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*1 failed*1 inconclusive*"])
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    outcome = {r.nodeid.split("::")[-1]: r.outcome for r in reports if r.when == "call"}
+    assert outcome == {
+        "test_a_group_of_unreachables": "skipped",
+        "test_a_group_with_a_real_failure": "failed",
+    }
+
+
 def test_escaped_format_error_is_explained(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_explained="""

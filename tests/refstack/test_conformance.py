@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tlogcheck import merkle, note, spec
-from tlogcheck.client import Response, TLogClient, is_hit
+from tlogcheck.cdn import is_hit
+from tlogcheck.client import Response, TLogClient
 from tlogcheck.refstack.nginx import nginx_available
 from tlogcheck.refstack.stack import RunningStack, start_stack
 from tlogcheck.refstack.store import freshness
@@ -209,6 +210,14 @@ def test_bad_requests_get_their_status_and_an_error_body(
     assert not is_hit(target.client.get(path).cache_status)
 
 
+def test_every_malformed_form_of_every_endpoint_is_400(target: Target) -> None:
+    # What the suite's root check asks of any deployment, the reference one first.
+    for path in spec.malformed_requests(ENTRIES):
+        for view in ("edge", "origin"):
+            response = target.client.get(path, view=view)
+            assert response.status == 400, response.describe()
+
+
 # -- headers --------------------------------------------------------------------------------
 
 PATHS = [
@@ -244,6 +253,23 @@ def test_every_response_names_its_release_and_cache_status(target: Target, path:
     response = target.client.get(path)
     assert response.release == target.stack.info.release, response.describe()
     assert response.cache_status is not None, response.describe()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_content_type_is_the_specs(target: Target, path: str) -> None:
+    for view in ("edge", "origin"):
+        response = _ok(target.client.get(path, view=view))
+        problem = spec.content_type_problem(path, response.header("content-type"))
+        assert problem is None, response.describe()
+
+
+@pytest.mark.parametrize("path", PATHS[1:])
+def test_a_validator_that_does_not_match_gets_200(target: Target, path: str) -> None:
+    body = _ok(target.client.get(path)).body
+    for view in ("edge", "origin"):
+        for validator in ('"' + "0" * 64 + '"', 'W/"' + "0" * 64 + '"'):
+            response = target.client.get(path, view=view, headers={"If-None-Match": validator})
+            assert (response.status, response.body) == (200, body), response.describe()
 
 
 @pytest.mark.parametrize("path", PATHS[1:])

@@ -22,10 +22,11 @@ import httpx
 import pytest
 
 from tlogcheck import merkle, spec
+from tlogcheck.cdn import cache_status_of, cache_verdict, is_hit
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
 from tlogcheck.refstack.edge import Edge
-from tlogcheck.refstack.edge_faults import STALE_BY
+from tlogcheck.refstack.edge_faults import DIALECTS, STALE_BY
 from tlogcheck.refstack.faults import FaultSet
 from tlogcheck.refstack.log import Log
 from tlogcheck.refstack.origin import Origin
@@ -679,3 +680,53 @@ def test_a_fault_without_its_log_says_so() -> None:
         response = http.get(servers.urls["edge"] + "/v1/log/root")
     assert response.status_code == 500
     assert "split-view" in response.json()["error"]
+
+
+def test_ua_split_view_forks_the_log_for_other_clients_only(stack: FaultStack) -> None:
+    stack.faults.set(["ua-split-view"])
+    ours, _ = stack.root(**{"user-agent": "tlogcheck/0.1.0"})
+    theirs, _ = stack.root(**{"user-agent": "curl/8.5.0"})
+    bypassed, _ = stack.root(**{"user-agent": "curl/8.5.0", "x-bypass": "1"})
+    assert ours.root_hash == bypassed.root_hash == merkle.root_of(stack.log.entries)
+    assert theirs.tree_size == ours.tree_size and theirs.root_hash != ours.root_hash
+    assert stack.get("/v1/log/entry/5", **{"user-agent": "curl/8.5.0"}).content != (
+        stack.log.entries[5]
+    )
+
+
+def test_edge_lag_swr_serves_past_max_age_within_the_origins_window(stack: FaultStack) -> None:
+    stack.faults.set(["edge-lag-swr"])
+    edge_root, response = stack.root()
+    assert edge_root.tree_size == stack.lagging.size
+    cache_control = response.headers["cache-control"]
+    assert "stale-while-revalidate=600" in cache_control
+    age, max_age = int(response.headers["age"]), _max_age(response)
+    assert max_age < age <= max_age + 600
+    # The origin says the same of its own root.
+    _, bypassed = stack.root(**{"x-bypass": "1"})
+    assert "stale-while-revalidate=600" in bypassed.headers["cache-control"]
+
+
+@pytest.mark.parametrize("vendor", sorted(DIALECTS))
+def test_cdn_dialect_says_hits_and_misses_in_the_vendors_words(
+    stack: FaultStack, vendor: str
+) -> None:
+    stack.faults.set([f"cdn-dialect:{vendor}"])
+    path = f"/v1/log/entry/{10 + sorted(DIALECTS).index(vendor)}"
+    first, second = stack.get(path), stack.get(path)
+    header, words = DIALECTS[vendor]
+    name = header.decode()
+    assert "x-cache" not in first.headers or name == "x-cache"
+    assert first.headers[name] == words[b"MISS"].decode()
+    assert second.headers[name] == words[b"HIT"].decode()
+    verdicts = (cache_verdict(cache_status_of(first.headers)), cache_status_of(second.headers))
+    if vendor == "unknown":
+        assert verdicts[0] is None and cache_verdict(verdicts[1]) is None
+    else:
+        assert verdicts[0] == "miss" and is_hit(verdicts[1])
+
+
+def test_multi_node_edge_misses_once_per_node_then_hits(stack: FaultStack) -> None:
+    stack.faults.set(["multi-node-edge:3"])
+    statuses = [stack.get("/v1/log/entry/33").headers["x-cache"] for _ in range(6)]
+    assert statuses.count("MISS") == 3 and statuses[3:] == ["HIT"] * 3

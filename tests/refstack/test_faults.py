@@ -25,6 +25,7 @@ from tlogcheck.errors import ConfigError, NoteError, ProofError
 from tlogcheck.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
 from tlogcheck.refstack import data, origin
 from tlogcheck.refstack.faults import (
+    BLIP_AFTER,
     CHECK_NAMES,
     DEFAULT_TRUNCATED_EXTRA,
     FAULTS,
@@ -529,3 +530,88 @@ def test_slow_body_sends_one_byte_per_interval_then_stops_trickling(
     sent, slept = _call(Origin(small_log, FaultSet(["slow-body"])), "/healthz")
     assert [len(m["body"]) for m in sent[1:]][:1] == [len(b"".join(body))]
     assert slept == []
+
+
+# -- detection power: what the suite must fail, and what it must accept -----------------------
+
+
+def test_signer_stall_signs_an_older_prefix(served: Served) -> None:
+    served.faults.set(["signer-stall:5"])
+    verifier = note.parse_verifier_key(served.vkey)
+    signed = note.verify_note(served.get("/v1/log/checkpoint").content, [verifier])
+    checkpoint = note.parse_checkpoint(signed.text)
+    assert served.json("/v1/log/root")["tree_size"] == N
+    assert checkpoint.tree_size == N - 5
+    assert checkpoint.root_hash == root_of(served.entries[: N - 5])
+    path = consistency_of(served, N - 5, N)
+    verify_consistency(N - 5, N, path, checkpoint.root_hash, served.root)
+
+
+def test_origin_behind_serves_an_older_tree_of_the_release(served: Served) -> None:
+    served.faults.set(["origin-behind"])
+    size = N - 16
+    root = served.json("/v1/log/root")
+    assert (root["tree_size"], root["root_hash"]) == (size, root_of(served.entries[:size]).hex())
+    assert served.get(f"/v1/log/entry/{size - 1}").status_code == 200
+    assert served.get(f"/v1/log/entry/{size}").status_code == 404
+
+
+def test_latest_proof_wrong_spoils_only_the_form_without_tree_size(served: Served) -> None:
+    served.faults.set(["latest-proof-wrong"])
+    leaf = leaf_hash(served.entries[7])
+    verify_inclusion(leaf, 7, N, proof_of(served, 7, N), served.root)
+    latest = [bytes.fromhex(h) for h in served.json("/v1/log/proof/7")["audit_path"]]
+    with pytest.raises(ProofError):
+        verify_inclusion(leaf, 7, N, latest, served.root)
+
+
+def test_inm_always_304_strands_a_stale_validator(served: Served) -> None:
+    made_up = '"' + "0" * 64 + '"'
+    assert served.get("/v1/log/root", headers={"If-None-Match": made_up}).status_code == 200
+    served.faults.set(["inm-always-304"])
+    stranded = served.get("/v1/log/root", headers={"If-None-Match": made_up})
+    assert (stranded.status_code, stranded.content) == (304, b"")
+
+
+def test_no_release_header_on_entries_and_proofs(served: Served) -> None:
+    served.faults.set(["no-release-header"])
+    assert "x-tlog-release" not in served.get("/v1/log/entry/3").headers
+    assert "x-tlog-release" not in served.get(f"/v1/log/proof/3?tree_size={N}").headers
+    assert served.get("/v1/log/root").headers["x-tlog-release"] == "v1.0.0"
+
+
+def test_wrong_content_type_on_entries(served: Served) -> None:
+    served.faults.set(["wrong-content-type"])
+    assert served.get("/v1/log/entry/3").headers["content-type"] == "text/html; charset=utf-8"
+    assert served.get("/v1/log/root").headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/log/entry/+3",
+        "/v1/log/entry/03",
+        "/v1/log/entry/%203",
+        f"/v1/log/proof/3?tree_size=0{N}",
+    ],
+)
+def test_lenient_index_reads_malformed_numbers(served: Served, path: str) -> None:
+    assert served.get(path).status_code == 400
+    served.faults.set(["lenient-index"])
+    assert served.get(path).status_code == 200
+
+
+def test_healthz_weak_etag_touches_only_healthz(served: Served) -> None:
+    served.faults.set(["healthz-weak-etag"])
+    assert served.get("/healthz").headers["etag"].startswith('W/"')
+    assert served.get("/v1/log/root").headers["etag"].startswith('"')
+
+
+def test_blip_answers_503_for_a_while_once() -> None:
+    signer, _ = data.demo_signer()
+    app = Origin(Log(list(data.demo_entries(0, 8)), "v1.0.0", signer).warm(), FaultSet(["blip"]))
+    statuses = [_call(app, "/healthz")[0][0]["status"] for _ in range(BLIP_AFTER + 3)]
+    assert statuses[:BLIP_AFTER] == [200] * BLIP_AFTER
+    assert statuses[BLIP_AFTER:] == [503] * 3
+    app._blip_until = 0.0  # the window has passed: it does not come back
+    assert _call(app, "/healthz")[0][0]["status"] == 200

@@ -134,6 +134,7 @@ MATRIX_FAULT_SPEC = {
     "latency": "latency:50",
     "error-rate": "error-rate:5",
     "oversize-body": "oversize-body:17",
+    "cdn-dialect": "cdn-dialect:akamai",
 }
 MATRIX_FAULT_OPTIONS: dict[str, tuple[str, ...]] = {"slow-body": ("--tlog-timeout=0.5",)}
 

@@ -15,9 +15,11 @@ What a run checks is one `Target` on `config.stash[TARGET_KEY]` (`target(config)
 Verdicts:
 
 - A check that proves the target wrong fails (exit 1).
-- A test that could not ask the target (`TargetUnreachable`, also from a fixture) is
-  reported as skipped with the reason under `checks.INCONCLUSIVE_KEY`, shown as
-  "inconclusive"; a run with inconclusive tests and no failure exits 6.
+- A test that could not ask the target (`TargetUnreachable`, also from a fixture) or
+  cannot judge what it got (`Inconclusive`), also inside an exception group (Hypothesis's
+  `FlakyFailure` around a dropped connection), is reported as skipped with the reason
+  under `checks.INCONCLUSIVE_KEY`, shown as "inconclusive"; a run with inconclusive tests
+  and no failure exits 6.
 - A bad option value is a usage error naming the option and where it came from (exit 4).
 - Before the tests, the controller asks the target a few requests: whether an edge cache
   answers there (a cache-status header) and which releases answer. A target with no
@@ -43,7 +45,6 @@ from tlogcheck.errors import (
     DbError,
     FormatError,
     ProofError,
-    TargetUnreachable,
     TLogCheckError,
 )
 from tlogcheck.plugin import report
@@ -51,7 +52,7 @@ from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.report import note_test
 from tlogcheck.plugin.target import OPTIONS as TARGET_OPTIONS
 from tlogcheck.plugin.target import TARGET_KEY, Target, plan, runs_suite
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, inconclusive_cause
 from tlogcheck.state import State, now_rfc3339, save_state
 
 if TYPE_CHECKING:
@@ -340,8 +341,9 @@ class SuitePlugin:
         excinfo = call.excinfo
         if excinfo is None:
             return rep
-        if excinfo.errisinstance(TargetUnreachable):
-            reason = str(excinfo.value)
+        cause = inconclusive_cause(excinfo.value)
+        if cause is not None:
+            reason = str(cause)
             _, lineno, _ = item.location
             rep.outcome = "skipped"
             rep.longrepr = (str(item.path), (lineno or 0) + 1, f"inconclusive: {reason}")

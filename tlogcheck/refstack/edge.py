@@ -33,13 +33,15 @@ What it does, in the words of the spec's "The edge (CDN)":
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import itertools
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
-from tlogcheck.refstack.edge_faults import EdgeFaults, FaultView, Responder
+from tlogcheck.refstack.edge_faults import EdgeFaults, FaultView, Responder, status_headers
 from tlogcheck.refstack.fetch import TOO_BIG, Failure, Fetched, Fetcher, Stream
 from tlogcheck.refstack.server import Receive, Scope, Send
 from tlogcheck.refstack.store import (
@@ -60,6 +62,11 @@ __all__ = ["Edge"]
 
 UPSTREAM_STALE_STATUSES = frozenset({500, 502, 503, 504})
 DROPPED_REQUEST = HOP_BY_HOP | {b"host", b"accept-encoding", b"content-length"}
+DEFAULT_NODES = 3  # `multi-node-edge` without an argument
+
+# Which node's cache a request uses (fault `multi-node-edge`); tasks a request starts
+# (a coalesced fill) inherit it.
+_node: contextvars.ContextVar[int] = contextvars.ContextVar("edge_node", default=0)
 
 
 class Edge:
@@ -85,7 +92,9 @@ class Edge:
         self._max_body = max_body
         self._deadline = deadline
         self._clock = clock
-        self._cache = Store(max_bytes, clock)
+        self._max_bytes = max_bytes
+        self._stores = [Store(max_bytes, clock)]
+        self._turn = itertools.count()
         self._inflight: dict[bytes, asyncio.Task[Fetched]] = {}
         self._origin = Fetcher(
             self._upstreams, max_body=max_body, timeout=timeout, deadline=deadline, clock=clock
@@ -104,14 +113,28 @@ class Edge:
     def purge(self, prefix: str = "") -> int:
         """Drop cached answers whose path starts with `prefix` (all by default): the
         playbook's CDN invalidation. Call it on the loop the edge serves on."""
-        return self._cache.purge(prefix.encode())
+        return sum(store.purge(prefix.encode()) for store in self._stores)
 
     @property
     def cached_bytes(self) -> int:
-        return self._cache.used_bytes
+        return sum(store.used_bytes for store in self._stores)
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return sum(len(store) for store in self._stores)
+
+    @property
+    def _cache(self) -> Store:
+        return self._stores[_node.get()]
+
+    def _pick_node(self, faults: Mapping[str, str]) -> None:
+        arg = faults.get("multi-node-edge")
+        if arg is None:
+            _node.set(0)
+            return
+        nodes = int(arg) if arg else DEFAULT_NODES
+        while len(self._stores) < nodes:
+            self._stores.append(Store(self._max_bytes, self._clock))
+        _node.set(next(self._turn) % nodes)
 
     async def aclose(self) -> None:
         await self._origin.aclose()
@@ -142,6 +165,7 @@ class Edge:
             return
         faults = self._faults.snapshot() if self._faults is not None else None
         if faults:
+            self._pick_node(faults)
             await self._faulted(scope, send, key, faults, gzip_ok, if_none_match, head)
             return
         hit = self._cache.hit(key)
@@ -170,9 +194,8 @@ class Edge:
         if_none_match: bytes | None,
         head: bool,
     ) -> None:
-        tail = (
-            [(b"x-cache", label)] if age is None else [(b"age", b"%d" % age), (b"x-cache", label)]
-        )
+        status = self._status(label)
+        tail = status if age is None else [(b"age", b"%d" % age), *status]
         if (
             if_none_match is not None
             and entry.status == 200
@@ -190,6 +213,9 @@ class Edge:
             {"type": "http.response.start", "status": entry.status, "headers": headers + tail}
         )
         await send({"type": "http.response.body", "body": b"" if head else body})
+
+    def _status(self, label: bytes) -> list[tuple[bytes, bytes]]:
+        return status_headers(label, self._faults.snapshot() if self._faults is not None else None)
 
     # -- misses: coalesced, stale on error ------------------------------------------------
 
@@ -258,7 +284,7 @@ class Edge:
         arrived by then is cut off (the server closes the connection)."""
         end = time.monotonic() + self._deadline  # real time, whatever clock ages entries
         try:
-            headers = [*stream.head, (b"x-cache", label)]
+            headers = [*stream.head, *self._status(label)]
             await send(
                 {
                     "type": "http.response.start",

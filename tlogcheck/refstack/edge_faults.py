@@ -6,8 +6,16 @@ The edge reads the shared FaultSet on every request and never applies a fault to
 - `stale-edge-root` / `edge-lag`: the short answers (root, checkpoint, a proof without
   tree_size) come from `lagging`, an older consistent tree, as cache hits whose `Age` is
   max-age + `STALE_BY` / max-age // 2.
-- `split-view`: every answer comes from `split`, a forked tree, as a fresh hit.
+- `split-view`: every answer comes from `split`, a forked tree, as a fresh hit;
+  `ua-split-view`: the same, for every client whose User-Agent is not tlogcheck's.
+- `edge-lag-swr`: as `edge-lag`, past max-age by `SWR_PAST` seconds, within the
+  `stale-while-revalidate` the (lagging) origin sends under that fault.
 - `cache-always-miss`: nothing is looked up or stored.
+- `cdn-dialect:VENDOR` (healthy): the cache status is said in a CDN vendor's words
+  (`DIALECTS`) instead of nginx's `X-Cache: HIT`; `unknown` says it in words no
+  vendor documents.
+- `multi-node-edge:K` (healthy): the edge is K nodes behind one name, each with its own
+  cache, taking requests in turn (the edge module keeps the K stores).
 - `latency:MS` and `error-rate:PCT` (origin faults): applied to the answers the edge makes
   itself (hits, stale, 304s, fault views); misses and bypasses already went through the
   origin's, so each response is delayed or failed once.
@@ -21,12 +29,91 @@ from typing import Protocol
 
 from tlogcheck.refstack.faults import RateGate
 from tlogcheck.refstack.server import Scope
-from tlogcheck.refstack.store import ERROR, HIT, MISS, Answer, Entry, error_entry, make_entry
+from tlogcheck.refstack.store import (
+    BYPASS,
+    ERROR,
+    HIT,
+    MISS,
+    STALE,
+    Answer,
+    Entry,
+    error_entry,
+    make_entry,
+)
 
-__all__ = ["STALE_BY", "EdgeFaults", "FaultView", "Responder"]
+__all__ = ["DIALECTS", "STALE_BY", "EdgeFaults", "FaultView", "Responder", "status_headers"]
 
 # How far past max-age the `stale-edge-root` fault pretends its root was stored.
 STALE_BY = 300
+# How far past max-age `edge-lag-swr` serves, within the origin's stale-while-revalidate.
+SWR_PAST = 60
+
+_AKAMAI_HOST = b" from a23-45-67-89.deploy.akamaitechnologies.com (AkamaiGHost/22.1.0.1-2c8d) (-)"
+# Each vendor's header and words for the edge's HIT / MISS / BYPASS / STALE / ERROR, as
+# their documentation gives them (docs/cdn.md).
+DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
+    "cloudfront": (
+        b"x-cache",
+        {
+            HIT: b"Hit from cloudfront",
+            MISS: b"Miss from cloudfront",
+            BYPASS: b"Miss from cloudfront",
+            STALE: b"RefreshHit from cloudfront",
+            ERROR: b"Error from cloudfront",
+        },
+    ),
+    "akamai": (
+        b"x-cache",
+        {
+            HIT: b"TCP_MEM_HIT" + _AKAMAI_HOST,
+            MISS: b"TCP_MISS" + _AKAMAI_HOST,
+            BYPASS: b"TCP_MISS" + _AKAMAI_HOST,
+            STALE: b"TCP_REFRESH_FAIL_HIT" + _AKAMAI_HOST,
+            ERROR: b"TCP_MISS" + _AKAMAI_HOST,
+        },
+    ),
+    "fastly": (
+        b"x-cache",
+        {HIT: b"MISS, HIT", MISS: b"MISS, MISS", BYPASS: b"PASS", STALE: b"HIT-STALE"},
+    ),
+    "azure": (
+        b"x-cache",
+        {
+            HIT: b"TCP_HIT",
+            MISS: b"TCP_MISS",
+            BYPASS: b"CONFIG_NOCACHE",
+            STALE: b"TCP_REFRESH_FAIL_HIT",
+            ERROR: b"TCP_MISS",
+        },
+    ),
+    "rfc9211": (
+        b"cache-status",
+        {
+            HIT: b"tlog-edge; hit",
+            MISS: b"tlog-edge; fwd=miss; stored",
+            BYPASS: b"tlog-edge; fwd=bypass",
+            STALE: b"tlog-edge; hit; detail=stale",
+            ERROR: b"tlog-edge; fwd=miss; detail=error",
+        },
+    ),
+    "unknown": (b"x-cache", {HIT: b"WARM from tlog-edge", MISS: b"COLD from tlog-edge"}),
+}
+
+
+def _is_tlogcheck(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            return bool(value.startswith(b"tlogcheck/"))
+    return False
+
+
+def status_headers(label: bytes, faults: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """The header that says the cache status `label`, in the dialect a fault asks for."""
+    dialect = faults.get("cdn-dialect") if faults else None
+    if not dialect:
+        return [(b"x-cache", label)]
+    name, words = DIALECTS[dialect]
+    return [(name, words.get(label, label))]
 
 
 class FaultView(Protocol):
@@ -67,21 +154,26 @@ class EdgeFaults:
 
     def view(self, scope: Scope, faults: Mapping[str, str]) -> Answer | None:
         """The answer a faulted tree gives in place of the cache's; None: no fault says."""
-        if "split-view" in faults:
+        if "split-view" in faults or ("ua-split-view" in faults and not _is_tlogcheck(scope)):
             if self._split is None:
                 return self._error("fault split-view needs a split log")
             entry = self._ask(self._split, scope)
             return Answer(entry, HIT, 0) if entry.ttl is not None else Answer(entry, MISS, None)
-        for name in ("stale-edge-root", "edge-lag"):
+        for name in ("stale-edge-root", "edge-lag", "edge-lag-swr"):
             if name not in faults:
                 continue
             if self._lagging is None:
                 return self._error(f"fault {name} needs a lagging log")
-            entry = self._ask(self._lagging, scope)
+            entry = self._ask(self._lagging, scope, {name: ""})
             # Immutable answers are the same bytes in both trees; only short ones lag.
             if entry.ttl is None or entry.immutable():
                 return None
-            age = entry.ttl + STALE_BY if name == "stale-edge-root" else entry.ttl // 2
+            if name == "stale-edge-root":
+                age = entry.ttl + STALE_BY
+            elif name == "edge-lag-swr":
+                age = entry.ttl + SWR_PAST
+            else:
+                age = entry.ttl // 2
             return Answer(entry, HIT, age)
         return None
 
@@ -98,13 +190,15 @@ class EdgeFaults:
     def _error(self, text: str) -> Answer:
         return Answer(error_entry(500, text, self._clock()), ERROR, None)
 
-    def _ask(self, log: Responder, scope: Scope) -> Entry:
+    def _ask(
+        self, log: Responder, scope: Scope, faults: Mapping[str, str] | None = None
+    ) -> Entry:
         headers = {
             n.decode("latin-1"): v.decode("latin-1")
             for n, v in scope["headers"]
             if n != b"if-none-match"
         }
         query = scope["query_string"].decode("latin-1")
-        status, raw, body = log.respond("GET", scope["path"], query, headers, {})
+        status, raw, body = log.respond("GET", scope["path"], query, headers, faults or {})
         encoded = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in raw]
         return make_entry(status, encoded, body, self._clock())

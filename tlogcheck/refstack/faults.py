@@ -32,6 +32,9 @@ __all__ = [
     "FAULTS",
     "FaultDoc",
     "FaultSet",
+    "BLIP_AFTER",
+    "DEFAULT_BEHIND",
+    "DIALECT_NAMES",
     "RateGate",
     "parse_spec",
 ]
@@ -63,6 +66,7 @@ _FUNCTIONAL = tuple(c for c in CHECK_NAMES if c not in ("load", "canary"))
 # Defaults of the faults whose argument is optional.
 DEFAULT_OVERSIZE_MIB = 64
 DEFAULT_TRUNCATED_EXTRA = 16
+DEFAULT_BEHIND = 16  # signer-stall, origin-behind
 SLOW_BODY_INTERVAL = 0.1  # seconds between two trickled bytes
 SLOW_BODY_LIMIT = 60.0  # seconds of trickling before the rest of the body goes at once
 
@@ -344,7 +348,168 @@ FAULTS: dict[str, FaultDoc] = _doc(
         ("inclusion", "parity"),
         also=("root", "etag", "cache"),
     ),
+    FaultDoc(
+        "signer-stall",
+        "origin",
+        "optional",
+        "K (entries the signed tree is behind; default 16)",
+        "The checkpoint is validly signed, for the tree of the first N-K entries (a proven "
+        "prefix), while root, entries and proofs are of N: the signer stopped and the log "
+        "grew. Every view serves it, the origin included.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("consistency",),
+    ),
+    FaultDoc(
+        "origin-behind",
+        "release",
+        "optional",
+        "K (entries of the release's db.jsonl the origin lacks; default 16)",
+        "The origin serves the log of the first N-K entries of the release's db.jsonl: "
+        "root, checkpoint, entries and proofs of that older tree, consistent and signed. "
+        "The pods run the release's image without all of its data.",
+        "TLogInclusionProofFail",
+        "§1, §3.2, §4",
+        ("db",),
+    ),
+    FaultDoc(
+        "latest-proof-wrong",
+        "origin",
+        "none",
+        "",
+        "GET /v1/log/proof/{i} without tree_size (what verify_client.py URL INDEX reads) "
+        "serves an audit path with its first hash flipped; proofs at a given tree_size "
+        "stay right.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("inclusion",),
+    ),
+    FaultDoc(
+        "inm-always-304",
+        "origin",
+        "none",
+        "",
+        "Any If-None-Match, matching or not, is answered 304 without a body: a client "
+        "revalidating an old root is stranded on it.",
+        "TLogCacheMissHigh",
+        "§1, §3.3, §4",
+        ("etag",),
+    ),
+    FaultDoc(
+        "no-release-header",
+        "origin",
+        "none",
+        "",
+        "Entries and proofs are served without X-TLog-Release: the answer no longer says "
+        "which release's pod made it.",
+        "TLogInclusionProofFail",
+        "§1, §2, §3.2",
+        ("root",),
+    ),
+    FaultDoc(
+        "wrong-content-type",
+        "origin",
+        "none",
+        "",
+        "Entries are served as `text/html; charset=utf-8` instead of application/json.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+    ),
+    FaultDoc(
+        "lenient-index",
+        "origin",
+        "none",
+        "",
+        "Indices and sizes with a sign, leading zeros or spaces (`+5`, `05`, ` 5`), in the "
+        "path and in the query, are read as numbers and answered 200 instead of 400.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+    ),
+    FaultDoc(
+        "ua-split-view",
+        "edge",
+        "none",
+        "",
+        "The edge serves clients that do not say they are tlogcheck (curl, Python "
+        "requests, browsers) a forked log of the same size (another root, one entry "
+        "altered); tlogcheck's own reads and X-Bypass get the honest log: the monitor and "
+        "the users see two logs.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "healthz-weak-etag",
+        "origin",
+        "none",
+        "",
+        "/healthz carries a weak ETag, as web frameworks add one: /healthz is not a log "
+        "path, its ETag is nobody's business. The suite must pass.",
+        "",
+        "§0",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "edge-lag-swr",
+        "edge",
+        "none",
+        "",
+        "The origin sends `stale-while-revalidate=600` on root and checkpoint, and the "
+        "edge serves an older, consistent tree past its max-age but within that window "
+        "(Age = max-age + 60): the edge follows the origin's instructions. The suite must "
+        "pass, and say so in the run summary.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "cdn-dialect",
+        "edge",
+        "required",
+        "VENDOR (cloudfront, akamai, fastly, azure, rfc9211, unknown)",
+        "The edge reports its cache status in a vendor's words (`X-Cache: TCP_MEM_HIT from "
+        "a23-...` for akamai, `Cache-Status: tlog-edge; hit` for rfc9211, ...). The suite "
+        "must pass; with `unknown` (words no vendor documents) the hit rate is "
+        "inconclusive, quoting them, never failed.",
+        "",
+        "§3.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "multi-node-edge",
+        "edge",
+        "optional",
+        "K (nodes, each with its own cache; default 3)",
+        "The edge is K nodes behind one name, each with its own cache, taking requests in "
+        "turn: a second read lands on another node and misses. The steady-state miss "
+        "ratio stays low; the suite must pass.",
+        "",
+        "§3.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "blip",
+        "origin",
+        "optional",
+        "SECONDS (how long; default 1)",
+        "Once, after the origin's 40th request, every origin request is answered 503 for "
+        "SECONDS seconds: a healthy target's blip. The suite must not fail (retries carry "
+        "it; at worst a test is inconclusive).",
+        "",
+        "§3.1",
+        (),
+        legitimate=True,
+    ),
 )
+
+DIALECT_NAMES = ("cloudfront", "akamai", "fastly", "azure", "rfc9211", "unknown")
+BLIP_AFTER = 40  # origin requests before a `blip` starts
 
 
 def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
@@ -362,9 +527,14 @@ def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
         if not 0 <= pct <= 100:
             raise ConfigError(f"fault {spec!r}: PCT must be in 0..100")
         return arg
+    if doc.name == "cdn-dialect":
+        if arg not in DIALECT_NAMES:
+            raise ConfigError(f"fault {spec!r}: VENDOR is one of {', '.join(DIALECT_NAMES)}")
+        return arg
     if not arg.isdigit():
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be a decimal integer")
-    if doc.name in ("oversize-body", "truncated") and int(arg) == 0:
+    positive = ("oversize-body", "truncated", "signer-stall", "origin-behind", "multi-node-edge")
+    if doc.name in (*positive, "blip") and int(arg) == 0:
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be positive")
     return str(int(arg))
 

@@ -19,12 +19,13 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from urllib.parse import unquote
 
 from tlogcheck import note, spec
 from tlogcheck.errors import ConfigError
 from tlogcheck.merkle import StoredTree
 from tlogcheck.refstack.data import EntryView
-from tlogcheck.refstack.faults import DEFAULT_TRUNCATED_EXTRA, FaultSet
+from tlogcheck.refstack.faults import DEFAULT_BEHIND, DEFAULT_TRUNCATED_EXTRA, FaultSet
 
 __all__ = [
     "DEFAULT_ORIGIN_NAME",
@@ -37,6 +38,7 @@ __all__ = [
 
 DEFAULT_ORIGIN_NAME = "tlog.example.com/log"
 DEFAULT_SHORT_MAX_AGE = 60
+SWR_WINDOW = 600  # stale-while-revalidate of root and checkpoint under `edge-lag-swr`
 IMMUTABLE = spec.IMMUTABLE_CACHE_CONTROL
 NO_STORE = spec.NO_STORE
 JSON = spec.JSON_TYPE
@@ -86,8 +88,15 @@ def _json(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _decimal(text: str, what: str) -> int:
+def _decimal(text: str, what: str, faults: FaultMap = _NO_FAULTS) -> int:
     """Decimal without sign or leading zeros (400 otherwise); absurdly long -> out of range."""
+    if "lenient-index" in faults:
+        try:
+            value = int(unquote(text).strip())
+        except ValueError:
+            value = -1
+        if value >= 0:
+            return min(value, _HUGE)
     if not text or not text.isascii() or not text.isdigit() or (text[0] == "0" and text != "0"):
         raise _HttpError(400, f"{what} must be a decimal integer without sign or leading zeros")
     if len(text) > _MAX_DIGITS:
@@ -344,13 +353,17 @@ class Log:
     def _checkpoint_body(self, faults: FaultMap) -> bytes:
         mismatch = "checkpoint-root-mismatch" in faults
         bad_sig = "checkpoint-bad-signature" in faults
-        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}"
+        stall = faults.get("signer-stall")
+        size = self.size
+        if stall is not None:
+            size = max(1, size - (int(stall) if stall else DEFAULT_BEHIND))
+        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}{size}"
         body = self._bodies.get(key)
         if body is None:
-            root = self.root
+            root = self.tree.root(size)
             if mismatch:
                 root = _sha256(b"checkpoint-root-mismatch" + root).digest()
-            text = note.format_checkpoint(self.origin_name, self.size, root)
+            text = note.format_checkpoint(self.origin_name, size, root)
             body = note.sign_note(text, self.signer_key)
             if bad_sig:
                 body = _spoil_signature(body)
@@ -394,26 +407,28 @@ class Log:
             status, ctype, cache, body = exc.status, JSON, NO_STORE, exc.body
             allow = exc.status == 405
         etag = spec.etag_of(body)
+        if "healthz-weak-etag" in f and path == spec.PATH_HEALTH:
+            etag = "W/" + etag
         if status == 200 and f:
             if "etag-mismatch" in f:
                 etag = '"' + _sha256(b"etag-mismatch" + body).hexdigest() + '"'
             if "weak-etag" in f:
                 etag = "W/" + etag
-        release = self.release
+        release = [("x-tlog-release", self.release)]
+        if "no-release-header" in f and path.startswith(
+            (spec.PATH_ENTRY_PREFIX, spec.PATH_PROOF_PREFIX)
+        ):
+            release = []
         if status == 200:
             inm = headers.get("if-none-match")
-            if inm is not None and _etag_matches(inm, etag):
-                return (
-                    304,
-                    [("etag", etag), ("cache-control", cache), ("x-tlog-release", release)],
-                    b"",
-                )
+            if inm is not None and (_etag_matches(inm, etag) or "inm-always-304" in f):
+                return 304, [("etag", etag), ("cache-control", cache), *release], b""
         out = [
             ("content-type", ctype),
             ("content-length", str(len(body))),
             ("etag", etag),
             ("cache-control", cache),
-            ("x-tlog-release", release),
+            *release,
         ]
         if allow:
             out.append(("allow", "GET, HEAD"))
@@ -432,13 +447,11 @@ class Log:
         if path == spec.PATH_ROOT:
             _method(method)
             _params(query, ())
-            cache = IMMUTABLE if "root-immutable" in f else self.short
-            return 200, JSON, cache, self._root_body(f)
+            return 200, JSON, self._short(f), self._root_body(f)
         if path == spec.PATH_CHECKPOINT:
             _method(method)
             _params(query, ())
-            cache = IMMUTABLE if "root-immutable" in f else self.short
-            return 200, TEXT, cache, self._checkpoint_body(f)
+            return 200, TEXT, self._short(f), self._checkpoint_body(f)
         if path == spec.PATH_CONSISTENCY:
             _method(method)
             return self._consistency(query, f)
@@ -453,29 +466,40 @@ class Log:
     def _immutable(self, f: FaultMap) -> str:
         return self.short if "missing-immutable" in f else IMMUTABLE
 
+    def _short(self, f: FaultMap) -> str:
+        if "root-immutable" in f:
+            return IMMUTABLE
+        if "edge-lag-swr" in f:
+            return f"{self.short}, stale-while-revalidate={SWR_WINDOW}"
+        return self.short
+
     def _entry(self, raw: str, f: FaultMap) -> tuple[int, str, str, bytes]:
         if "/" in raw:
             raise _HttpError(404, "unknown path")
-        i = _decimal(raw, "entry index")
+        i = _decimal(raw, "entry index", f)
         if i >= self.size:
             raise _HttpError(404, f"entry {raw[:40]} out of range: 0 <= i < {self.size}")
         if i >= len(self._entries):
             raise _HttpError(404, f"entry {i} not found")
         body = self._entries[i]
+        ctype = JSON
         if f:
             which = f.get("corrupt-entry")
             if which is not None and (which == "" or int(which) == i):
                 body = alter_entry(body)
-        return 200, JSON, self._immutable(f), body
+            if "wrong-content-type" in f:
+                ctype = "text/html; charset=utf-8"
+        return 200, ctype, self._immutable(f), body
 
     def _proof(self, raw: str, query: str, f: FaultMap) -> tuple[int, str, str, bytes]:
         if "/" in raw:
             raise _HttpError(404, "unknown path")
-        i = _decimal(raw, "leaf index")
+        i = _decimal(raw, "leaf index", f)
         params = _params(query, ("tree_size",))
         size = self.size
-        if "tree_size" in params:
-            n = _decimal(params["tree_size"], "tree_size")
+        latest = "tree_size" not in params
+        if not latest:
+            n = _decimal(params["tree_size"], "tree_size", f)
             cache = self._immutable(f)
             if not 1 <= n <= size:
                 raise _HttpError(
@@ -487,6 +511,8 @@ class Log:
             raise _HttpError(404, f"leaf index {raw[:40]} out of range: 0 <= i < {n}")
         tree = self.tree
         path = tree.inclusion_proof(i, n)
+        if latest and "latest-proof-wrong" in f and path:
+            path = [_flip(path[0]), *path[1:]]
         body = _json(
             {
                 "leaf_index": i,
@@ -502,8 +528,8 @@ class Log:
         for name in ("first", "second"):
             if name not in params:
                 raise _HttpError(400, f"query parameter {name!r} is required")
-        m = _decimal(params["first"], "first")
-        n = _decimal(params["second"], "second")
+        m = _decimal(params["first"], "first", f)
+        n = _decimal(params["second"], "second", f)
         size = self.size
         if not 1 <= m <= n <= size:
             raise _HttpError(

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterable, Iterator, Mapping
 
 from tlogcheck.refstack.faults import (
+    BLIP_AFTER,
+    DEFAULT_BEHIND,
     DEFAULT_OVERSIZE_MIB,
     DEFAULT_TRUNCATED_EXTRA,
     SLOW_BODY_INTERVAL,
@@ -61,8 +64,10 @@ class Origin:
         self.faults = faults if faults is not None else FaultSet()
         self.release_faults = release_faults
         self._errors = RateGate()
-        self._variants: dict[tuple[str | None, str | None], Log] = {}
+        self._variants: dict[tuple[str | None, str | None, str | None], Log] = {}
         self._pad_hash: dict[int, hashlib._Hash] = {}
+        self._seen = 0
+        self._blip_until: float | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,18 +85,29 @@ class Origin:
         await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
         await send({"type": "http.response.body", "body": body})
 
+    def _blipping(self, arg: str) -> bool:
+        """Whether this request falls in the one `blip` window (after BLIP_AFTER requests)."""
+        self._seen += 1
+        now = time.monotonic()
+        if self._blip_until is None and self._seen > BLIP_AFTER:
+            self._blip_until = now + (int(arg) if arg else 1)
+        return self._blip_until is not None and now < self._blip_until
+
     def served_log(self, faults: Mapping[str, str]) -> Log:
         """The log this origin serves under the release faults on now."""
         if not self.release_faults:
             return self.log
         rewrite = faults.get("history-rewrite")
         truncated = faults.get("truncated")
-        if rewrite is None and truncated is None:
+        behind = faults.get("origin-behind")
+        if rewrite is None and truncated is None and behind is None:
             return self.log
-        key = (rewrite, truncated)
+        key = (rewrite, truncated, behind)
         log = self._variants.get(key)
         if log is None:
             log = self.log
+            if behind is not None:
+                log = log.prefix(max(1, log.size - (int(behind) if behind else DEFAULT_BEHIND)))
             if rewrite is not None:
                 # Entry 1 (0 in a one-entry log): early, so every later tree differs.
                 log = log.forked(1 if log.size > 1 else 0)
@@ -109,8 +125,14 @@ class Origin:
         if latency:
             await _sleep(int(latency) / 1000)
         rate = faults.get("error-rate")
-        if rate is not None and self._errors.hit(rate):
-            body = b'{"error":"internal error (fault error-rate)"}'
+        blip = faults.get("blip")
+        failing = rate is not None and self._errors.hit(rate)
+        if failing or (blip is not None and self._blipping(blip)):
+            body = (
+                b'{"error":"internal error (fault error-rate)"}'
+                if failing
+                else b'{"error":"unavailable (fault blip)"}'
+            )
             headers: Headers = [
                 ("content-type", "application/json"),
                 ("content-length", str(len(body))),
@@ -118,8 +140,9 @@ class Origin:
                 ("x-tlog-release", self.log.release),
             ]
             await self._send(
-                send, receive, 500, headers, [body] if method != "HEAD" else [], faults
-            )
+                send, receive, 500 if failing else 503, headers,
+                [body] if method != "HEAD" else [], faults,
+            )  # fmt: skip
             return
         log = self.served_log(faults)
         query = scope["query_string"].decode("latin-1")

@@ -1,0 +1,62 @@
+"""The rules that separate a healthy deployment written elsewhere from a broken one.
+
+The detection matrix holds every fault to its checks; these runs show what the matrix's
+one argument per fault cannot: every CDN vendor's cache-status words pass, words nobody
+documents make the hit rate inconclusive (exit 6) and never fail it, and an edge that
+serves a root past max-age within the origin's stale-while-revalidate passes and says so.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tlogcheck.cli.demo import MATRIX_ARGS, MATRIX_ENTRIES, custody_root
+from tlogcheck.cli.runs import SuiteRun, run_suite
+from tlogcheck.errors import EXIT_INCONCLUSIVE
+from tlogcheck.refstack.faults import DIALECT_NAMES
+
+COMMON = (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
+
+
+def _run(*faults: str) -> SuiteRun:
+    return run_suite([*COMMON, *(f"--tlog-embedded-fault={f}" for f in faults)])
+
+
+def _why(run: SuiteRun) -> str:
+    return f"exit {run.exitstatus}, verdicts {run.check_verdicts()}\n" + "\n".join(
+        run.output.splitlines()[-40:]
+    )
+
+
+@pytest.mark.parametrize("vendor", [v for v in DIALECT_NAMES if v != "unknown"])
+def test_every_vendors_cache_words_pass(vendor: str) -> None:
+    run = _run(f"cdn-dialect:{vendor}")
+    assert run.exitstatus == 0, _why(run)
+    assert run.check_verdicts()["cache"] == "passed", _why(run)
+
+
+def test_unknown_cache_words_are_inconclusive_and_quoted() -> None:
+    run = _run("cdn-dialect:unknown")
+    assert run.exitstatus == EXIT_INCONCLUSIVE, _why(run)
+    assert run.report["summary"]["failed_checks"] == [], _why(run)
+    assert run.report["summary"]["inconclusive_checks"] == ["cache"], _why(run)
+    assert "X-Cache: 'WARM from tlog-edge'" in run.output, _why(run)
+
+
+def test_unknown_words_do_not_hide_an_edge_that_never_caches() -> None:
+    # Known misses beyond the line fail whatever else the edge says.
+    run = _run("cdn-dialect:akamai", "cache-always-miss")
+    assert run.exitstatus == 1 and run.report["summary"]["failed_checks"] == ["cache"], _why(run)
+
+
+def test_stale_while_revalidate_passes_and_is_said() -> None:
+    run = _run("edge-lag-swr")
+    assert run.exitstatus == 0, _why(run)
+    assert "within the stale-while-revalidate=600 the origin sent" in run.output, _why(run)
+
+
+def test_an_edge_of_several_nodes_passes_and_one_that_never_caches_does_not() -> None:
+    healthy = _run("multi-node-edge:5")
+    assert healthy.exitstatus == 0, _why(healthy)
+    broken = _run("multi-node-edge:5", "cache-always-miss")
+    assert broken.report["summary"]["failed_checks"] == ["cache"], _why(broken)
