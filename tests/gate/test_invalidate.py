@@ -19,9 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.gate.test_plugin import FAILING, aborts, run_pytest, standin  # noqa: F401
+from tests.gate import test_plugin
+from tests.gate.test_plugin import FAILING, aborts
 from tests.k8s_standin import K8sStandIn
 from tlogcheck.gate.invalidate import ENV_NAMES, environment, run_invalidation
+
+# The stand-in and the pytester runner of the gate's own tests.
+standin = test_plugin.standin
+run_pytest = test_plugin.run_pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CDN = REPO / "ci" / "cdn"
