@@ -468,6 +468,7 @@ class TLogClient:
         self._lock = threading.Lock()
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
+        self._cache: Counter[str] = Counter()
 
     # -- views -------------------------------------------------------------------------
 
@@ -540,6 +541,8 @@ class TLogClient:
             self._views[view] += 1
             if response.release is not None:
                 self._releases[response.release] += 1
+            if view == "edge":
+                self._cache[(response.cache_status or "none").upper()] += 1
         return response
 
     def _fetch(
@@ -675,6 +678,11 @@ class TLogClient:
         """Responses per `X-TLog-Release` value so far (the release mix during a canary)."""
         with self._lock:
             return dict(self._releases)
+
+    def cache_seen(self) -> dict[str, int]:
+        """Edge responses per cache status (HIT, MISS, ...; "NONE" without the header)."""
+        with self._lock:
+            return dict(self._cache)
 
     def responses_seen(self) -> dict[str, int]:
         """Responses per view ("edge", "origin") so far."""

@@ -168,6 +168,27 @@ def add_served(config: pytest.Config, view: str, facts: dict[str, Any]) -> None:
         served.setdefault(view, facts)
 
 
+def add_cache_statuses(config: pytest.Config, counts: dict[str, int]) -> None:
+    """Edge responses per cache status of one process: a list, which the controller
+    concatenates over xdist workers; `cache_hit_ratio` sums it."""
+    if counts:
+        found = run(config).sections.setdefault("edge_cache_status", [])
+        if isinstance(found, list):
+            found.append(dict(counts))
+
+
+def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
+    """(hit ratio, responses) of the edge responses a report counted; None without any."""
+    total = hits = 0
+    for counts in doc.get("edge_cache_status") or []:
+        if isinstance(counts, dict):
+            for status, n in counts.items():
+                if isinstance(n, int) and n > 0:
+                    total += n
+                    hits += n if str(status).upper() == "HIT" else 0
+    return (hits / total, total) if total else None
+
+
 def add_releases(config: pytest.Config, counts: dict[str, int]) -> None:
     """Count responses per X-TLog-Release (the release mix of a canary)."""
     run(config).releases.update(counts)

@@ -170,6 +170,7 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
         yield client
     finally:
         report.add_releases(request.config, client.releases_seen())
+        report.add_cache_statuses(request.config, client.cache_seen())
         client.close()
 
 
