@@ -69,7 +69,7 @@ def test_korean_uses_the_playbooks_labels_in_order() -> None:
     heads = [
         ln[3:] for ln in (GOLDEN / "rca.ko.md").read_text().splitlines() if ln.startswith("## ")
     ]
-    assert heads == [l.ko for l in RCA_LABELS.values()]
+    assert heads == [label.ko for label in RCA_LABELS.values()]
 
 
 # --- the served facts, and nothing else --------------------------------------------------
