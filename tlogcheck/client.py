@@ -641,7 +641,7 @@ class TLogClient:
         return self.get(spec.PATH_CHECKPOINT, view=view)
 
     def entry(self, index: int, view: str = "edge") -> Response:
-        return self.get(spec.entry_path(_index(index, 'index')), view=view)
+        return self.get(spec.entry_path(_index(index, "index")), view=view)
 
     def inclusion_proof(
         self, index: int, tree_size: int, view: str = "edge"

@@ -55,6 +55,7 @@ __all__ = [
     "verify_inclusions",
 ]
 
+
 @dataclass(frozen=True)
 class Tree:
     """A tree: its size and root hash (and the release whose pod described it)."""
