@@ -36,7 +36,7 @@ def test_notice_and_rca_from_a_failing_and_a_passing_run(
 ) -> None:
     kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
     marker = tmp_path / "invalidated"
-    hook = f"echo \"$TLOG_ALERT $TLOG_RELEASE\" > {shlex.quote(str(marker))}; echo purged"
+    hook = f'echo "$TLOG_ALERT $TLOG_RELEASE" > {shlex.quote(str(marker))}; echo purged'
     env = {"KUBECONFIG": str(kubeconfig)}
     common = ["--tlog-embedded-entries=256", "--rollout=tlog-ro", "--gate-action=abort+undo"]
     failing = run_suite(
