@@ -226,7 +226,7 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
         rep.when,
         _message(rep),
         rep.duration,
-        getattr(rep, "stop", None),
+        getattr(rep, "stop", None) or None,  # 0: a report built without times
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:
