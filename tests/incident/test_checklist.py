@@ -25,7 +25,8 @@ ENTRIES = "--tlog-embedded-entries=256"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TLOG_URL", "TLOG_VKEY", "TLOG_DB", "TLOG_KNOWN_ROOT", "TLOG_TIMEOUT",
-                 "TLOG_EMBEDDED_FAULT", "TLOG_ROLLOUT", "TLOG_GATE_INVALIDATE"):  # fmt: skip
+                 "TLOG_EMBEDDED_FAULT", "TLOG_ROLLOUT", "TLOG_GATE_INVALIDATE", "TLOG_CUSTODY",
+                 "TLOG_CHECKLIST_LOAD_SECONDS"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 
@@ -237,3 +238,17 @@ def test_a_bad_option_from_the_environment_is_a_usage_error(
     monkeypatch.setenv("TLOG_TIMEOUT", "-3")
     assert main(["checklist", "daily", ENTRIES]) == 2
     assert "--tlog-timeout (env TLOG_TIMEOUT): bad value '-3'" in capsys.readouterr().err
+
+
+def test_the_checklists_own_options_have_env_twins(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, custody_file: Path
+) -> None:
+    monkeypatch.setenv("TLOG_CHECKLIST_LOAD_SECONDS", "0")
+    assert main(["checklist", "daily", ENTRIES]) == 2
+    assert "--load-seconds (env TLOG_CHECKLIST_LOAD_SECONDS): bad value '0'" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.delenv("TLOG_CHECKLIST_LOAD_SECONDS")
+    monkeypatch.setenv("TLOG_CUSTODY", str(custody_file))
+    code, doc = checklist(capsys, "quarterly", ENTRIES, "--tlog-embedded-fault=history-rewrite")
+    assert code == 1 and any(i["item"].startswith("custody 128") for i in doc["items"])

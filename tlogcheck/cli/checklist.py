@@ -26,7 +26,7 @@ from tlogcheck.errors import ConfigError
 from tlogcheck.gate import plugin as gate_options
 from tlogcheck.incident.checklist import CADENCES, FORMATS, Checklist, TargetInfo
 from tlogcheck.plugin import target as target_options
-from tlogcheck.plugin.options import positive_int
+from tlogcheck.plugin.options import Option, positive_int
 
 TARGET = [
     target_options.URL,
@@ -40,6 +40,21 @@ TARGET = [
     target_options.EMBEDDED_ENTRIES,
 ]
 GATE = [gate_options.ROLLOUT, gate_options.GATE_INVALIDATE]
+CUSTODY = Option(
+    "--tlog-custody",
+    "TLOG_CUSTODY",
+    "quarterly: custody records, one `SIZE HEX [DATE]` a line (# comments).",
+    metavar="FILE",
+)
+LOAD_SECONDS = Option(
+    "--load-seconds",
+    "TLOG_CHECKLIST_LOAD_SECONDS",
+    "daily: seconds of the load phase.",
+    default="10",
+    convert=positive_int,
+    metavar="SECONDS",
+)
+OWN = [CUSTODY, LOAD_SECONDS]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,17 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, default="markdown", help="markdown (default) or json"
     )
-    parser.add_argument(
-        "--tlog-custody",
-        metavar="FILE",
-        help="quarterly: custody records, one `SIZE HEX [DATE]` a line (# comments)",
-    )
-    parser.add_argument(
-        "--load-seconds",
-        type=positive_int,
-        default=10,
-        help="daily: seconds of the load phase (default 10)",
-    )
+    optargs.add_options(parser, OWN)
     group = parser.add_argument_group("target (the suite's options)")
     optargs.add_options(group, TARGET)
     group = parser.add_argument_group("weekly (the gate's options)")
@@ -101,7 +106,8 @@ def _run(args: argparse.Namespace, t: TargetInfo) -> Checklist:
     if args.cadence == "daily":
         from tlogcheck.incident.daily import DailySettings, run_daily
 
-        return run_daily(t, DailySettings(load_seconds=args.load_seconds))
+        seconds = int(optargs.resolve(args, LOAD_SECONDS))
+        return run_daily(t, DailySettings(load_seconds=seconds))
     if args.cadence == "weekly":
         from tlogcheck.incident.weekly import WeeklySettings, run_weekly
 
@@ -110,16 +116,17 @@ def _run(args: argparse.Namespace, t: TargetInfo) -> Checklist:
         return run_weekly(t, WeeklySettings(rollout=rollout, invalidate=invalidate))
     from tlogcheck.incident.quarterly import parse_custody, run_quarterly
 
-    custody = parse_custody(args.tlog_custody) if args.tlog_custody else []
+    custody_file = optargs.resolve(args, CUSTODY)
+    custody = parse_custody(custody_file) if custody_file else []
     known = optargs.resolve(args, target_options.KNOWN_ROOT)
     return run_quarterly(t, known, custody)
 
 
 def run(args: argparse.Namespace) -> int:
     # Options are checked before anything starts: a bad one is exit 2, not a failed item.
-    for opt in (*TARGET, *GATE):
+    for opt in (*TARGET, *GATE, *OWN):
         optargs.resolve(args, opt)
-    if args.tlog_custody and args.cadence != "quarterly":
+    if optargs.resolve(args, CUSTODY) and args.cadence != "quarterly":
         raise ConfigError("--tlog-custody is for the quarterly checklist")
     with _target(args) as t:
         checklist = _run(args, t)
