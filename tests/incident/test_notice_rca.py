@@ -202,3 +202,16 @@ def test_rca_out_writes_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert code == 0 and stdout == "" and str(out) in err
     assert out.read_text().startswith("# 사후 분석(RCA): [TLog] 포함증명 실패 (조치 완료)")
+
+
+def test_rca_lists_the_evidence_bundles_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "evidence.tar.gz"
+    bundle.write_bytes(b"\x1f\x8b")
+    code, out, _ = cli(["rca", str(REPORTS / "failing.json"), "--bundle", str(bundle)], capsys)
+    assert code == 0 and f"- **증거 번들**: `{bundle}`" in out
+    code, _, err = cli(
+        ["rca", str(REPORTS / "failing.json"), "--bundle", str(tmp_path / "gone")], capsys
+    )
+    assert code == 2 and "--bundle" in err and "no such file" in err

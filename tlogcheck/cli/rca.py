@@ -31,11 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lang", choices=LANGS, default="ko", help="ko (the playbook's words, default) or en"
     )
     parser.add_argument("--out", metavar="PATH", help="write the Markdown here (default: stdout)")
+    parser.add_argument(
+        "--bundle",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an evidence bundle (file or directory) of the incident, listed under 증빙; "
+        "repeatable; must exist",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     runs = [reports.load_report(p) for p in args.reports]
-    text = rca.render(reports.incident(runs), args.lang)
+    for bundle in args.bundle:
+        if not Path(bundle).exists():
+            raise ConfigError(f"--bundle {bundle}: no such file or directory")
+    text = rca.render(reports.incident(runs), args.lang, args.bundle)
     if args.out is None:
         sys.stdout.write(text)
         return EXIT_OK

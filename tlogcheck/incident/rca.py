@@ -9,6 +9,8 @@ PR, screenshots) is left as a marked blank with the playbook's candidates beside
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tlogcheck.checks import CHECKS
 from tlogcheck.incident.notice import actions, title
 from tlogcheck.incident.reports import Incident, RunReport
@@ -174,7 +176,7 @@ def _kais(inc: Incident, lang: str) -> list[str]:
     return out
 
 
-def _evidence(inc: Incident, lang: str) -> list[str]:
+def _evidence(inc: Incident, lang: str, bundles: Sequence[str]) -> list[str]:
     missing, fill = W["missing"](lang), W["to_fill"](lang)
     out = [
         f"- **{R['reports'](lang)}**: {R['failing_run'](lang)} `{inc.failing.path}`"
@@ -221,18 +223,19 @@ def _evidence(inc: Incident, lang: str) -> list[str]:
     events = [e for e in events if e]
     where = f" (`kubectl -n {gate.get('namespace')} get events`)" if events else ""
     out.append(f"- **{R['events'](lang)}**: {', '.join(events) + where if events else missing}")
-    out.append(f"- **{R['bundle'](lang)}**: {missing}")
+    shown = ", ".join(f"`{b}`" for b in bundles) if bundles else missing
+    out.append(f"- **{R['bundle'](lang)}**: {shown}")
     out.append(f"- **{R['pr'](lang)}**: {fill}")
     out.append(f"- **{R['screens'](lang)}**: {fill}")
     return out
 
 
-def render(inc: Incident, lang: str = "ko") -> str:
-    """The §8 skeleton as Markdown."""
+def render(inc: Incident, lang: str = "ko", bundles: Sequence[str] = ()) -> str:
+    """The §8 skeleton as Markdown; `bundles`: evidence bundles to list under 증빙."""
     lines = [f"# {R['rca'](lang)}: {title(inc, lang)}", ""]
     lines += [f"## {RCA_LABELS['timeline'](lang)}", "", *_timeline(inc, lang), ""]
     lines += [f"## {RCA_LABELS['hypotheses'](lang)}", "", *_hypotheses(inc.failing, lang)]
     lines += [f"## {RCA_LABELS['root_cause'](lang)}", "", *_root_cause(inc.failing, lang), ""]
     lines += [f"## {RCA_LABELS['kais'](lang)}", "", *_kais(inc, lang), ""]
-    lines += [f"## {RCA_LABELS['evidence'](lang)}", "", *_evidence(inc, lang)]
+    lines += [f"## {RCA_LABELS['evidence'](lang)}", "", *_evidence(inc, lang, bundles)]
     return "\n".join(lines) + "\n"
