@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tlogcheck.cli import main
+from tlogcheck.errors import ConfigError
 from tlogcheck.incident import notice, rca, reports
 from tlogcheck.playbook import NOTICE_LABELS, RCA_LABELS
 
@@ -215,3 +216,37 @@ def test_rca_lists_the_evidence_bundles_given(
         ["rca", str(REPORTS / "failing.json"), "--bundle", str(tmp_path / "gone")], capsys
     )
     assert code == 2 and "--bundle" in err and "no such file" in err
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:2]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@pytest.mark.parametrize("junk", [None, "x", 7, [], {}, [1, "a"], {"a": None}])
+def test_a_report_of_any_shape_drafts_or_is_refused_never_a_traceback(
+    tmp_path: Path, junk: Any
+) -> None:
+    """Every value of the failing report, replaced in turn by junk of another type: the
+    drafts come out, or the report is refused with a ConfigError naming it."""
+    base = load("failing.json")
+    for path in _paths(base):
+        doc = copy.deepcopy(base)
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = junk
+        p = write(tmp_path, "junk.json", doc)
+        try:
+            inc = reports.incident([reports.load_report(p)])
+        except ConfigError:
+            continue
+        for lang in ("ko", "en"):
+            assert notice.render(inc, lang)
+            assert rca.render(inc, lang)

@@ -107,7 +107,8 @@ def actions(inc: Incident, lang: str) -> list[str]:
     elif str(verdict).startswith("no action"):
         out.append(W["gate_none"](lang))
     elif verdict == "acted":
-        outcome: dict[str, Any] = gate.get("outcome") or {}
+        raw = gate.get("outcome")
+        outcome: dict[str, Any] = raw if isinstance(raw, dict) else {}
         at = when(gate.get("acted_at"))
         step = f"{W['abort'](lang)} ({target}{', ' + at if at else ''})"
         undo = outcome.get("undo")

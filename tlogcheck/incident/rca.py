@@ -216,7 +216,8 @@ def _evidence(inc: Incident, lang: str, bundles: Sequence[str]) -> list[str]:
     else:
         out.append(f"- **{R['seed'](lang)}**: {missing}")
     gate = inc.failing.gate
-    events = [str((gate.get("outcome") or {}).get("event") or "")]
+    outcome = gate.get("outcome")
+    events = [str(outcome.get("event") or "")] if isinstance(outcome, dict) else []
     inv = gate.get("invalidation")
     if isinstance(inv, dict):
         events.append(str(inv.get("event") or ""))

@@ -180,7 +180,8 @@ def add_cache_statuses(config: pytest.Config, counts: dict[str, int]) -> None:
 def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
     """(hit ratio, responses) of the edge responses a report counted; None without any."""
     total = hits = 0
-    for counts in doc.get("edge_cache_status") or []:
+    found = doc.get("edge_cache_status")
+    for counts in found if isinstance(found, list) else []:
         if isinstance(counts, dict):
             for status, n in counts.items():
                 if isinstance(n, int) and n > 0:
