@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tlogcheck import spec
+from tlogcheck import spec, verify
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import TargetUnreachable, TLogCheckError
 from tlogcheck.incident.checklist import Checklist, Item, TargetInfo, judge
@@ -79,7 +79,7 @@ def _load(t: TargetInfo, s: DailySettings) -> list[Item]:
 
 def _hit_ratio(client: TLogClient) -> Item:
     name = "cache hit ratio (edge)"
-    root = spec.parse_root(client.get(spec.PATH_ROOT).body)
+    root = verify.read_root(client.get(spec.PATH_ROOT))
     size = root.tree_size
     step = max(1, size // HIT_SAMPLE)
     paths = [spec.PATH_ROOT, spec.PATH_CHECKPOINT]

@@ -23,6 +23,8 @@ from tlogcheck.state import KnownTree
 __all__ = ["MAX_CUSTODY_BYTES", "CustodyRecord", "parse_custody", "run_quarterly"]
 
 MAX_CUSTODY_BYTES = 4 * 1024 * 1024
+# Each record costs one consistency proof from the log: a quarter's records, not a dump.
+MAX_CUSTODY_RECORDS = 10_000
 _LINE = re.compile(r"^(?P<size>[1-9][0-9]*)\s+(?P<hex>[0-9a-fA-F]{64})(?:\s+(?P<date>\S+))?\s*$")
 
 
@@ -60,6 +62,11 @@ def parse_custody(path: str) -> list[CustodyRecord]:
             raise ConfigError(
                 f"--tlog-custody {p}:{n}: expected `SIZE HEX [DATE]` (a positive tree size "
                 f"and a 64-hex root hash), got {bare[:80]!r}"
+            )
+        if len(out) == MAX_CUSTODY_RECORDS:
+            raise ConfigError(
+                f"--tlog-custody {p}: more than {MAX_CUSTODY_RECORDS} records (line {n}); "
+                "each costs a consistency proof: give the quarter's records"
             )
         out.append(
             CustodyRecord(int(m["size"]), bytes.fromhex(m["hex"]), m["date"], f"{p.name}:{n}")
