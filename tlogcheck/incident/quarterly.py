@@ -52,7 +52,7 @@ def parse_custody(path: str) -> list[CustodyRecord]:
         raise ConfigError(f"--tlog-custody {p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--tlog-custody {p}: cannot read: {exc}") from None
-    out = []
+    out: list[CustodyRecord] = []
     for n, line in enumerate(text.splitlines(), 1):
         bare = line.strip()
         if not bare or bare.startswith("#"):
