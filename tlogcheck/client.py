@@ -425,6 +425,7 @@ class TLogClient:
         self._lock = threading.Lock()
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
+        self._cache: Counter[str] = Counter()
 
     # -- views -------------------------------------------------------------------------
 
@@ -497,6 +498,8 @@ class TLogClient:
             self._views[view] += 1
             if response.release is not None:
                 self._releases[response.release] += 1
+            if view == "edge":
+                self._cache[(response.cache_status or "none").upper()] += 1
         return response
 
     def _fetch(
@@ -595,7 +598,7 @@ class TLogClient:
         return self.get(spec.PATH_CHECKPOINT, view=view)
 
     def entry(self, index: int, view: str = "edge") -> Response:
-        return self.get(spec.entry_path(_index(index, 'index')), view=view)
+        return self.get(spec.entry_path(_index(index, "index")), view=view)
 
     def inclusion_proof(
         self, index: int, tree_size: int, view: str = "edge"
@@ -632,6 +635,11 @@ class TLogClient:
         """Responses per `X-TLog-Release` value so far (the release mix during a canary)."""
         with self._lock:
             return dict(self._releases)
+
+    def cache_seen(self) -> dict[str, int]:
+        """Edge responses per cache status (HIT, MISS, ...; "NONE" without the header)."""
+        with self._lock:
+            return dict(self._cache)
 
     def responses_seen(self) -> dict[str, int]:
         """Responses per view ("edge", "origin") so far."""

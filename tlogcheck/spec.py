@@ -304,9 +304,7 @@ def _object(kind: str, body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise FormatError(f"{kind}: body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        obj = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except ValueError as exc:  # JSONDecodeError, our hooks, int digit limits
         raise FormatError(f"{kind}: body is not valid JSON ({exc}): {_quote(body)}") from None
     except RecursionError:
@@ -455,4 +453,3 @@ def parse_error(body: bytes) -> str:
     text = _string(kind, _object(kind, body), "error")
     assert text is not None
     return text
-

@@ -64,6 +64,7 @@ __all__ = [
     "verify_latest_proof",
 ]
 
+
 @dataclass(frozen=True)
 class Tree:
     """A tree: its size and root hash (and the release whose pod described it)."""

@@ -35,6 +35,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from tests.ci import file_checks
 from tests.ci.manifests import Document, walk
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -374,4 +375,6 @@ def dockerfile_errors(path: Path) -> list[str]:
 FILE_VALIDATORS: dict[str, Callable[[Path], list[str]]] = {
     "github-workflow": github_workflow_errors,
     "dockerfile": dockerfile_errors,
+    "vscode-tasks": file_checks.vscode_tasks_errors,
+    "shell-script": file_checks.shell_script_errors,
 }

@@ -28,6 +28,9 @@ CI = REPO / "ci"
 FILE_KINDS: dict[str, str] = {
     "github-workflow.yaml": "github-workflow",
     "Dockerfile": "dockerfile",
+    "vscode/tasks.json": "vscode-tasks",
+    "cdn/cloudfront-invalidate.sh": "shell-script",
+    "cdn/cloudflare-purge.sh": "shell-script",
 }
 
 # ci/ files whose check is a test of its own: path -> that test.

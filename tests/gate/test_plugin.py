@@ -70,7 +70,14 @@ def run_pytest(
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("STANDIN_URL", standin.url)
     monkeypatch.setenv("STANDIN_TOKEN", TOKEN)
-    for name in ("TLOG_ROLLOUT", "TLOG_GATE_ACTION", "TLOG_GATE_DRY_RUN", "TLOG_URL"):
+    for name in (
+        "TLOG_ROLLOUT",
+        "TLOG_GATE_ACTION",
+        "TLOG_GATE_DRY_RUN",
+        "TLOG_GATE_INVALIDATE",
+        "TLOG_GATE_INVALIDATE_TIMEOUT",
+        "TLOG_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     def run(*args: str, subprocess: bool = False, target: bool = True) -> Run:

@@ -55,7 +55,7 @@ def test_outcomes_per_check_and_verdict(config: pytest.Config) -> None:
     assert checks["db"] == {
         "passed": 0, "skipped": 1, "inconclusive": 0, "failed": 0, "verdict": "skipped",
         "tests": [{"nodeid": "c", "outcome": "skipped", "when": "call", "duration": 0.0,
-                   "message": "no --tlog-db given"}],
+                   "message": "no --tlog-db given", "finished_at": None}],
     }  # fmt: skip
     assert run.verdict() == "failed"
 

@@ -51,6 +51,24 @@ def _demo() -> Command:
     return demo
 
 
+def _notice() -> Command:
+    from tlogcheck.cli import notice
+
+    return notice
+
+
+def _rca() -> Command:
+    from tlogcheck.cli import rca
+
+    return rca
+
+
+def _checklist() -> Command:
+    from tlogcheck.cli import checklist
+
+    return checklist
+
+
 # name -> (its module, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "root": (_root, "rebuild the Merkle root of a db.jsonl (playbook §4)"),
@@ -63,6 +81,12 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "demo": (
         _demo,
         "the suite against the embedded deployment: healthy, broken, and the gate in dry run",
+    ),
+    "notice": (_notice, "draft the incident notice (playbook §6) from JSON reports"),
+    "rca": (_rca, "draft the RCA skeleton (playbook §8) as Markdown from JSON reports"),
+    "checklist": (
+        _checklist,
+        "run the daily / weekly / quarterly checklist (playbook §5) against a target",
     ),
 }
 

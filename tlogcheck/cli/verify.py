@@ -222,8 +222,7 @@ def _verify(
     if index >= size:
         return out.error(
             "usage error",
-            f"index {index} is outside the tree: its size is {size} "
-            f"(valid indices 0..{size - 1})",
+            f"index {index} is outside the tree: its size is {size} (valid indices 0..{size - 1})",
         )
 
     entry_resp = client.entry(index, view=view)

@@ -322,6 +322,8 @@ class RolloutGate:
         self.dry_run = dry_run
         # act() as a whole gives up retrying after this long: the run waits for it.
         self.budget = budget
+        # The Rollout as the abort answered it: later Events regard the same object.
+        self.last_rollout: dict[str, Any] | None = None
         self.ref = CustomObject(
             GROUP,
             VERSION,
@@ -418,10 +420,20 @@ class RolloutGate:
         )
 
     def event_body(
-        self, reason: Reason, done: str, rollout: Mapping[str, Any] | None
+        self,
+        reason: Reason,
+        done: str,
+        rollout: Mapping[str, Any] | None,
+        *,
+        action: str = "Abort",
+        event_reason: str | None = None,
+        note: str | None = None,
+        event_type: str = "Warning",
     ) -> dict[str, Any]:
         """An events.k8s.io/v1 Event regarding the Rollout, named as client-go names them."""
         meta = (rollout or {}).get("metadata") or {}
+        if event_reason is None:
+            event_reason = "TLogCheckInconclusive" if reason.inconclusive else "TLogCheckFailed"
         return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
@@ -432,8 +444,8 @@ class RolloutGate:
             "eventTime": _micro_now().isoformat(),
             "reportingController": EVENT_COMPONENT,
             "reportingInstance": clip(socket.gethostname() or EVENT_COMPONENT, 128),
-            "action": "Abort",
-            "reason": "TLogCheckInconclusive" if reason.inconclusive else "TLogCheckFailed",
+            "action": action,
+            "reason": event_reason,
             "regarding": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": KIND,
@@ -442,9 +454,25 @@ class RolloutGate:
                 "uid": meta.get("uid", "<uid of the Rollout>"),
                 "resourceVersion": meta.get("resourceVersion", "<resourceVersion>"),
             },
-            "note": reason.message(done),
-            "type": "Warning",
+            "note": reason.message(done) if note is None else clip(note, MESSAGE_LIMIT),
+            "type": event_type,
         }
+
+    def record_invalidation(self, reason: Reason, text: str, ok: bool) -> str:
+        """A second Event after the CDN invalidation hook ran: its exit status and
+        output tail, beside the abort's Event. Returns the Event's name."""
+        body = self.event_body(
+            reason,
+            "",
+            self.last_rollout,
+            action="InvalidateCDN",
+            event_reason="TLogCheckCDNInvalidated" if ok else "TLogCheckCDNInvalidationFailed",
+            note=f"tlogcheck: CDN invalidation after the abort: {text}",
+            event_type="Normal" if ok else "Warning",
+        )
+        with self.kube.deadline(self.budget):
+            self.kube.create_event("invalidate: create the Event", body, CREATE_EVENT)
+        return str(body["metadata"]["name"])
 
     def record_reason(
         self, reason: Reason, done: str, rollout: Mapping[str, Any] | None
@@ -488,6 +516,7 @@ class RolloutGate:
         with self.kube.deadline(self.budget):
             try:
                 rollout = self.abort()
+                self.last_rollout = rollout
                 outcome.aborted = True
                 if action == "abort+undo":
                     try:

@@ -8,6 +8,9 @@ Options (command line > environment > ini, in the one `tlogcheck` group):
     --gate-action ACTION         abort (default) | abort+undo | none
     --gate-dry-run               print the exact requests, send nothing
     --gate-on-inconclusive WHAT  ignore (default) | abort
+    --gate-invalidate CMD        after a successful abort (and undo): `sh -c CMD`, the
+                                 CDN invalidation (playbook §3.2 step 3)
+    --gate-invalidate-timeout S  its deadline (300)
 
 Gated tests: every test of the `tests_synthetic` package, tests marked `gate`, and
 tests that use the `rollout_gate` fixture.
@@ -18,6 +21,12 @@ worker. The requests go out inside the hook, so the abort leaves while the repor
 still fresh; workers never act; later failures do not patch again. A gate that had
 to act and could not (or could not even read its Rollout at session start) makes the
 run exit 1, whatever the tests said: a broken gate is never a silent pass.
+
+The invalidation command runs in a thread once the abort (and undo) succeeded, so the
+run goes on meanwhile; the session waits for it at the end (bounded by its deadline),
+and its exit status and output tail go to the summary, the report and a second Event.
+It never runs in dry run (the summary shows it with its variables instead) nor when
+the gate did not act.
 """
 
 from __future__ import annotations
@@ -34,11 +43,14 @@ import pytest
 from tlogcheck.checks import check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
 from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
+from tlogcheck.gate.invalidate import KILL_GRACE_S, Invalidation, environment, iso, run_invalidation
 from tlogcheck.gate.kube import ClusterAccess, clip, load_access, resolve_namespace
-from tlogcheck.plugin.options import Option, source_of, value
+from tlogcheck.plugin.options import Option, positive_float, source_of, value
 
 __all__ = [
     "EVIDENCE_KEY",
+    "GATE_INVALIDATE",
+    "GATE_INVALIDATE_TIMEOUT",
     "GATE_KEY",
     "OPTIONS",
     "GateState",
@@ -83,12 +95,33 @@ GATE_ON_INCONCLUSIVE = Option(
     default="ignore",
     choices=("ignore", "abort"),
 )
+GATE_INVALIDATE = Option(
+    "--gate-invalidate",
+    "TLOG_GATE_INVALIDATE",
+    "after the gate's abort (and undo) succeeded, run this command with `sh -c` to "
+    "invalidate the CDN (e.g. ci/cdn/cloudfront-invalidate.sh). It sees TLOG_ROLLOUT, "
+    "TLOG_NAMESPACE, TLOG_CHECK, TLOG_ALERT, TLOG_RELEASE (the releases that answered, "
+    "most first, comma-separated), TLOG_URL and TLOG_REASON; its exit status and output "
+    "tail go to the summary, the JSON report and an Event. Never run in dry run (shown "
+    "instead) nor when the gate did not act.",
+    metavar="CMD",
+)
+GATE_INVALIDATE_TIMEOUT = Option(
+    "--gate-invalidate-timeout",
+    "TLOG_GATE_INVALIDATE_TIMEOUT",
+    "seconds the invalidation command may take; then it and what it started are killed.",
+    default="300",
+    convert=positive_float,
+    metavar="SECONDS",
+)
 OPTIONS: list[Option] = [
     ROLLOUT,
     ROLLOUT_NAMESPACE,
     GATE_ACTION,
     GATE_DRY_RUN,
     GATE_ON_INCONCLUSIVE,
+    GATE_INVALIDATE,
+    GATE_INVALIDATE_TIMEOUT,
 ]
 
 # A test may add short evidence for the Event through `rollout_gate.evidence(...)`;
@@ -106,6 +139,8 @@ class GateSettings:
     action: str
     dry_run: bool
     on_inconclusive: str
+    invalidate: str | None = None
+    invalidate_timeout: float = 300.0
 
     @property
     def armed(self) -> bool:
@@ -119,6 +154,8 @@ class GateSettings:
             "action": self.action,
             "dry_run": self.dry_run,
             "on_inconclusive": self.on_inconclusive,
+            "invalidate": self.invalidate,
+            "invalidate_timeout": self.invalidate_timeout,
         }
 
 
@@ -153,6 +190,9 @@ class GateState:
     outcome: GateOutcome | None = None
     later_failures: int = 0
     inconclusive_ignored: set[str] = field(default_factory=set)
+    invalidation: Invalidation | None = None
+    invalidation_skipped: str | None = None
+    invalidation_thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def failed(self) -> str | None:
@@ -201,6 +241,9 @@ class GateState:
             "triggered_by": self.trigger.to_json() if self.trigger else None,
             "outcome": self.outcome.to_json() if self.outcome else None,
             "latency": self.latency(),
+            "acted_at": iso(self.outcome.first_sent_at()) if self.outcome else None,
+            "invalidation": self.invalidation.to_json() if self.invalidation else None,
+            "invalidation_skipped": self.invalidation_skipped,
             "later_failures": self.later_failures,
             "inconclusive_ignored": len(self.inconclusive_ignored),
         }
@@ -281,11 +324,13 @@ def _settings(
         action=action,
         dry_run=bool(value(config, GATE_DRY_RUN)),
         on_inconclusive=value(config, GATE_ON_INCONCLUSIVE),
+        invalidate=(value(config, GATE_INVALIDATE) or "").strip() or None,
+        invalidate_timeout=float(value(config, GATE_INVALIDATE_TIMEOUT)),
     )
     problem = None
     # Asking for an action on the command line or in the environment without naming
     # the Rollout would leave a pipeline believing it has a gate; ini may set defaults.
-    for option in (GATE_ACTION, GATE_DRY_RUN):
+    for option in (GATE_ACTION, GATE_DRY_RUN, GATE_INVALIDATE):
         src = source_of(config, option)
         if rollout is None and (src == "command line" or src.startswith("env")):
             problem = f"{option.flag} ({src}) needs --rollout NAME: the gate has no Rollout"
@@ -381,7 +426,102 @@ class GatePlugin:
             )
         st.outcome = self._act(reason)
         self._announce(self._headline())
+        self._invalidate(reason)
         self._record()
+
+    # --- the CDN invalidation hook ---
+
+    def _release(self) -> str:
+        from tlogcheck.plugin import report
+
+        releases = report.run(self.config).releases
+        return ",".join(r for r, _ in sorted(releases.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def _url(self) -> str | None:
+        from tlogcheck.plugin.target import TARGET_KEY
+
+        t = self.config.stash.get(TARGET_KEY, None)
+        return t.url if t is not None else None
+
+    def _invalidate(self, reason: Reason) -> None:
+        st = self.state
+        s, out = st.settings, st.outcome
+        if s.invalidate is None or out is None or s.action == "none":
+            return
+        assert s.rollout is not None
+        acted = out.aborted and (s.action != "abort+undo" or out.undo is not None)
+        if not acted and not s.dry_run:
+            st.invalidation_skipped = (
+                "not run: the gate's abort"
+                + (" and undo" if s.action == "abort+undo" else "")
+                + " did not succeed"
+            )
+            self._announce(f"tlogcheck gate: CDN invalidation {st.invalidation_skipped}")
+            return
+        env = environment(
+            rollout=s.rollout,
+            namespace=s.namespace,
+            check=reason.check,
+            alert=reason.alert,
+            release=self._release(),
+            url=self._url(),
+            reason=reason.message(out.done(as_sent=True)),
+        )
+        if s.dry_run:
+            st.invalidation = run_invalidation(
+                s.invalidate, env, s.invalidate_timeout, dry_run=True
+            )
+            return
+        thread = threading.Thread(
+            target=self._invalidate_now, args=(reason, env), name="tlogcheck-invalidate"
+        )
+        st.invalidation_thread = thread
+        thread.start()
+
+    def _invalidate_now(self, reason: Reason, env: dict[str, str]) -> None:
+        st = self.state
+        s = st.settings
+        assert s.invalidate is not None
+        inv = run_invalidation(s.invalidate, env, s.invalidate_timeout)
+        st.invalidation = inv
+        if st.gate is None:
+            return
+        tail = " | ".join(inv.tail_lines(5))
+        text = inv.describe() + (f"; output: {tail}" if tail else "")
+        try:
+            inv.event = st.gate.record_invalidation(reason, st.gate.redact(text), inv.ok)
+        except Exception as exc:  # the Event is a courtesy; the report still says it all
+            inv.event_error = st.gate.redact(f"{type(exc).__name__}: {exc}")
+
+    def _wait_for_invalidation(self) -> None:
+        thread = self.state.invalidation_thread
+        if thread is None:
+            return
+        # The command's own deadline, its kill grace, and the Event's request.
+        thread.join(self.state.settings.invalidate_timeout + KILL_GRACE_S + 70.0)
+        if thread.is_alive() and self.state.invalidation is None:
+            self.state.invalidation_skipped = "still running when the session ended"
+
+    def _invalidation_lines(self) -> list[str]:
+        st = self.state
+        inv = st.invalidation
+        if inv is None:
+            if st.invalidation_skipped:
+                return [f"gate: CDN invalidation {st.invalidation_skipped}"]
+            return []
+        if inv.dry_run:
+            env = " ".join(f"{k}={v!r}" for k, v in inv.env.items() if k != "TLOG_REASON")
+            return [
+                f"gate (dry run): CDN invalidation: {inv.describe()}",
+                f"  with {env} and TLOG_REASON",
+            ]
+        lines = [f"gate: CDN invalidation: {inv.describe()}"]
+        lines += [f"  | {ln}" for ln in inv.tail_lines(10)]
+        if inv.event:
+            lines.append(f"gate: Event {inv.event} records the invalidation")
+        elif inv.event_error:
+            lines.append(f"gate: the invalidation's Event could not be created: {inv.event_error}")
+        return lines
 
     def _act(self, reason: Reason) -> GateOutcome:
         st = self.state
@@ -454,6 +594,7 @@ class GatePlugin:
                 lines.append(
                     f"gate: act by hand: kubectl -n {s.namespace} argo rollouts abort {s.rollout}"
                 )
+        lines += self._invalidation_lines()
         if st.later_failures:
             lines.append(
                 f"gate: {st.later_failures} later gated failure(s) did not patch again "
@@ -478,6 +619,7 @@ class GatePlugin:
         st = self.state
         if st.settings.rollout is None:
             return
+        self._wait_for_invalidation()
         self._record()
         for line in self._summary():
             report.summary_line(self.config, line)

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ class TestRecord:
     when: str
     message: str
     duration: float
+    stop: float | None = None  # Unix time the deciding phase ended
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class TestRecord:
             "when": self.when,
             "duration": round(self.duration, 3),
             "message": self.message,
+            "finished_at": iso_time(self.stop),
         }
 
 
@@ -86,6 +90,7 @@ class RunRecord:
     tests: dict[str, TestRecord] = field(default_factory=dict)
     verified: list[tuple[int, str]] = field(default_factory=list)
     state_note: str | None = None
+    started_at: float = field(default_factory=time.time)
 
     def count(self, outcome: str) -> int:
         return sum(1 for t in self.tests.values() if t.outcome == outcome)
@@ -112,6 +117,14 @@ class RunRecord:
 
     def verdict(self) -> str:
         return _verdict(self.counts())
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A Unix time as UTC ISO 8601 with milliseconds: the report's times."""
+    if ts is None:
+        return None
+    text = datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def _verdict(counts: dict[str, Any]) -> str:
@@ -147,6 +160,36 @@ def summary_line(config: pytest.Config, text: str) -> None:
         lines.append(text)
 
 
+def add_served(config: pytest.Config, view: str, facts: dict[str, Any]) -> None:
+    """What a view served (tree size, root hash, release...): the report's "served"
+    section, one key per view, so a notice quotes the served facts, not a guess."""
+    served = run(config).sections.setdefault("served", {})
+    if isinstance(served, dict):
+        served.setdefault(view, facts)
+
+
+def add_cache_statuses(config: pytest.Config, counts: dict[str, int]) -> None:
+    """Edge responses per cache status of one process: a list, which the controller
+    concatenates over xdist workers; `cache_hit_ratio` sums it."""
+    if counts:
+        found = run(config).sections.setdefault("edge_cache_status", [])
+        if isinstance(found, list):
+            found.append(dict(counts))
+
+
+def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
+    """(hit ratio, responses) of the edge responses a report counted; None without any."""
+    total = hits = 0
+    found = doc.get("edge_cache_status")
+    for counts in found if isinstance(found, list) else []:
+        if isinstance(counts, dict):
+            for status, n in counts.items():
+                if isinstance(n, int) and n > 0:
+                    total += n
+                    hits += n if str(status).upper() == "HIT" else 0
+    return (hits / total, total) if total else None
+
+
 def add_releases(config: pytest.Config, counts: dict[str, int]) -> None:
     """Count responses per X-TLog-Release (the release mix of a canary)."""
     run(config).releases.update(counts)
@@ -178,7 +221,13 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
                 r.verified.append((int(val[0]), str(val[1])))
     check = check_of(rep.keywords)
     new = TestRecord(
-        rep.nodeid, check.name if check else None, outcome, rep.when, _message(rep), rep.duration
+        rep.nodeid,
+        check.name if check else None,
+        outcome,
+        rep.when,
+        _message(rep),
+        rep.duration,
+        getattr(rep, "stop", None) or None,  # 0: a report built without times
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:
@@ -216,6 +265,7 @@ def build(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
     doc["releases"] = dict(r.releases)
     doc["checks"] = r.checks()
     checks = doc["checks"]
+    doc["run"] = {"started_at": iso_time(r.started_at), "finished_at": iso_time(time.time())}
     doc["summary"] = {
         "verdict": r.verdict(),
         "exitstatus": int(exitstatus),

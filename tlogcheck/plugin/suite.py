@@ -31,6 +31,7 @@ Verdicts:
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -170,6 +171,7 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
         yield client
     finally:
         report.add_releases(request.config, client.releases_seen())
+        report.add_cache_statuses(request.config, client.cache_seen())
         client.close()
 
 
@@ -187,16 +189,34 @@ def _served_root(client: TLogClient, view: str) -> verify.ServedRoot:
         )
 
 
+def _note_served(config: pytest.Config, view: str, served: verify.ServedRoot) -> verify.ServedRoot:
+    r = served.response
+    report.add_served(
+        config,
+        view,
+        {
+            "tree_size": served.root.tree_size,
+            "root_hash": served.root.root_hash.hex(),
+            "release": r.release,
+            "etag": r.etag,
+            "cache_status": r.cache_status,
+            "url": r.url,
+            "fetched_at": report.iso_time(time.time()),
+        },
+    )
+    return served
+
+
 @pytest.fixture(scope="session")
-def served_root(tlog_client: TLogClient) -> verify.ServedRoot:
+def served_root(request: pytest.FixtureRequest, tlog_client: TLogClient) -> verify.ServedRoot:
     """The root the edge serves, fetched once per process: what clients verify against."""
-    return _served_root(tlog_client, "edge")
+    return _note_served(request.config, "edge", _served_root(tlog_client, "edge"))
 
 
 @pytest.fixture(scope="session")
-def origin_root(tlog_client: TLogClient) -> verify.ServedRoot:
+def origin_root(request: pytest.FixtureRequest, tlog_client: TLogClient) -> verify.ServedRoot:
     """The root the origin serves (X-Bypass: 1 or the origin URL), fetched once."""
-    return _served_root(tlog_client, "origin")
+    return _note_served(request.config, "origin", _served_root(tlog_client, "origin"))
 
 
 @pytest.fixture(scope="session")
@@ -255,6 +275,21 @@ def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> ve
 @pytest.fixture(scope="session")
 def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     """One streaming pass over --tlog-db: its SHA-256, size, root, and the served-size prefix."""
+    found = _db_audit(request, tlog_target)
+    report.record(
+        request.config,
+        "db",
+        {
+            "path": str(tlog_target.db),
+            "sha256": found.sha256.hex(),
+            "tree_size": found.tree_size,
+            "root_hash": found.root_hash.hex(),
+        },
+    )
+    return found
+
+
+def _db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     from tlogcheck.db import audit
 
     if tlog_target.db is None:
@@ -379,6 +414,9 @@ class SuitePlugin:
         if session.exitstatus == 0 and run.count("inconclusive"):
             session.exitstatus = EXIT_INCONCLUSIVE
         _record_state(config, session.exitstatus)
+        t = config.stash.get(TARGET_KEY, None)
+        if t is not None:
+            report.record(config, "replay", {"seed": t.seed, "command": t.replay_command()})
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config

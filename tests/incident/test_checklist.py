@@ -1,0 +1,254 @@
+"""`tlogcheck checklist`: each §5 checklist passes on a healthy deployment and fails on
+the fault it exists for, against the embedded reference deployment (real servers on
+loopback, real locust, the real suite in a subprocess, Debian's promtool)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tlogcheck import note, verify
+from tlogcheck.cli import main
+from tlogcheck.client import TLogClient
+from tlogcheck.refstack.stack import start_stack
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRIES = "--tlog-embedded-entries=256"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TLOG_URL", "TLOG_VKEY", "TLOG_DB", "TLOG_KNOWN_ROOT", "TLOG_TIMEOUT",
+                 "TLOG_EMBEDDED_FAULT", "TLOG_ROLLOUT", "TLOG_GATE_INVALIDATE", "TLOG_CUSTODY",
+                 "TLOG_CHECKLIST_LOAD_SECONDS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def checklist(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["checklist", *args, "--format", "json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def marks(doc: dict[str, Any]) -> dict[str, str]:
+    return {i["item"]: i["mark"] for i in doc["items"]}
+
+
+# --- daily ------------------------------------------------------------------------------
+
+
+def test_daily_passes_on_a_healthy_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = checklist(capsys, "daily", ENTRIES, "--load-seconds", "2")
+    assert code == 0, doc
+    assert set(marks(doc).values()) == {"✓"}
+    assert list(marks(doc)) == [
+        "health (edge)",
+        "health (origin)",
+        "cache hit ratio (edge)",
+        "5xx rate (load)",
+        "p95 (load)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "item"),
+    [
+        ("healthz-5xx", "health (edge)"),
+        ("cache-always-miss", "cache hit ratio (edge)"),
+        ("error-rate:20", "5xx rate (load)"),
+    ],
+)
+def test_daily_fails_on_its_faults(
+    capsys: pytest.CaptureFixture[str], fault: str, item: str
+) -> None:
+    code, doc = checklist(
+        capsys, "daily", ENTRIES, "--load-seconds", "2", f"--tlog-embedded-fault={fault}"
+    )
+    assert code == 1
+    assert marks(doc)[item] == "✗"
+
+
+def test_daily_on_a_target_that_does_not_answer_is_inconclusive(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, doc = checklist(
+        capsys, "daily", "--tlog-url", "http://127.0.0.1:9", "--tlog-timeout", "0.5"
+    )
+    assert code == 6
+    assert all(i["status"] == "inconclusive" for i in doc["items"])
+
+
+# --- weekly -----------------------------------------------------------------------------
+
+
+def test_weekly_passes_with_an_executable_invalidation_script(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ci/prometheus here: the rules item is skipped
+    script = str(REPO / "ci" / "cdn" / "cloudflare-purge.sh")
+    code, doc = checklist(capsys, "weekly", ENTRIES, "--gate-invalidate", script)
+    assert code == 0, doc
+    m = marks(doc)
+    assert m["canary rehearsal: suite with the gate in dry run"] == "✓"
+    assert m["canary rehearsal: the gate would abort a broken canary"] == "✓"
+    assert m["invalidation command exists and is executable"] == "✓"
+    assert m["alert rules (promtool)"] == "–"
+
+
+def test_weekly_fails_without_a_usable_invalidation_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    plain = tmp_path / "invalidate.sh"
+    plain.write_text("#!/bin/sh\necho hi\n")  # not executable
+    for command in (None, "./infra/cdn/invalidate.sh", str(plain)):
+        args = ["weekly", ENTRIES] + (["--gate-invalidate", command] if command else [])
+        code, doc = checklist(capsys, *args)
+        assert code == 1
+        assert marks(doc)["invalidation command exists and is executable"] == "✗"
+
+
+def test_weekly_fails_on_a_broken_deployment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, doc = checklist(
+        capsys, "weekly", ENTRIES, "--tlog-embedded-fault=wrong-root", "--gate-invalidate", "true"
+    )
+    assert code == 1
+    assert marks(doc)["canary rehearsal: suite with the gate in dry run"] == "✗"
+
+
+RULES = """groups:
+  - name: tlog
+    rules:
+      - alert: TLogAvailabilityDown
+        expr: up{job="tlog"} == 0
+        for: 1m
+"""
+RULES_TEST = """rule_files: [tlog.rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{job="tlog"}'
+        values: '0x5'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: TLogAvailabilityDown
+        exp_alerts:
+          - exp_labels: {job: tlog}
+"""
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_weekly_runs_promtool_on_the_alert_rules(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rules = tmp_path / "ci" / "prometheus"
+    rules.mkdir(parents=True)
+    (rules / "tlog.rules.yaml").write_text(RULES)
+    (rules / "tlog.test.yaml").write_text(RULES_TEST)
+    hook = tmp_path / "purge.sh"
+    hook.write_text("#!/bin/sh\ntrue\n")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+    code, doc = checklist(capsys, "weekly", ENTRIES, "--gate-invalidate", str(hook))
+    assert code == 0 and marks(doc)["alert rules (promtool)"] == "✓"
+    # A test that expects what the rule does not do fails the item.
+    (rules / "tlog.test.yaml").write_text(RULES_TEST.replace("eval_time: 3m", "eval_time: 0m"))
+    code, doc = checklist(capsys, "weekly", ENTRIES, "--gate-invalidate", str(hook))
+    assert code == 1 and marks(doc)["alert rules (promtool)"] == "✗"
+
+
+# --- quarterly --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def custody_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Custody records of the healthy demo log: its trees at 128 and 256 entries."""
+    path = tmp_path_factory.mktemp("custody") / "custody.txt"
+    with start_stack(entries=256) as stack, TLogClient(stack.info.edge_url) as client:
+        lines = ["# size root date"]
+        for n in (128, 256):
+            lines.append(f"{n} {verify.root_of_size(client, n).root_hash.hex()} 2026-09-30")
+    path.write_text("\n".join(lines) + "\n")
+    yield path
+
+
+def test_quarterly_passes_with_matching_custody_records(
+    capsys: pytest.CaptureFixture[str], custody_file: Path
+) -> None:
+    code, doc = checklist(capsys, "quarterly", ENTRIES, "--tlog-custody", str(custody_file))
+    assert code == 0, doc
+    m = marks(doc)
+    assert [k for k in m if k.startswith("custody ")] == [
+        k for k in m if k.startswith("custody ") and m[k] == "✓"
+    ]
+    assert len([k for k in m if k.startswith("custody ")]) == 2
+    assert m["db.jsonl audit (full)"] == "✓" and m["signature policy (checkpoint)"] == "✓"
+    sig = next(i for i in doc["items"] if i["item"] == "signature policy (checkpoint)")
+    assert "origin line 'tlog.example.com/log'" in sig["reason"] and "verifies" in sig["reason"]
+
+
+def test_quarterly_fails_on_a_rewritten_history(
+    capsys: pytest.CaptureFixture[str], custody_file: Path
+) -> None:
+    code, doc = checklist(
+        capsys,
+        "quarterly",
+        ENTRIES,
+        "--tlog-embedded-fault=history-rewrite",
+        "--tlog-custody",
+        str(custody_file),
+    )
+    assert code == 1
+    failed = [i for i in doc["items"] if i["mark"] == "✗"]
+    assert {i["item"].split(":")[0] for i in failed} >= {"custody 128", "custody 256"}
+    assert any("custody.txt:2" in i["reason"] for i in failed)
+
+
+def test_quarterly_fails_when_no_verifier_key_verifies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, other = note.generate_signer("tlog.example.com/log")  # the right name, another key
+    code, doc = checklist(capsys, "quarterly", ENTRIES, "--tlog-vkey", other)
+    sig = next(i for i in doc["items"] if i["item"] == "signature policy (checkpoint)")
+    assert code == 1 and sig["mark"] == "✗"
+
+
+def test_a_malformed_custody_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "custody.txt"
+    bad.write_text("128 " + "ab" * 32 + "\n128 nothex\n")
+    assert main(["checklist", "quarterly", ENTRIES, "--tlog-custody", str(bad)]) == 2
+    assert f"--tlog-custody {bad}:2: expected `SIZE HEX [DATE]`" in capsys.readouterr().err
+
+
+def test_a_bad_option_from_the_environment_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TLOG_TIMEOUT", "-3")
+    assert main(["checklist", "daily", ENTRIES]) == 2
+    assert "--tlog-timeout (env TLOG_TIMEOUT): bad value '-3'" in capsys.readouterr().err
+
+
+def test_the_checklists_own_options_have_env_twins(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, custody_file: Path
+) -> None:
+    monkeypatch.setenv("TLOG_CHECKLIST_LOAD_SECONDS", "0")
+    assert main(["checklist", "daily", ENTRIES]) == 2
+    assert "--load-seconds (env TLOG_CHECKLIST_LOAD_SECONDS): bad value '0'" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.delenv("TLOG_CHECKLIST_LOAD_SECONDS")
+    monkeypatch.setenv("TLOG_CUSTODY", str(custody_file))
+    code, doc = checklist(capsys, "quarterly", ENTRIES, "--tlog-embedded-fault=history-rewrite")
+    assert code == 1 and any(i["item"].startswith("custody 128") for i in doc["items"])

@@ -1,0 +1,41 @@
+"""`tlogcheck notice REPORT.json...`: the playbook's §6 incident notice, drafted from
+the JSON reports of the failing run and (if given) a later passing one.
+
+Korean by default in the playbook's labels (제목/영향/원인/조치/재발 방지); `--lang en`
+for English. Exit 0 with the notice on stdout; 2 when a report cannot be read or
+none of them failed (there is nothing to announce).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tlogcheck.errors import EXIT_OK
+from tlogcheck.incident import notice, reports
+from tlogcheck.playbook import LANGS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "reports",
+        nargs="+",
+        metavar="REPORT.json",
+        help="JSON reports (--tlog-report-json) of the failing run and, if it has "
+        "recovered, a later passing run; ordered by their start times",
+    )
+    parser.add_argument(
+        "--lang", choices=LANGS, default="ko", help="ko (the playbook's words, default) or en"
+    )
+    parser.add_argument(
+        "--format",
+        choices=notice.FORMATS,
+        default="text",
+        help="text (as §6 lays it out, default) or markdown",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = [reports.load_report(p) for p in args.reports]
+    sys.stdout.write(notice.render(reports.incident(runs), args.lang, args.format))
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""Respond and report: triage, evidence, the notice, the RCA and the checklists."""

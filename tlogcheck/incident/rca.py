@@ -1,0 +1,242 @@
+"""Playbook §8: the RCA skeleton (타임라인, 가설/검증, 근본 원인, 교정 조치(KAIs), 증빙)
+as Markdown, drafted from the reports of a failing run and, if given, a later passing one.
+
+What the reports say is filled in (detection, mitigation, recovery times; each failing
+check's hypotheses and observation; the served root hashes, db.jsonl SHA-256, release
+tags, seed and replay command). What only people know (closing time, the root cause,
+PR, screenshots) is left as a marked blank with the playbook's candidates beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tlogcheck.checks import CHECKS
+from tlogcheck.incident.notice import actions, title
+from tlogcheck.incident.reports import Incident, RunReport
+from tlogcheck.incident.words import W, alert_of, clip_line, scenario_of, when
+from tlogcheck.playbook import ALERTS, RCA_LABELS, SCENARIOS, Text
+from tlogcheck.verify import release_mix
+
+__all__ = ["render"]
+
+R: dict[str, Text] = {
+    "rca": Text("사후 분석(RCA)", "Post-incident analysis (RCA)"),
+    "stage": Text("단계", "Stage"),
+    "time": Text("시각", "Time"),
+    "basis": Text("근거", "Basis"),
+    "detect": Text("감지", "Detection"),
+    "mitigate": Text("완화", "Mitigation"),
+    "recover": Text("복구", "Recovery"),
+    "close": Text("종료", "Close"),
+    "first_failure": Text("첫 실패 테스트", "first failing test"),
+    "observation": Text("관측", "Observation"),
+    "verdict": Text("판정", "Verdict"),
+    "to_verify": Text("검증 필요", "to verify"),
+    "check_failed": Text("검사 실패: 테스트 {n}개", "check failed: {n} test(s)"),
+    "process": Text("프로세스", "Process"),
+    "code": Text("코드", "Code"),
+    "infra": Text("인프라", "Infrastructure"),
+    "candidates": Text("후보(§3 가설)", "candidates (§3 hypotheses)"),
+    "now": Text("즉시", "Immediate"),
+    "mid": Text("중기", "Mid-term"),
+    "long": Text("장기", "Long-term"),
+    "done": Text("완료", "done"),
+    "roots": Text("서빙된 루트 해시", "served root hashes"),
+    "db_sha": Text("db.jsonl SHA-256", "db.jsonl SHA-256"),
+    "db_expected": Text("릴리스 아티팩트 기대값", "release artefact's expected value"),
+    "tags": Text("릴리스 태그", "release tags"),
+    "seed": Text("시드와 재현 명령", "seed and replay command"),
+    "events": Text("Kubernetes Event", "Kubernetes Events"),
+    "bundle": Text("증거 번들", "evidence bundle"),
+    "pr": Text("PR", "PR"),
+    "screens": Text("스크린샷", "screenshots"),
+    "reports": Text("보고서", "reports"),
+    "failing_run": Text("실패 실행", "failing run"),
+    "passing_run": Text("통과 실행", "passing run"),
+}
+
+# Which §3 hypotheses point at which kind of root cause (§8: process / code / infra).
+_KIND = {
+    "`db.jsonl` 불일치/손상": "process",
+    "빌드 스텝 누락": "process",
+    "CDN 구버전": "infra",
+    "신규 이미지": "code",
+    "포드 죽음": "infra",
+    "리소스 고갈": "infra",
+    "잘못된 ConfigMap": "process",
+}
+
+
+def _alerts(run: RunReport) -> list[str]:
+    names = [run.alert()] + [CHECKS[c].alert for c in run.failed_checks if c in CHECKS]
+    return list(dict.fromkeys(n for n in names if n and n in ALERTS))
+
+
+def _timeline(inc: Incident, lang: str) -> list[str]:
+    run, gate = inc.failing, inc.failing.gate
+    missing, fill = W["missing"](lang), W["to_fill"](lang)
+    trig = gate.get("triggered_by") if isinstance(gate.get("triggered_by"), dict) else {}
+    first = run.first_failure_at()
+    first_test = next(
+        (
+            str(t.get("nodeid"))
+            for c in run.failed_checks
+            for t in run.failing_tests(c)
+            if t.get("finished_at") == first
+        ),
+        None,
+    )
+    rows = [
+        (
+            R["detect"](lang),
+            when(first) or missing,
+            f"{R['first_failure'](lang)} `{first_test}`" if first_test else missing,
+        ),
+        (
+            R["mitigate"](lang),
+            when(gate.get("acted_at")) or missing,
+            "; ".join(actions(inc, lang)[:1]) + (f" — `{trig.get('nodeid')}`" if trig else ""),
+        ),
+        (
+            R["recover"](lang),
+            when(inc.recovery.finished_at) if inc.recovery else missing,
+            f"{R['passing_run'](lang)} `{inc.recovery.path}`" if inc.recovery else missing,
+        ),
+        (R["close"](lang), fill, fill),
+    ]
+    out = [
+        f"| {R['stage'](lang)} | {R['time'](lang)} (UTC) | {R['basis'](lang)} |",
+        "|---|---|---|",
+    ]
+    out += [f"| {a} | {b} | {c.replace('|', '/')} |" for a, b, c in rows]
+    return out
+
+
+def _hypotheses(run: RunReport, lang: str) -> list[str]:
+    out: list[str] = []
+    for name in run.failed_checks:
+        check = CHECKS.get(name)
+        alert = alert_of(check.alert) if check else None
+        scenario = scenario_of(alert)
+        head = f"### {name}"
+        if check:
+            head += f" ({check.alert}, {W['playbook'](lang)} {check.section})"
+        out += [head, ""]
+        tests = run.failing_tests(name)
+        observed = clip_line(str(tests[0].get("message", "")), 400) if tests else W["missing"](lang)
+        out.append(f"- {R['observation'](lang)}: {observed}")
+        out.append(f"- {R['verdict'](lang)}: {R['check_failed'](lang).format(n=len(tests))}")
+        out += [
+            "",
+            f"| {W['hypothesis'](lang)} | {R['observation'](lang)} | {R['verdict'](lang)} |",
+            "|---|---|---|",
+        ]
+        hyps = scenario.hypotheses if scenario else ()
+        if not hyps:
+            out.append(f"| {W['no_hypotheses'](lang)} | | {R['to_verify'](lang)} |")
+        for h in hyps:
+            out.append(f"| {h(lang)} | {W['to_fill'](lang)} | {R['to_verify'](lang)} |")
+        out.append("")
+    return out
+
+
+def _root_cause(run: RunReport, lang: str) -> list[str]:
+    by_kind: dict[str, list[str]] = {"process": [], "code": [], "infra": []}
+    for alert_name in _alerts(run):
+        scenario = SCENARIOS.get(ALERTS[alert_name].scenario)
+        for h in scenario.hypotheses if scenario else ():
+            kind = _KIND.get(h.ko, "infra")
+            if h(lang) not in by_kind[kind]:
+                by_kind[kind].append(h(lang))
+    out = []
+    for kind in ("process", "code", "infra"):
+        cands = by_kind[kind]
+        extra = f" — {R['candidates'](lang)}: {', '.join(cands)}" if cands else ""
+        out.append(f"- **{R[kind](lang)}**: {W['to_fill'](lang)}{extra}")
+    return out
+
+
+def _kais(inc: Incident, lang: str) -> list[str]:
+    run = inc.failing
+    done = [a for a in actions(inc, lang)]
+    after = []
+    for alert_name in _alerts(run):
+        scenario = SCENARIOS.get(ALERTS[alert_name].scenario)
+        if scenario and f"{scenario.after(lang)} ({scenario.section})" not in after:
+            after.append(f"{scenario.after(lang)} ({scenario.section})")
+    out = [f"- **{R['now'](lang)}**:"]
+    out += [f"  - [x] {a}" for a in done if run.gate.get("verdict") == "acted"] or [
+        f"  - [ ] {W['to_fill'](lang)}"
+    ]
+    out.append(f"- **{R['mid'](lang)}**:")
+    out += [f"  - [ ] {a}" for a in after] or [f"  - [ ] {W['to_fill'](lang)}"]
+    out.append(f"- **{R['long'](lang)}**:")
+    out.append(f"  - [ ] {W['to_fill'](lang)}")
+    return out
+
+
+def _evidence(inc: Incident, lang: str, bundles: Sequence[str]) -> list[str]:
+    missing, fill = W["missing"](lang), W["to_fill"](lang)
+    out = [
+        f"- **{R['reports'](lang)}**: {R['failing_run'](lang)} `{inc.failing.path}`"
+        + (f", {R['passing_run'](lang)} `{inc.recovery.path}`" if inc.recovery else "")
+    ]
+    runs = [(R["failing_run"](lang), inc.failing)]
+    if inc.recovery:
+        runs.append((R["passing_run"](lang), inc.recovery))
+    out.append(f"- **{R['roots'](lang)}**:")
+    any_root = False
+    for label, run in runs:
+        for view, facts in run.served.items():
+            if facts.get("root_hash"):
+                any_root = True
+                rel = f", {W['release'](lang)} {facts['release']}" if facts.get("release") else ""
+                at = when(facts.get("fetched_at"))
+                out.append(
+                    f"  - {label}, {W[view](lang) if view in W else view}: "
+                    f"`{facts.get('tree_size')}:{facts['root_hash']}`{rel}"
+                    + (f" ({at})" if at else "")
+                )
+    if not any_root:
+        out.append(f"  - {missing}")
+    db = inc.failing.db
+    expected = inc.failing.target.get("db_sha256")
+    sha = f"`{db['sha256']}` ({db.get('path')})" if db.get("sha256") else missing
+    if expected:
+        sha += f"; {R['db_expected'](lang)} `{expected}`"
+    out.append(f"- **{R['db_sha'](lang)}**: {sha}")
+    tags = []
+    for label, run in runs:
+        tags.append(f"{label}: {release_mix(run.releases) if run.releases else missing}")
+    out.append(f"- **{R['tags'](lang)}**: " + "; ".join(tags))
+    replay = inc.failing.replay
+    if replay.get("command"):
+        out.append(f"- **{R['seed'](lang)}**: {replay.get('seed')} — `{replay['command']}`")
+    else:
+        out.append(f"- **{R['seed'](lang)}**: {missing}")
+    gate = inc.failing.gate
+    outcome = gate.get("outcome")
+    events = [str(outcome.get("event") or "")] if isinstance(outcome, dict) else []
+    inv = gate.get("invalidation")
+    if isinstance(inv, dict):
+        events.append(str(inv.get("event") or ""))
+    events = [e for e in events if e]
+    where = f" (`kubectl -n {gate.get('namespace')} get events`)" if events else ""
+    out.append(f"- **{R['events'](lang)}**: {', '.join(events) + where if events else missing}")
+    shown = ", ".join(f"`{b}`" for b in bundles) if bundles else missing
+    out.append(f"- **{R['bundle'](lang)}**: {shown}")
+    out.append(f"- **{R['pr'](lang)}**: {fill}")
+    out.append(f"- **{R['screens'](lang)}**: {fill}")
+    return out
+
+
+def render(inc: Incident, lang: str = "ko", bundles: Sequence[str] = ()) -> str:
+    """The §8 skeleton as Markdown; `bundles`: evidence bundles to list under 증빙."""
+    lines = [f"# {R['rca'](lang)}: {title(inc, lang)}", ""]
+    lines += [f"## {RCA_LABELS['timeline'](lang)}", "", *_timeline(inc, lang), ""]
+    lines += [f"## {RCA_LABELS['hypotheses'](lang)}", "", *_hypotheses(inc.failing, lang)]
+    lines += [f"## {RCA_LABELS['root_cause'](lang)}", "", *_root_cause(inc.failing, lang), ""]
+    lines += [f"## {RCA_LABELS['kais'](lang)}", "", *_kais(inc, lang), ""]
+    lines += [f"## {RCA_LABELS['evidence'](lang)}", "", *_evidence(inc, lang, bundles)]
+    return "\n".join(lines) + "\n"
