@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_verdict
-from tlogcheck.client import Response, TLogClient
+from tlogcheck.client import TLogClient
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.spec import (
@@ -37,16 +36,18 @@ from tlogcheck.spec import (
     entry_path,
     proof_path,
 )
-from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
+from tlogcheck.verify import (
+    MAX_MISS_RATIO,
+    MEASURED_ROUNDS,
+    NO_EDGE,
+    ServedRoot,
+    answered_by,
+    steady_miss_ratio,
+)
 
 pytestmark = pytest.mark.cache
 
-MAX_MISS_RATE = 0.30  # TLogCacheMissHigh (playbook §1)
 READ_PATHS = 16  # sampled indices whose entry and proof are read over the rounds
-# Rounds of reads of every path after its first: the last MEASURED_ROUNDS give the
-# steady-state ratio; the ones before warm every node of an edge that has several.
-MEASURED_ROUNDS = 2
-MAX_ROUNDS = 10
 
 
 def test_cache_control_follows_the_spec_table(
@@ -80,10 +81,6 @@ def test_cache_control_follows_the_spec_table(
         )
 
 
-def _miss_ratio(reads: list[Response]) -> float:
-    return sum(cache_verdict(r.cache_status) == "miss" for r in reads) / len(reads)
-
-
 def test_immutable_reads_hit_the_edge_cache(
     tlog_client: TLogClient,
     tlog_target: Target,
@@ -97,45 +94,25 @@ def test_immutable_reads_hit_the_edge_cache(
     chosen = sample_indices[:: max(1, len(sample_indices) // READ_PATHS)][:READ_PATHS]
     paths = [p for i in chosen for p in (entry_path(i), proof_path(i, n))]
     tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
-    # Round after round until the ratio settles under the line (two rounds running) or
-    # the rounds run out: each node of an edge misses a path once, then keeps it.
-    rounds: list[list[Response]] = []
-    while len(rounds) < MAX_ROUNDS:
-        rounds.append(tlog_client.map(tlog_client.get, paths))
-        if len(rounds) >= MEASURED_ROUNDS and all(
-            _miss_ratio(r) <= MAX_MISS_RATE for r in rounds[-MEASURED_ROUNDS:]
-        ):
-            break
-    if all(r.cache_status is None for reads in rounds for r in reads):
+    found = steady_miss_ratio(tlog_client, paths)
+    if not found.reported:
         pytest.skip(
             "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status, "
             "Cache-Status): an origin without an edge cache; the hit rate is not checked"
         )
-    measured = [r for reads in rounds[-MEASURED_ROUNDS:] for r in reads]
-    misses = [r for r in measured if cache_verdict(r.cache_status) == "miss"]
-    unknown = [r for r in measured if cache_verdict(r.cache_status) is None]
-    rate = len(misses) / len(measured)
-    if rate > MAX_MISS_RATE:
+    misses = found.misses
+    if found.ratio > MAX_MISS_RATIO:
         fail(
             "cache",
             expected=f"immutable paths served from the edge cache once warm: misses <= "
-            f"{MAX_MISS_RATE:.0%} of the reads of the last {MEASURED_ROUNDS} rounds",
-            served=f"{len(misses)} of {len(measured)} reads of {len(paths)} paths missed "
-            f"({rate:.0%}) after {len(rounds) - MEASURED_ROUNDS} warm-up rounds, e.g.\n"
+            f"{MAX_MISS_RATIO:.0%} of the reads of the last {MEASURED_ROUNDS} rounds",
+            served=f"{len(misses)} of {len(found.measured)} reads of {len(paths)} paths missed "
+            f"({found.ratio:.0%}) after {found.rounds - MEASURED_ROUNDS} warm-up rounds, e.g.\n"
             + "\n".join(f"          {r.describe()}" for r in misses[:5]),
         )
-    if unknown:
-        words = sorted({_status_header(r) for r in unknown})
+    if found.unknown:
         inconclusive(
-            f"{len(unknown)} of {len(measured)} cache statuses are not known hit or miss "
-            f"words: {', '.join(words[:5])}; the miss ratio cannot be told "
-            "(known words: docs/cdn.md)"
+            f"{len(found.unknown)} of {len(found.measured)} cache statuses are not known hit "
+            f"or miss words: {', '.join(found.unknown_words()[:5])}; the miss ratio cannot "
+            "be told (known words: docs/cdn.md)"
         )
-
-
-def _status_header(response: Response) -> str:
-    for name in CACHE_STATUS_HEADERS:
-        value = response.header(name)
-        if value is not None:
-            return f"{name}: {value[:80]!r}"
-    return "no cache-status header"
