@@ -25,6 +25,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import TLogClient
+from tlogcheck.plugin.report import add_fact
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.spec import (
@@ -86,6 +87,7 @@ def test_immutable_reads_hit_the_edge_cache(
     tlog_target: Target,
     served_root: ServedRoot,
     sample_indices: list[int],
+    request: pytest.FixtureRequest,
 ) -> None:
     if tlog_target.has_edge is False:
         pytest.skip(NO_EDGE)
@@ -101,6 +103,7 @@ def test_immutable_reads_hit_the_edge_cache(
             "Cache-Status): an origin without an edge cache; the hit rate is not checked"
         )
     misses = found.misses
+    add_fact(request.config, "cache_miss_ratio", round(found.ratio, 4))
     if found.ratio > MAX_MISS_RATIO:
         fail(
             "cache",

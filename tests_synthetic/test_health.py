@@ -12,6 +12,7 @@ import pytest
 from tlogcheck import spec
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import FormatError
+from tlogcheck.plugin.report import add_fact
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_HEALTH
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.health
 
 @pytest.mark.parametrize("view", ["edge", "origin"])
 def test_healthz_answers_200_within_the_timeout(
-    tlog_client: TLogClient, tlog_target: Target, view: str
+    tlog_client: TLogClient, tlog_target: Target, view: str, request: pytest.FixtureRequest
 ) -> None:
     response = tlog_client.get(PATH_HEALTH, view=view)
+    add_fact(request.config, f"healthz_status.{view}", response.status)
     expected = f"GET /healthz on the {view} view: 200 within {tlog_target.timeout:g}s"
     if response.status != 200:
         fail("health", expected=expected, served=response.describe())

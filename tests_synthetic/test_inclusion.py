@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from tlogcheck.client import TLogClient
+from tlogcheck.plugin.report import add_count
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.verify import (
@@ -60,9 +61,12 @@ def test_sampled_entries_are_included_in_the_served_root(
     tlog_target: Target,
     served_root: ServedRoot,
     sample_indices: list[int],
+    request: pytest.FixtureRequest,
 ) -> None:
     results = verify_inclusions(tlog_client, sample_indices, served_root.tree)
     failures = [r for r in results if not r.ok]
+    add_count(request.config, "entries_verified", len(results) - len(failures))
+    add_count(request.config, "entries_failed", len(failures))
     if failures:
         _explain(tlog_target, len(results), failures, served_root.tree.describe())
 

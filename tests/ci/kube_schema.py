@@ -372,8 +372,22 @@ def dockerfile_errors(path: Path) -> list[str]:
     return [line for line in (done.stdout + done.stderr).splitlines() if line]
 
 
+def prometheus_rules_errors(path: Path) -> list[str]:
+    """promtool's own check of a Prometheus rules file (Debian package prometheus)."""
+    exe = tool("promtool")
+    if exe is None:
+        raise FileNotFoundError("promtool")
+    done = subprocess.run(
+        [exe, "check", "rules", str(path)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode == 0:
+        return []
+    return [line for line in (done.stdout + done.stderr).splitlines() if line]
+
+
 FILE_VALIDATORS: dict[str, Callable[[Path], list[str]]] = {
     "github-workflow": github_workflow_errors,
+    "prometheus-rules": prometheus_rules_errors,
     "dockerfile": dockerfile_errors,
     "vscode-tasks": file_checks.vscode_tasks_errors,
     "shell-script": file_checks.shell_script_errors,

@@ -27,6 +27,7 @@ CI = REPO / "ci"
 # holds the validator of each kind).
 FILE_KINDS: dict[str, str] = {
     "github-workflow.yaml": "github-workflow",
+    "prometheus/tlog-alerts.rules.yaml": "prometheus-rules",
     "Dockerfile": "dockerfile",
     "vscode/tasks.json": "vscode-tasks",
     "cdn/cloudfront-invalidate.sh": "shell-script",

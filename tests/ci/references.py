@@ -47,6 +47,9 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
     Prerequisite("GitHub secret", "TLOG_DEPLOY_KUBECONFIG"),
     Prerequisite("GitHub secret", "TLOG_GATE_KUBECONFIG"),
     Prerequisite("GitHub variable", "TLOG_VKEY"),
+    # The Prometheus that scrapes the runs' metrics (Prometheus Operator's default
+    # Service), for ci/analysis-template-prometheus.yaml.
+    Prerequisite("Service", "prometheus-operated", "monitoring"),
 )
 
 ARG = re.compile(r"\{\{\s*args\.([\w.-]+?)\s*\}\}")

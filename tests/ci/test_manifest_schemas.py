@@ -40,6 +40,7 @@ TOOLS = {
     "dockerfile": "hadolint",
     "vscode-tasks": None,  # checked in Python
     "shell-script": "sh",
+    "prometheus-rules": "promtool",
 }
 
 
@@ -79,15 +80,31 @@ def test_nothing_in_ci_is_unchecked() -> None:
 def test_files_added_later_are_found_and_unknown_ones_are_refused(tmp_path: Path) -> None:
     (tmp_path / "alerts").mkdir()
     (tmp_path / "alerts" / "rules.yml").write_text(
-        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n"
-        "metadata: {name: tlog, namespace: tlog}\nspec: {groups: []}\n"
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n"
+        "metadata: {name: tlog, namespace: tlog}\nspec: {endpoints: []}\n"
     )
     (tmp_path / "tasks.json").write_text("{}")
     assert manifests.manifest_files(tmp_path) == ["alerts/rules.yml"]
     assert manifests.unchecked_files(tmp_path) == ["tasks.json"]
     (doc,) = manifests.load(tmp_path)
     (error,) = kube_schema.document_errors(doc)
-    assert "unknown kind PrometheusRule" in error and "tests/ci/schemas/" in error
+    assert "unknown kind ServiceMonitor" in error and "tests/ci/schemas/" in error
+
+
+def test_a_prometheusrule_is_held_to_its_schema() -> None:
+    rule = {"alert": "TLogInclusionProofFail", "expr": "up == 0", "for": "0m", "severity": "P1"}
+    doc = Document(
+        "prometheus/prometheusrule.yaml",
+        0,
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "tlog", "namespace": "tlog"},
+            "spec": {"groups": [{"name": "tlog", "rules": [rule]}]},
+        },
+    )
+    (error,) = kube_schema.document_errors(doc)
+    assert "severity" in error and "unknown field" in error
 
 
 def test_a_document_that_is_no_manifest_is_refused() -> None:

@@ -7,6 +7,7 @@ distribution is not installed). Each part is a module with `OPTIONS` and a
 - `tlogcheck.plugin.suite`: the target, session fixtures, run header, exit status, report.
 - `tlogcheck.gate.plugin`: abort / undo the Argo Rollout on the first failing gated test.
 - `tlogcheck.load.plugin`: the locust load phase options.
+- `tlogcheck.export.plugin`: metrics file, Pushgateway, JUnit properties, CI summary.
 
 The parts are imported when pytest asks for them, not when this module is: they import
 this package's `options`, and every pytest run in an environment with tlogcheck
@@ -22,11 +23,12 @@ from tlogcheck.plugin.options import Option
 
 
 def all_options() -> list[Option]:
+    from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
     from tlogcheck.plugin import suite
 
-    return [*suite.OPTIONS, *gate_part.OPTIONS, *load_part.OPTIONS]
+    return [*suite.OPTIONS, *gate_part.OPTIONS, *load_part.OPTIONS, *export_part.OPTIONS]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
     from tlogcheck.plugin import suite
@@ -48,3 +51,4 @@ def pytest_configure(config: pytest.Config) -> None:
     suite.configure(config)
     gate_part.configure(config)
     load_part.configure(config)
+    export_part.configure(config)

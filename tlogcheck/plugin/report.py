@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tlogcheck.cdn import is_hit
 from tlogcheck.checks import CHECKS, check_of, inconclusive_reason
 from tlogcheck.plugin.options import Option, value
 
@@ -177,6 +178,30 @@ def add_cache_statuses(config: pytest.Config, counts: dict[str, int]) -> None:
             found.append(dict(counts))
 
 
+def add_fact(config: pytest.Config, name: str, fact: float | int | str) -> None:
+    """One measured fact of the run (the report's "facts" section): what the metrics
+    export reads, e.g. `cache_miss_ratio`, `healthz_status.edge`."""
+    facts = run(config).sections.setdefault("facts", {})
+    if isinstance(facts, dict):
+        facts[name] = fact
+
+
+def add_count(config: pytest.Config, name: str, n: int) -> None:
+    """Add `n` to a count of the run (entries verified, ...); summed over xdist workers."""
+    found = run(config).sections.setdefault("counts", [])
+    if isinstance(found, list):
+        found.append({name: n})
+
+
+def total(doc: dict[str, Any], name: str) -> int | None:
+    """The sum of a count over the report's processes; None when nothing counted it."""
+    found = doc.get("counts")
+    if not isinstance(found, list):
+        return None
+    values = [c[name] for c in found if isinstance(c, dict) and isinstance(c.get(name), int)]
+    return sum(values) if values else None
+
+
 def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
     """(hit ratio, responses) of the edge responses a report counted; None without any."""
     total = hits = 0
@@ -186,7 +211,7 @@ def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
             for status, n in counts.items():
                 if isinstance(n, int) and n > 0:
                     total += n
-                    hits += n if str(status).upper() == "HIT" else 0
+                    hits += n if is_hit(str(status).upper()) else 0
     return (hits / total, total) if total else None
 
 

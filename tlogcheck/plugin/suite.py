@@ -383,6 +383,8 @@ class SuitePlugin:
             rep.outcome = "skipped"
             rep.longrepr = (str(item.path), (lineno or 0) + 1, f"inconclusive: {reason}")
             rep.user_properties = [*rep.user_properties, (INCONCLUSIVE_KEY, reason)]
+            # JUnit reads the properties of the item's last report: say it there too.
+            item.user_properties.append(("inconclusive", reason))
         elif excinfo.errisinstance((FormatError, ProofError)):
             check = check_of(item.keywords)
             if check is not None:
