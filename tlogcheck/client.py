@@ -22,24 +22,42 @@ Bounds, so a broken or hostile target cannot hang or exhaust a run:
 
 What each outcome means (the design's fail vs inconclusive):
 
-- `TargetUnreachable`: no HTTP answer after the retries (DNS, refused, reset, timed out
-  before or while answering, the deadline passed before an answer). We could not ask.
+- `TargetUnreachable`: we could not ask: DNS, refused, reset, a connect (or TLS
+  handshake) that timed out, after the retries. `RunBudgetSpent` (a subclass) when the
+  run's budget (`run_end`) passed first.
+- `TargetStalled`: we asked (connected, request sent) and no complete answer came within
+  the deadline: `started=False` when not even the status line came back, `started=True`
+  when a response began and its body trickled. The target is failing its users.
+- `TargetCertificateError`: the TLS certificate does not verify (`tlogcheck.tls` words
+  why). Real clients are refused too; never retried.
 - `FormatError`: the target answered but the answer cannot be used: the body is over the
-  cap, the body was still arriving when the deadline passed (answering, too slowly), or it
-  came in a content coding we did not ask for and cannot decode. The target proved wrong.
+  cap, or it came in a content coding we did not ask for and cannot decode.
 - Any other status (404, 500, 304, a 503 still there after the retries, a cross-host
   3xx) is returned as a `Response`: the check decides.
 
-Proxies from the environment are not used: every request goes through the one
-deadline-enforcing transport.
+Sharing (`memo`, one `ResponseMemo` per run, given to every client of the run): a GET
+asked with `shared=True` is fetched once per view and URL and its response, or its
+failure, is handed to every later asker; any GET that stalled is not asked again in the
+run (its `TargetStalled` is raised again at once). A hung root so costs one deadline per
+view, not one per test.
+
+Deployment: `headers` go on every request (an access gateway's token: the values never
+appear in a message); `ca_bundle` / SSL_CERT_FILE / SSL_CERT_DIR / the system store
+(`tlogcheck.tls`); `proxy`, else HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY as
+curl reads them (`trust_env`). Every route, proxied or not, goes through the one
+deadline-enforcing socket layer. Bodies are read with `Accept-Encoding: identity`, or
+with the coding a caller asks for (`accept_encoding="gzip"`) and decoded under the cap.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import ssl
 import threading
 import time
+import urllib.request
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,8 +71,15 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
-from tlogcheck import __version__, spec
-from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
+from tlogcheck import __version__, spec, tls
+from tlogcheck.errors import (
+    ConfigError,
+    FormatError,
+    RunBudgetSpent,
+    TargetCertificateError,
+    TargetStalled,
+    TargetUnreachable,
+)
 from tlogcheck.spec import (
     ConsistencyProof,
     Health,
@@ -72,10 +97,13 @@ __all__ = [
     "HIT_STATUSES",
     "USER_AGENT",
     "Response",
+    "ResponseMemo",
     "TLogClient",
     "cache_status_of",
     "is_hit",
     "normalize_cache_status",
+    "parse_header",
+    "redact_url",
 ]
 
 USER_AGENT = f"tlogcheck/{__version__}"
@@ -308,17 +336,122 @@ class _Body(httpx.SyncByteStream):
         self._response.close()
 
 
-class _Transport(httpx.BaseTransport):
-    """A connection pool (keep-alive) on the deadline-enforcing socket backend."""
+def redact_url(url: str) -> str:
+    """A URL with its credentials (user:password@) replaced, fit for any output."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "<unparseable URL>"
+    if not parsed.userinfo:
+        return url
+    return str(parsed.copy_with(username="<redacted>", password=None))
 
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
-        )
+
+def _proxy_pool(
+    proxy: str, ssl_context: ssl.SSLContext, limits: httpx.Limits
+) -> httpcore.HTTPProxy:
+    parsed = httpx.URL(proxy)
+    headers = []
+    if parsed.userinfo:
+        # The credentials go in Proxy-Authorization; the URL httpcore keeps has none.
+        token = base64.b64encode(parsed.userinfo).decode("ascii")
+        headers.append((b"Proxy-Authorization", f"Basic {token}".encode("ascii")))
+        parsed = parsed.copy_with(username=None, password=None)
+    return httpcore.HTTPProxy(
+        proxy_url=httpcore.URL(
+            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=b"/"
+        ),
+        proxy_headers=headers,
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend(),
+    )
+
+
+def _no_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether NO_PROXY names this host, as curl reads it."""
+    host = host.lower().strip("[]")
+    for raw in no_proxy.replace(" ", ",").split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and port is not None and entry_port != str(port):
+            continue
+        name = name.strip("[]").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def proxy_for(url: str, proxy: str | None, trust_env: bool) -> str | None:
+    """The proxy a request to `url` goes through: `proxy`, else the environment's, or None.
+
+    The environment as curl reads it: `http_proxy` / `https_proxy` / `all_proxy` (lower
+    case first, then upper), skipped for hosts NO_PROXY names (`*`, a host, a domain
+    suffix with or without its leading dot, `host:port`).
+    """
+    if proxy:
+        return proxy
+    if not trust_env:
+        return None
+    parsed = httpx.URL(url)
+    env = urllib.request.getproxies_environment()
+    chosen = env.get(parsed.scheme) or env.get("all")
+    if not chosen:
+        return None
+    if _no_proxy(parsed.host, parsed.port, env.get("no", "")):
+        return None
+    return chosen if "://" in chosen else f"http://{chosen}"
+
+
+class _Transport(httpx.BaseTransport):
+    """Connection pools (keep-alive), direct and per proxy, on the deadline-enforcing backend."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext,
+        proxy: str | None = None,
+        trust_env: bool = True,
+    ) -> None:
+        self._limits = limits
+        self._ssl = ssl_context
+        self._proxy = proxy
+        self._trust_env = trust_env
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[bytes, bytes, int | None], str | None] = {}
+        self._pools: dict[str | None, httpcore.ConnectionPool | httpcore.HTTPProxy] = {}
+
+    def route(self, url: httpx.URL) -> str | None:
+        """The proxy (None: direct) requests to this scheme, host and port take."""
+        key = (url.raw_scheme, url.raw_host, url.port)
+        with self._lock:
+            if key not in self._routes:
+                self._routes[key] = proxy_for(str(url), self._proxy, self._trust_env)
+            return self._routes[key]
+
+    def _pool(self, proxy: str | None) -> httpcore.ConnectionPool | httpcore.HTTPProxy:
+        with self._lock:
+            pool = self._pools.get(proxy)
+            if pool is None:
+                if proxy is None:
+                    pool = httpcore.ConnectionPool(
+                        ssl_context=self._ssl,
+                        max_connections=self._limits.max_connections,
+                        max_keepalive_connections=self._limits.max_keepalive_connections,
+                        keepalive_expiry=self._limits.keepalive_expiry,
+                        network_backend=_DeadlineBackend(),
+                    )
+                else:
+                    pool = _proxy_pool(proxy, self._ssl, self._limits)
+                self._pools[proxy] = pool
+            return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
@@ -334,8 +467,9 @@ class _Transport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
+        pool = self._pool(self.route(request.url))
         with _as_httpx_errors():
-            response = self._pool.handle_request(core_request)
+            response = pool.handle_request(core_request)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -343,8 +477,39 @@ class _Transport(httpx.BaseTransport):
             extensions=response.extensions,
         )
 
+    def peer_certificate(self, url: httpx.URL, timeout: float) -> bytes | None:
+        """The DER certificate `url`'s server presents, fetched without verifying it."""
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        proxy = self.route(url)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+        pool: httpcore.ConnectionPool | httpcore.HTTPProxy
+        if proxy is None:
+            pool = httpcore.ConnectionPool(ssl_context=insecure, network_backend=_DeadlineBackend())
+        else:
+            pool = _proxy_pool(proxy, insecure, limits)
+        previous = getattr(_local, "deadline", None)
+        _local.deadline = time.monotonic() + timeout
+        try:
+            with pool:
+                t = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+                with pool.stream("HEAD", str(url), extensions={"timeout": t}) as r:
+                    stream = r.extensions.get("network_stream")
+                    ssl_object = stream.get_extra_info("ssl_object") if stream else None
+                    if ssl_object is None:
+                        return None
+                    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+                    return der
+        finally:
+            _local.deadline = previous
+
     def close(self) -> None:
-        self._pool.close()
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -394,6 +559,9 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB" if n % 2**16 == 0 else f"{n} bytes"
 
 
+_DECODABLE = ("gzip", "x-gzip", "deflate")
+
+
 class _Decoder:
     """Bounded gzip/deflate decoding: never yields more than it is allowed to."""
 
@@ -416,6 +584,97 @@ class _Decoder:
             raise FormatError(f"{self.coding} body is truncated")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value); the value is a secret and never appears in a message."""
+    name, sep, val = raw.partition(":")
+    name, val = name.strip(), val.strip()
+    if not sep or not _TOKEN.fullmatch(name):
+        raise ValueError(
+            f"expected `Name: value` with a header name of letters, digits and -, "
+            f"got a value starting {name[:20]!r}"
+        )
+    if not val or any(ord(c) < 0x20 or ord(c) == 0x7F for c in val):
+        raise ValueError(f"header {name}: the value is empty or holds control characters")
+    if name.lower() in ("host", "content-length", "transfer-encoding", "accept-encoding"):
+        raise ValueError(f"header {name} is set by tlogcheck itself")
+    return name, val
+
+
+class _Stalled(Exception):
+    """Internal: the body was still arriving when the deadline passed."""
+
+
+class _BodyTimeout(httpx.ReadTimeout):
+    """Internal: a read of the body timed out before the deadline (retried, `started`)."""
+
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _again(exc: Exception) -> Exception:
+    """A fresh copy of a recorded failure, to raise once more without a growing traceback."""
+    if isinstance(exc, TargetStalled):
+        return TargetStalled(str(exc), started=exc.started)
+    return type(exc)(str(exc))
+
+
+class ResponseMemo:
+    """One run's shared answers: a GET asked `shared` is fetched once and handed to all.
+
+    Also remembers every URL that stalled, so it is not asked again in the run. Threads
+    asking for a key already being fetched wait for that fetch instead of asking twice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[_Key, Response | Exception] = {}
+        self._pending: dict[_Key, threading.Event] = {}
+        self._stalled: dict[_Key, TargetStalled] = {}
+
+    def stalled(self, key: _Key) -> TargetStalled | None:
+        with self._lock:
+            return self._stalled.get(key)
+
+    def record_stall(self, key: _Key, exc: TargetStalled) -> None:
+        with self._lock:
+            self._stalled.setdefault(key, exc)
+
+    def fetch(self, key: _Key, fetch: Callable[[], Response]) -> Response:
+        while True:
+            with self._lock:
+                outcome = self._done.get(key)
+                event = self._pending.get(key)
+                if outcome is None and event is None:
+                    self._pending[key] = threading.Event()
+                    break
+            if outcome is not None:
+                if isinstance(outcome, Exception):
+                    raise _again(outcome)
+                return outcome
+            assert event is not None
+            event.wait()
+        result: Response | Exception
+        try:
+            result = fetch()
+        except (TargetUnreachable, TargetStalled, TargetCertificateError, FormatError) as exc:
+            result = exc
+        except BaseException:
+            # Not an outcome of the target (a bad argument, an interrupt): not recorded.
+            with self._lock:
+                self._pending.pop(key).set()
+            raise
+        with self._lock:
+            self._done[key] = result
+            done = self._pending.pop(key)
+        done.set()
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
 class TLogClient:
     """The target's edge and origin views, with timeouts, a deadline, a size cap, retries.
 
@@ -435,6 +694,13 @@ class TLogClient:
         backoff: float = 0.2,
         retry_after_cap: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        headers: Iterable[tuple[str, str]] = (),
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        memo: ResponseMemo | None = None,
+        run_end: float | None = None,
+        run_budget: float | None = None,
     ) -> None:
         self._edge = _base_url(url, "URL")
         self._origin = _base_url(origin_url, "origin URL") if origin_url else None
@@ -449,6 +715,8 @@ class TLogClient:
             raise ConfigError(f"retries must be >= 0, got {retries}")
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        if proxy is not None:
+            _base_url(proxy, "proxy URL")
         self.timeout = float(timeout)
         self.deadline = float(deadline)
         self.max_body = max_body
@@ -457,17 +725,33 @@ class TLogClient:
         self.backoff = backoff
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
+        self.memo = memo
+        # The run's budget: a monotonic instant after which no request is asked or waited
+        # for (`RunBudgetSpent`), and its length in seconds for the message.
+        self.run_end = run_end
+        self.run_budget = run_budget
+        self._extra = dict(headers)
+        self.ca_bundle = ca_bundle
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._transport = _Transport(
+            limits=limits, ssl_context=tls.ssl_context(ca_bundle), proxy=proxy, trust_env=trust_env
+        )
         self._http = httpx.Client(
-            transport=_Transport(limits=limits),
+            transport=self._transport,
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **self._extra},
         )
         self._lock = threading.Lock()
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
+
+    def proxy_of(self, view: str = "edge") -> str | None:
+        """The proxy a view's requests go through (credentials redacted), or None: direct."""
+        base = self.origin_url if view == "origin" else self._edge
+        proxy = self._transport.route(httpx.URL(base))
+        return redact_url(proxy) if proxy else None
 
     # -- views -------------------------------------------------------------------------
 
@@ -487,31 +771,112 @@ class TLogClient:
     # -- requests ----------------------------------------------------------------------
 
     def get(
-        self, path: str, *, view: str = "edge", headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        *,
+        view: str = "edge",
+        headers: Mapping[str, str] | None = None,
+        shared: bool = False,
+        accept_encoding: str = "identity",
     ) -> Response:
-        """GET `path` (e.g. "/v1/log/root") through a view, within the deadline."""
+        """GET `path` (e.g. "/v1/log/root") through a view, within the deadline.
+
+        `shared`: the run's one answer for this view, URL and headers (see `ResponseMemo`).
+        `accept_encoding`: "identity" (what hashes are taken of), or "gzip" / "deflate" to
+        read the compressed variant an edge keeps; decoded either way.
+        """
         if view not in VIEWS:
             raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
         if not path.startswith("/"):
             raise ConfigError(f"path must start with '/', got {path!r}")
+        codings = {c.strip().lower() for c in accept_encoding.split(",")}
+        if not codings <= {"identity", *_DECODABLE}:
+            raise ConfigError(f"accept_encoding: cannot decode {accept_encoding!r}")
         url = (self.origin_url if view == "origin" else self._edge) + path
         # Hashed bodies must be the bytes as sent with no content coding (spec, Headers),
         # whatever spelling of Accept-Encoding a caller passed.
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
-        sent["Accept-Encoding"] = "identity"
+        sent["Accept-Encoding"] = accept_encoding
         if view == "origin" and self._origin is None:
             sent["X-Bypass"] = "1"
+        key: _Key = (url, tuple(sorted((k.lower(), v) for k, v in sent.items())))
+        stall_key: _Key = (url, (("x-bypass", sent.get("X-Bypass", "")),))
+        if self.memo is not None:
+            stalled = self.memo.stalled(stall_key)
+            if stalled is not None:
+                raise _again(stalled)
+
+        def fetch() -> Response:
+            try:
+                return self._get(path, view, url, sent)
+            except TargetStalled as exc:
+                if self.memo is not None:
+                    self.memo.record_stall(stall_key, exc)
+                raise
+
+        if shared and self.memo is not None:
+            return self.memo.fetch(key, fetch)
+        return fetch()
+
+    def _budget_spent(self, what: str) -> RunBudgetSpent:
+        return RunBudgetSpent(f"{what}: run budget of {self.run_budget or 0:g} s spent")
+
+    def _get(self, path: str, view: str, url: str, sent: dict[str, str]) -> Response:
         start = time.monotonic()
         end = start + self.deadline
+        if self.run_end is not None:
+            if start >= self.run_end:
+                raise self._budget_spent(f"{view} GET {url} not asked")
+            end = min(end, self.run_end)
+
+        def over_budget() -> bool:
+            return self.run_end is not None and time.monotonic() >= self.run_end - 0.05
+
         attempt = 0
+        asked = started = False
         while True:
             attempt += 1
             try:
                 final_url, status, resp_headers, body = self._fetch(url, sent, end)
+            except _Stalled as exc:
+                if over_budget():
+                    raise self._budget_spent(f"{view} GET {url} abandoned") from None
+                raise TargetStalled(
+                    f"{view} GET {url}: the response began but its body did not complete "
+                    f"within the {self.deadline:g}s deadline ({exc})",
+                    started=True,
+                ) from None
             except httpx.TransportError as exc:
+                cert = tls.find_cert_error(exc)
+                if cert is not None:
+                    reason = tls.explain(
+                        cert,
+                        httpx.URL(url).host,
+                        lambda: self._transport.peer_certificate(httpx.URL(url), self.timeout),
+                    )
+                    raise TargetCertificateError(
+                        f"{view} GET {url}: {reason}; {tls.CA_HINT}"
+                    ) from None
+                if isinstance(exc, httpx.ReadTimeout):
+                    # Connected and the request written: the target took it and kept silent.
+                    asked = True
+                    started = started or isinstance(exc, _BodyTimeout)
                 wait = self.backoff * 2 ** (attempt - 1)
                 if attempt > self.retries or time.monotonic() + wait >= end:
                     spent = time.monotonic() - start
+                    if over_budget():
+                        raise self._budget_spent(f"{view} GET {url} abandoned") from None
+                    if asked:
+                        what = (
+                            "the response began but its body stopped"
+                            if started
+                            else "connected and asked, no response"
+                        )
+                        raise TargetStalled(
+                            f"{view} GET {url}: {what} after {attempt} attempt(s) in "
+                            f"{spent:.1f}s (deadline {self.deadline:g}s): {_cause(exc)}",
+                            started=started,
+                        ) from None
                     raise TargetUnreachable(
                         f"{view} GET {url}: no answer after {attempt} attempt(s) in "
                         f"{spent:.1f}s (deadline {self.deadline:g}s): {_cause(exc)}"
@@ -560,14 +925,16 @@ class TLogClient:
                             if _same_origin(r.url, target) and hop < MAX_REDIRECTS:
                                 url = str(target)
                                 continue
-                        return str(r.url), r.status_code, r.headers, self._read_body(r, end)
+                        asked = headers.get("Accept-Encoding", "identity")
+                        body = self._read_body(r, end, asked)
+                        return str(r.url), r.status_code, r.headers, body
                 except httpx.InvalidURL as exc:
                     raise ConfigError(f"GET {url}: {exc}") from None
             raise AssertionError("unreachable: the last redirect is returned")
         finally:
             _local.deadline = previous
 
-    def _read_body(self, r: httpx.Response, end: float) -> bytes:
+    def _read_body(self, r: httpx.Response, end: float, asked: str = "identity") -> bytes:
         cap = self.max_body
         where = f"GET {r.url}"
         length = r.headers.get("content-length")
@@ -578,22 +945,15 @@ class TLogClient:
             )
         coding = r.headers.get("content-encoding", "identity").strip().lower()
         decoder: _Decoder | None = None
-        if coding in ("gzip", "x-gzip", "deflate"):
+        if coding in _DECODABLE:
             decoder = _Decoder(coding)
         elif coding not in ("", "identity"):
             raise FormatError(
                 f"{where}: body in Content-Encoding {coding!r} although "
-                "Accept-Encoding: identity was asked"
+                f"Accept-Encoding: {asked} was asked"
             )
         body = bytearray()
         received = 0
-
-        def too_slow() -> FormatError:
-            return FormatError(
-                f"{where}: HTTP {r.status_code} body not complete within the "
-                f"{self.deadline:g}s deadline ({received} bytes read)"
-            )
-
         try:
             for chunk in r.iter_raw():
                 received += len(chunk)
@@ -606,13 +966,13 @@ class TLogClient:
                         f"({received} bytes read, stopped)"
                     )
                 if time.monotonic() >= end:
-                    raise too_slow()
+                    raise _Stalled(f"HTTP {r.status_code}, {received} bytes read")
         except httpx.TimeoutException:
             # The socket layer gives each read at most the time left, so a timeout at or
             # after the deadline is the deadline; an earlier one is a stalled read, retried.
             if time.monotonic() < end:
-                raise
-            raise too_slow() from None
+                raise _BodyTimeout(f"body read timed out ({received} bytes read)") from None
+            raise _Stalled(f"HTTP {r.status_code}, {received} bytes read") from None
         if decoder is not None:
             decoder.finish()
         return bytes(body)
