@@ -324,8 +324,8 @@ FAULTS: dict[str, FaultDoc] = _doc(
         "none",
         "",
         "Every origin body is trickled one byte per 100 ms (for at most 60 s, then the "
-        "rest at once); headers come at once. A bounded client times out: the run "
-        "is inconclusive (or load fails its p95) rather than hanging.",
+        "rest at once); headers come at once. A bounded client stops at its deadline: "
+        "the tests that read a body fail under LatencyP95High rather than hanging.",
         "LatencyP95High",
         "§1, §3.4",
         ("load",),
@@ -344,6 +344,30 @@ FAULTS: dict[str, FaultDoc] = _doc(
         ("inclusion", "parity"),
         also=("root", "etag", "cache"),
     ),
+    FaultDoc(
+        "hang",
+        "origin",
+        "required",
+        "PATH (e.g. /v1/log/root)",
+        "A GET of PATH is accepted and never answered (the connection is held until the "
+        "client leaves); every other path stays healthy, /healthz included. On both views.",
+        "TLogAvailabilityDown",
+        "§1, §3.1",
+        ("root",),
+        also=_FUNCTIONAL,
+    ),
+    FaultDoc(
+        "trickle",
+        "origin",
+        "required",
+        "PATH (e.g. /v1/log/root)",
+        "A GET of PATH gets its status line and headers at once, then its body one byte "
+        "a second; every other path stays healthy, /healthz included. On both views.",
+        "LatencyP95High",
+        "§1, §3.4",
+        ("root",),
+        also=_FUNCTIONAL,
+    ),
 )
 
 
@@ -361,6 +385,10 @@ def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
             raise ConfigError(f"fault {spec!r}: PCT must be a number in 0..100") from None
         if not 0 <= pct <= 100:
             raise ConfigError(f"fault {spec!r}: PCT must be in 0..100")
+        return arg
+    if doc.name in ("hang", "trickle"):
+        if not arg.startswith("/") or any(c in arg for c in "?# ") or not arg.isprintable():
+            raise ConfigError(f"fault {spec!r}: PATH must be a path like /v1/log/root")
         return arg
     if not arg.isdigit():
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be a decimal integer")

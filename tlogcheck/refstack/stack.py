@@ -47,6 +47,7 @@ from tlogcheck.refstack.server import (
     free_port,
     log_tail,
 )
+from tlogcheck.refstack.stall import Stalling
 from tlogcheck.refstack.upstream import Upstream
 
 __all__ = [
@@ -281,9 +282,13 @@ class Stack:
         # The release faults (history-rewrite, truncated) hit the release under test:
         # the canary when there is one.
         origin = Origin(stable, self.faults, release_faults=canary is None)
-        upstreams = [group.add(Listener("origin", origin, cfg.origin_port))]
+        # hang:PATH / trickle:PATH stall at the builtin edge for both views, and at an
+        # origin asked directly (or through nginx); the builtin edge's own fetches pass.
+        from_edge = b"tlogcheck-edge"
+        served = Stalling(origin, self.faults, skip_agent=from_edge)
+        upstreams = [group.add(Listener("origin", served, cfg.origin_port))]
         if canary is not None:
-            canary_origin = Origin(canary, self.faults)
+            canary_origin = Stalling(Origin(canary, self.faults), self.faults, skip_agent=from_edge)
             upstreams.append(group.add(Listener("canary", canary_origin, cfg.canary_port)))
         weights = [100 - cfg.canary_weight, cfg.canary_weight] if canary is not None else [100]
         ups = [Upstream(url, w) for url, w in zip(upstreams, weights, strict=True)]
@@ -293,7 +298,8 @@ class Stack:
             # An older tree an eighth back, and a same-size tree forked in the middle.
             lagging = stable.prefix(max(1, n - max(1, n // 8))) if n > 1 else None
             edge = Edge(ups, faults=self.faults, lagging=lagging, split=stable.forked(n // 2))
-            self.edge_url = group.add(Listener("edge", edge, cfg.port, lifespan=True))
+            stalling = Stalling(edge, self.faults)
+            self.edge_url = group.add(Listener("edge", stalling, cfg.port, lifespan=True))
             edge_control = edge
             unsupported: frozenset[str] = frozenset()
         else:
