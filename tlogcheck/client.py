@@ -499,7 +499,7 @@ class _Transport(httpx.BaseTransport):
                     ssl_object = stream.get_extra_info("ssl_object") if stream else None
                     if ssl_object is None:
                         return None
-                    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+                    der: bytes | None = ssl_object.getpeercert(True)
                     return der
         finally:
             _local.deadline = previous

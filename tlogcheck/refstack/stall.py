@@ -9,6 +9,8 @@
 edge and the origin both wrap: a view through the edge stalls at the edge, an origin
 reached directly stalls itself; requests of the builtin edge to its origin (`skip_agent`)
 pass, so the edge is the one that stalls, as a CDN would with a hung origin behind it.
+
+`RequireHeader` is the access gateway of `tlogcheck serve --require-header "Name: value"`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 from tlogcheck.refstack.faults import FaultSet
 from tlogcheck.refstack.server import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HANG_LIMIT", "TRICKLE_INTERVAL", "TRICKLE_LIMIT", "Stalling"]
+__all__ = ["HANG_LIMIT", "TRICKLE_INTERVAL", "TRICKLE_LIMIT", "RequireHeader", "Stalling"]
 
 HANG_LIMIT = 300.0
 TRICKLE_INTERVAL = 1.0
@@ -58,6 +60,45 @@ class Stalling:
             if name == _APPLIED or (name == b"user-agent" and value == self._skip_agent):
                 return True
         return False
+
+
+class RequireHeader:
+    """ASGI middleware: an access gateway that answers 401 to a request without its header.
+
+    `skip_agent`: the builtin edge's own fetches (its cache fills carry no client header).
+    """
+
+    def __init__(
+        self, app: ASGIApp, name: str, value: str, *, skip_agent: bytes | None = None
+    ) -> None:
+        self.app = app
+        self._name = name.lower().encode("latin-1")
+        self._value = value.encode("latin-1")
+        self._skip_agent = skip_agent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == self._name:
+                given = value
+            elif name == b"user-agent" and self._skip_agent and value == self._skip_agent:
+                await self.app(scope, receive, send)
+                return
+        if given is not None and given.strip() == self._value:
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":"missing or wrong access header"}'
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"www-authenticate", b"Bearer"),
+        ]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _until_disconnect(receive: Receive) -> None:
