@@ -344,7 +344,8 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
     if not parsed.userinfo:
         return url
-    return str(parsed.copy_with(username="<redacted>", password=None))
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://<redacted>@{parsed.host}{port}{parsed.raw_path.decode('ascii')}"
 
 
 def _proxy_pool(

@@ -31,7 +31,8 @@ CA_HINT = (
 
 # OpenSSL's X509_V_ERR_* codes that say "I do not trust whoever signed this".
 _UNTRUSTED = frozenset({2, 18, 19, 20, 21, 27})
-_EXPIRED, _NOT_YET_VALID, _HOSTNAME = 10, 9, 62
+_EXPIRED, _NOT_YET_VALID = 10, 9
+_NAME_MISMATCH = frozenset({62, 64})  # host name, IP address
 
 
 def trust_source(ca_bundle: str | None) -> str:
@@ -120,7 +121,7 @@ def explain(
             f"certificate of {host} not valid before {_day(cert.not_valid_before_utc)} "
             f"({subject})"
         )
-    if code == _HOSTNAME:
+    if code in _NAME_MISMATCH:
         names = ", ".join(_dns_names(cert)) or subject
         return f"certificate not valid for {host} (it names {names})"
     if code in _UNTRUSTED:
