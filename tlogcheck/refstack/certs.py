@@ -44,7 +44,9 @@ def _san(names: tuple[str, ...]) -> x509.SubjectAlternativeName:
         try:
             general.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
-            general.append(x509.DNSName(name))
+            pass
+        # An address as a DNS name too: nginx's proxy_ssl_verify matches names only.
+        general.append(x509.DNSName(name))
     return x509.SubjectAlternativeName(general)
 
 

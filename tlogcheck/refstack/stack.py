@@ -367,7 +367,9 @@ class Stack:
         else:
             # Its own work dir: nginx workers (nobody, when we are root) must reach it,
             # and a temporary data dir is private to us.
-            self.nginx = NginxEdge(ups, port=cfg.port)
+            self.nginx = NginxEdge(
+                ups, port=cfg.port, tls_cert=cert, tls_key=key, origin_ca=self.ca_path
+            )
             if self.nginx.port == 0:
                 self.nginx.port = free_port()
             self.edge_url = self.nginx.url
@@ -586,6 +588,8 @@ def start_stack(
     port: int = 0,
     origin_name: str = DEFAULT_ORIGIN_NAME,
     timeout: float = READY_TIMEOUT,
+    tls: bool = False,
+    require_header: str | None = None,
 ) -> RunningStack:
     """Start a reference stack on free loopback ports and return once it serves.
 
@@ -607,6 +611,8 @@ def start_stack(
         data_dir=data_dir,
         port=port,
         origin_name=origin_name,
+        tls=tls,
+        require_header=require_header,
     )
     config.check()
     if subprocess:
