@@ -17,7 +17,7 @@ from tests.spec_server import SpecServer
 from tests.test_client import make_entries
 from tests.test_tls import https_server
 from tlogcheck.client import ResponseMemo, TLogClient, parse_header, proxy_for, redact_url
-from tlogcheck.errors import RunBudgetSpent, TargetStalled, TargetUnreachable
+from tlogcheck.errors import ConfigError, RunBudgetSpent, TargetStalled, TargetUnreachable
 from tlogcheck.refstack.certs import make_ca
 
 ROOT = "/v1/log/root"
@@ -196,3 +196,22 @@ def test_proxy_credentials_are_sent_and_never_shown(server: SpecServer) -> None:
     assert shown is not None and "pr0xy-pw" not in shown and "<redacted>" in shown
     assert "pr0xy-pw" not in redact_url(with_creds)
     assert proxy.requests[0].headers["proxy-authorization"].startswith("Basic ")
+
+
+# -- compressed reads ---------------------------------------------------------------------
+
+
+def test_a_gzip_read_is_decoded(server: SpecServer) -> None:
+    with TLogClient(server.url, timeout=5) as client:
+        plain = client.get(ROOT)
+        server.knobs.gzip = True
+        coded = client.get(ROOT, accept_encoding="gzip")
+    assert coded.header("content-encoding") == "gzip" and coded.body == plain.body
+    assert server.seen[-1].headers["accept-encoding"] == "gzip"
+
+
+def test_a_coding_the_client_cannot_decode_is_not_asked_for(server: SpecServer) -> None:
+    with TLogClient(server.url, timeout=5) as client:
+        with pytest.raises(ConfigError, match="cannot decode 'br'"):
+            client.get(ROOT, accept_encoding="br")
+    assert server.seen == []

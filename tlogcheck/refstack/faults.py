@@ -368,6 +368,18 @@ FAULTS: dict[str, FaultDoc] = _doc(
         ("root",),
         also=_FUNCTIONAL,
     ),
+    FaultDoc(
+        "gzip-variant",
+        "edge",
+        "none",
+        "",
+        "The edge's gzip copies differ from what it serves plain: a request with "
+        "Accept-Encoding: gzip gets the identity body with one hex digit changed, gzipped "
+        "(ETag unchanged); identity reads and X-Bypass stay right.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2",
+        ("parity",),
+    ),
 )
 
 

@@ -51,6 +51,7 @@ from tlogcheck.refstack.server import (
 )
 from tlogcheck.refstack.stall import RequireHeader, Stalling
 from tlogcheck.refstack.upstream import Upstream
+from tlogcheck.refstack.variant import GzipVariant
 
 __all__ = [
     "EDGE_KINDS",
@@ -355,7 +356,7 @@ class Stack:
             self.edge_url = group.add(
                 Listener(
                     "edge",
-                    front(edge, None),
+                    front(GzipVariant(edge, self.faults), None),
                     cfg.port,
                     lifespan=True,
                     ssl_certfile=cert,
