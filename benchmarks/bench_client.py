@@ -1,6 +1,6 @@
 """Client CPU per request: `TLogClient.get` beside bare `httpcore` in the same run.
 
-    .venv/bin/python benchmarks/bench_client.py [--requests N] [--profile]
+    .venv/bin/python benchmarks/bench_client.py [--requests N] [--profile] [--verdict]
 
 Both read `/v1/log/entry/{i}` (~180-byte bodies) one request at a time over one
 keep-alive connection to the reference origin, served by a subprocess so its CPU is not
@@ -9,6 +9,10 @@ rounds so machine noise falls on both. What `TLogClient.get` adds on top of http
 the deadline-enforcing socket layer, httpx's request/response objects, the capped body
 read, the retry loop, the memo key and the release bookkeeping; `--profile` prints where
 it goes (cProfile, by own time).
+
+`--verdict`: wall time of the functional suite (`-m "not load"`, `--tlog-timeout 5`) to
+its verdict against the embedded deployment with a hung root (`hang:/v1/log/root`) and a
+trickled one (`trickle:/v1/log/root`), beside the healthy run in the same session.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 
 import httpcore
 
+from tlogcheck.cli.runs import run_suite
 from tlogcheck.client import TLogClient
 from tlogcheck.refstack.stack import start_stack
 from tlogcheck.spec import entry_path
@@ -67,11 +72,27 @@ def profile(base: str, paths: list[str]) -> str:
     return out.getvalue()
 
 
+def verdicts() -> None:
+    print("\ntime to a verdict, functional suite, --tlog-timeout 5 (wall, start included)")
+    for label, fault in (
+        ("healthy", None),
+        ("hung root", "hang:/v1/log/root"),
+        ("trickled root", "trickle:/v1/log/root"),
+    ):
+        args = ["-m", "not load", "--tlog-timeout=5"]
+        if fault:
+            args.append(f"--tlog-embedded-fault={fault}")
+        run = run_suite(args)
+        failed = run.report.get("summary", {}).get("counts", {}).get("failed", "?")
+        print(f"  {label:<14} exit {run.exitstatus}  {run.seconds:6.1f} s  ({failed} failed)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--verdict", action="store_true")
     args = parser.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {sys.platform}")
     print("command: python benchmarks/bench_client.py " + " ".join(sys.argv[1:]))
@@ -94,6 +115,8 @@ def main() -> int:
         if args.profile:
             print("\nwhere TLogClient.get's time goes (cProfile, own time):")
             print(profile(base, paths[: min(len(paths), 2000)]))
+    if args.verdict:
+        verdicts()
     return 0
 
 
