@@ -131,3 +131,23 @@ def test_a_malformed_header_option_is_a_usage_error_without_its_value() -> None:
     assert run.exitstatus == 4, _why(run)
     assert "--tlog-header" in run.output
     assert "zz-hidden-zz" not in run.output
+
+
+def test_the_load_phase_sends_the_header_and_trusts_the_ca(stack: RunningStack) -> None:
+    run = run_suite(
+        [
+            *_target(stack),
+            f"--tlog-ca-bundle={stack.info.ca_path}",
+            f"--tlog-header={HEADER}",
+            "--load",
+            "--load-duration=2",
+            "--load-users=2",
+            "--load-max-requests=400",
+            "-m",
+            "load",
+        ]
+    )
+    assert run.exitstatus == 0, _why(run)
+    total = run.report["load"]["total"]
+    assert total["requests"] > 0 and total["failures"] == 0, run.report["load"]
+    assert SECRET not in run.output and SECRET not in json.dumps(run.report)
