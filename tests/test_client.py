@@ -12,7 +12,7 @@ import pytest
 
 from tests.spec_server import SpecServer, make_entries
 from tlogcheck.client import USER_AGENT, Response, TLogClient
-from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
+from tlogcheck.errors import ConfigError, FormatError, TargetStalled, TargetUnreachable
 from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tlogcheck.refstack.server import free_port
 
@@ -110,28 +110,32 @@ def test_keep_alive_reuses_one_connection(server: SpecServer) -> None:
 # -- the deadline ------------------------------------------------------------------------
 
 
-def test_trickling_body_fails_at_the_deadline(server: SpecServer) -> None:
+def test_trickling_body_stalls_at_the_deadline(server: SpecServer) -> None:
     server.knobs.trickle = 0.2  # the ~150-byte root would take ~30 s
     with make_client(server.url, timeout=5.0, deadline=1.0) as client:
-        with pytest.raises(FormatError, match=r"body not complete within the 1s deadline") as info:
+        with pytest.raises(TargetStalled, match=r"body did not complete within the 1s") as info:
             client.get(ROOT)
     # Cut off mid-body: a few bytes of the ~150 arrived, not the whole trickle.
     assert "bytes read" in str(info.value)
+    assert info.value.started  # a response began: slow, not down
+    assert not isinstance(info.value, (FormatError, TargetUnreachable))
     assert len(server.seen) == 1  # a target answering too slowly is not retried
 
 
-def test_silent_server_is_unreachable_at_the_deadline(server: SpecServer) -> None:
+def test_silent_server_stalls_at_the_deadline(server: SpecServer) -> None:
     server.knobs.delay = 60.0
     with make_client(server.url, timeout=5.0, deadline=1.0) as client:
         # One attempt, not three 5-s read timeouts: the deadline ended it.
-        with pytest.raises(TargetUnreachable, match="no answer after 1 attempt"):
+        with pytest.raises(TargetStalled, match="connected and asked, no response") as info:
             client.get(ROOT)
+    assert "after 1 attempt" in str(info.value)
+    assert not info.value.started
 
 
 def test_read_timeout_before_the_deadline_is_retried(server: SpecServer, sleeps: Sleeps) -> None:
     server.knobs.delay = 60.0
     with make_client(server.url, timeout=0.3, deadline=30.0, sleep=sleeps) as client:
-        with pytest.raises(TargetUnreachable, match=r"after 3 attempt\(s\).*ReadTimeout"):
+        with pytest.raises(TargetStalled, match=r"after 3 attempt\(s\).*ReadTimeout"):
             client.get(ROOT)
     assert len(server.seen) == 3
     assert sleeps == [0.2, 0.4]

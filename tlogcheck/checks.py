@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 INCONCLUSIVE_KEY = "tlogcheck_inconclusive"
+# A failure whose alert is not its check's (a stalled target, a rejected certificate)
+# says which one in a user property under this key, which the gate's reason reads.
+ALERT_KEY = "tlogcheck_alert"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,41 @@ RELEASE_MIX = Check(
     "see which pods answer and their image tags (`kubectl -n tlog get pods -o wide | grep "
     "tlog-ro`); gate the canary Service (Argo's canaryService), not the public URL",
 )
+
+
+# Whatever the check, a target that took the request and never answered is down for its
+# users, one that began answering and trickled is slow, and one whose certificate real
+# clients reject is down: those alerts, not the check's (a hung root is not a bad proof).
+STALLED = Check(
+    "health",
+    "TLogAvailabilityDown",
+    "§1, §3.1",
+    "the target accepts connections but does not answer: check the pods' readiness and "
+    "logs (`kubectl -n tlog logs deploy/tlog-ro --tail=200`) and the CDN's origin timeouts",
+)
+TRICKLED = Check(
+    "load",
+    "LatencyP95High",
+    "§1, §3.4",
+    "the answer started but did not finish within the deadline: check origin load, HPA and "
+    "the CDN's streaming of that path (`curl -w '%{time_total}' -o /dev/null $URL/PATH`)",
+)
+CERTIFICATE = Check(
+    "health",
+    "TLogAvailabilityDown",
+    "§1, §3.1",
+    "real clients reject the certificate too: check the edge's certificate and chain "
+    "(`openssl s_client -connect HOST:443 -servername HOST`); if the CA is private, give "
+    "it with --tlog-ca-bundle",
+)
+
+
+def alert_of(user_properties: Iterable[tuple[str, object]]) -> str | None:
+    """The alert a failed test named in place of its check's (ALERT_KEY), or None."""
+    for key, val in user_properties:
+        if key == ALERT_KEY:
+            return str(val)
+    return None
 
 
 def check_of(keywords: Iterable[str]) -> Check | None:

@@ -22,16 +22,32 @@ Bounds, so a broken or hostile target cannot hang or exhaust a run:
 
 What each outcome means (the design's fail vs inconclusive):
 
-- `TargetUnreachable`: no HTTP answer after the retries (DNS, refused, reset, timed out
-  before or while answering, the deadline passed before an answer). We could not ask.
+- `TargetUnreachable`: we could not ask: DNS, refused, reset, a connect (or TLS
+  handshake) that timed out, after the retries. `RunBudgetSpent` (a subclass) when the
+  run's budget (`run_end`) passed first.
+- `TargetStalled`: we asked (connected, request sent) and no complete answer came within
+  the deadline: `started=False` when not even the status line came back, `started=True`
+  when a response began and its body trickled. The target is failing its users.
+- `TargetCertificateError`: the TLS certificate does not verify (`tlogcheck.tls` words
+  why). Real clients are refused too; never retried.
 - `FormatError`: the target answered but the answer cannot be used: the body is over the
-  cap, the body was still arriving when the deadline passed (answering, too slowly), or it
-  came in a content coding we did not ask for and cannot decode. The target proved wrong.
+  cap, or it came in a content coding we did not ask for and cannot decode.
 - Any other status (404, 500, 304, a 503 still there after the retries, a cross-host
   3xx) is returned as a `Response`: the check decides.
 
-Proxies from the environment are not used: every request goes through the one
-deadline-enforcing transport.
+Sharing (`memo`, one `tlogcheck.memo.ResponseMemo` per run, given to every client): a GET
+asked with `shared=True` is fetched once per view and URL and its response, or its
+failure, is handed to every later asker; any GET that stalled is not asked again in the
+run (its `TargetStalled` is raised again at once). A hung root so costs one deadline per
+view, not one per test.
+
+Deployment: `headers` go on every request (an access gateway's token: the values never
+appear in a message); `ca_bundle` / SSL_CERT_FILE / SSL_CERT_DIR / the system store
+(`tlogcheck.tls`); `proxy`, else HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY as
+curl reads them (`trust_env`). Every route, proxied or not, goes through the one
+deadline-enforcing socket layer (`tlogcheck.transport`). Bodies are read with
+`Accept-Encoding: identity`, or with the coding a caller asks for
+(`accept_encoding="gzip"`) and decoded under the cap.
 """
 
 from __future__ import annotations
@@ -42,20 +58,26 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import httpcore
 import httpx
 
-from tlogcheck import __version__, spec
+from tlogcheck import __version__, spec, tls
 from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_status_of
-from tlogcheck.errors import ConfigError, FormatError, TargetUnreachable
+from tlogcheck.errors import (
+    ConfigError,
+    FormatError,
+    RunBudgetSpent,
+    TargetCertificateError,
+    TargetStalled,
+    TargetUnreachable,
+)
+from tlogcheck.memo import Key, ResponseMemo, again
 from tlogcheck.spec import (
     ConsistencyProof,
     Health,
@@ -66,12 +88,17 @@ from tlogcheck.spec import (
     parse_inclusion,
     parse_root,
 )
+from tlogcheck.transport import Transport, deadline, proxy_for, redact_url
 
 __all__ = [
     "DEFAULT_MAX_BODY",
     "USER_AGENT",
     "Response",
+    "ResponseMemo",
     "TLogClient",
+    "parse_header",
+    "proxy_for",
+    "redact_url",
 ]
 
 USER_AGENT = f"tlogcheck/{__version__}"
@@ -148,163 +175,6 @@ class Response:
 
 
 # ---------------------------------------------------------------------------------------
-# The deadline-enforcing transport
-
-_local = threading.local()
-
-
-def _time_left(exc_type: type[Exception], timeout: float | None) -> float | None:
-    """min(timeout, time left before this thread's deadline); raises once it has passed."""
-    deadline: float | None = getattr(_local, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc_type("deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _time_left(httpcore.ReadTimeout, timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _time_left(httpcore.WriteTimeout, timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        tls = self._inner.start_tls(
-            ssl_context, server_hostname, _time_left(httpcore.ConnectTimeout, timeout)
-        )
-        return _DeadlineStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's socket backend with every blocking call bounded by the thread's deadline.
-
-    The sync client runs each request in its caller's thread, so the deadline `get` sets
-    in a thread-local is the one in force for every socket call that request makes.
-    """
-
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host, port, _time_left(httpcore.ConnectTimeout, timeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(
-            path, _time_left(httpcore.ConnectTimeout, timeout), socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-# httpcore's exceptions as httpx's, most specific first.
-_HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
-
-
-@contextmanager
-def _as_httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for core, mapped in _HTTPCORE_TO_HTTPX:
-            if isinstance(exc, core):
-                raise mapped(str(exc) or type(exc).__name__) from exc
-        raise
-
-
-class _Body(httpx.SyncByteStream):
-    def __init__(self, response: httpcore.Response) -> None:
-        self._response = response
-
-    def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx_errors():
-            yield from self._response.iter_stream()
-
-    def close(self) -> None:
-        self._response.close()
-
-
-class _Transport(httpx.BaseTransport):
-    """A connection pool (keep-alive) on the deadline-enforcing socket backend."""
-
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _as_httpx_errors():
-            response = self._pool.handle_request(core_request)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Body(response),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
-
-
-# ---------------------------------------------------------------------------------------
 # The client
 
 
@@ -351,6 +221,9 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB" if n % 2**16 == 0 else f"{n} bytes"
 
 
+_DECODABLE = ("gzip", "x-gzip", "deflate")
+
+
 class _Decoder:
     """Bounded gzip/deflate decoding: never yields more than it is allowed to."""
 
@@ -373,6 +246,30 @@ class _Decoder:
             raise FormatError(f"{self.coding} body is truncated")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value); the value is a secret and never appears in a message."""
+    name, sep, val = raw.partition(":")
+    name, val = name.strip(), val.strip()
+    if not sep or not _TOKEN.fullmatch(name):
+        raise ValueError("expected `Name: value`: a header name (letters, digits, -), a colon")
+    if not val or any(ord(c) < 0x20 or ord(c) == 0x7F for c in val):
+        raise ValueError(f"header {name}: the value is empty or holds control characters")
+    if name.lower() in ("host", "content-length", "transfer-encoding", "accept-encoding"):
+        raise ValueError(f"header {name} is set by tlogcheck itself")
+    return name, val
+
+
+class _Stalled(Exception):
+    """Internal: the body was still arriving when the deadline passed."""
+
+
+class _BodyTimeout(httpx.ReadTimeout):
+    """Internal: a read of the body timed out before the deadline (retried, `started`)."""
+
+
 class TLogClient:
     """The target's edge and origin views, with timeouts, a deadline, a size cap, retries.
 
@@ -392,6 +289,13 @@ class TLogClient:
         backoff: float = 0.2,
         retry_after_cap: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        headers: Iterable[tuple[str, str]] = (),
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        memo: ResponseMemo | None = None,
+        run_end: float | None = None,
+        run_budget: float | None = None,
     ) -> None:
         self._edge = _base_url(url, "URL")
         self._origin = _base_url(origin_url, "origin URL") if origin_url else None
@@ -406,6 +310,8 @@ class TLogClient:
             raise ConfigError(f"retries must be >= 0, got {retries}")
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        if proxy is not None:
+            _base_url(proxy, "proxy URL")
         self.timeout = float(timeout)
         self.deadline = float(deadline)
         self.max_body = max_body
@@ -414,18 +320,34 @@ class TLogClient:
         self.backoff = backoff
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
+        self.memo = memo
+        # The run's budget: a monotonic instant after which no request is asked or waited
+        # for (`RunBudgetSpent`), and its length in seconds for the message.
+        self.run_end = run_end
+        self.run_budget = run_budget
+        self._extra = dict(headers)
+        self.ca_bundle = ca_bundle
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._transport = Transport(
+            limits=limits, ssl_context=tls.ssl_context(ca_bundle), proxy=proxy, trust_env=trust_env
+        )
         self._http = httpx.Client(
-            transport=_Transport(limits=limits),
+            transport=self._transport,
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **self._extra},
         )
         self._lock = threading.Lock()
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
         self._cache: Counter[str] = Counter()
+
+    def proxy_of(self, view: str = "edge") -> str | None:
+        """The proxy a view's requests go through (credentials redacted), or None: direct."""
+        base = self.origin_url if view == "origin" else self._edge
+        proxy = self._transport.route(httpx.URL(base))
+        return redact_url(proxy) if proxy else None
 
     # -- views -------------------------------------------------------------------------
 
@@ -445,31 +367,112 @@ class TLogClient:
     # -- requests ----------------------------------------------------------------------
 
     def get(
-        self, path: str, *, view: str = "edge", headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        *,
+        view: str = "edge",
+        headers: Mapping[str, str] | None = None,
+        shared: bool = False,
+        accept_encoding: str = "identity",
     ) -> Response:
-        """GET `path` (e.g. "/v1/log/root") through a view, within the deadline."""
+        """GET `path` (e.g. "/v1/log/root") through a view, within the deadline.
+
+        `shared`: the run's one answer for this view, URL and headers (see `ResponseMemo`).
+        `accept_encoding`: "identity" (what hashes are taken of), or "gzip" / "deflate" to
+        read the compressed variant an edge keeps; decoded either way.
+        """
         if view not in VIEWS:
             raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
         if not path.startswith("/"):
             raise ConfigError(f"path must start with '/', got {path!r}")
+        codings = {c.strip().lower() for c in accept_encoding.split(",")}
+        if not codings <= {"identity", *_DECODABLE}:
+            raise ConfigError(f"accept_encoding: cannot decode {accept_encoding!r}")
         url = (self.origin_url if view == "origin" else self._edge) + path
         # Hashed bodies must be the bytes as sent with no content coding (spec, Headers),
         # whatever spelling of Accept-Encoding a caller passed.
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
-        sent["Accept-Encoding"] = "identity"
+        sent["Accept-Encoding"] = accept_encoding
         if view == "origin" and self._origin is None:
             sent["X-Bypass"] = "1"
+        key: Key = (url, tuple(sorted((k.lower(), v) for k, v in sent.items())))
+        stall_key: Key = (url, (("x-bypass", sent.get("X-Bypass", "")),))
+        if self.memo is not None:
+            stalled = self.memo.stalled(stall_key)
+            if stalled is not None:
+                raise again(stalled)
+
+        def fetch() -> Response:
+            try:
+                return self._get(path, view, url, sent)
+            except TargetStalled as exc:
+                if self.memo is not None:
+                    self.memo.record_stall(stall_key, exc)
+                raise
+
+        if shared and self.memo is not None:
+            return self.memo.fetch(key, fetch)
+        return fetch()
+
+    def _budget_spent(self, what: str) -> RunBudgetSpent:
+        return RunBudgetSpent(f"{what}: run budget of {self.run_budget or 0:g} s spent")
+
+    def _get(self, path: str, view: str, url: str, sent: dict[str, str]) -> Response:
         start = time.monotonic()
         end = start + self.deadline
+        if self.run_end is not None:
+            if start >= self.run_end:
+                raise self._budget_spent(f"{view} GET {url} not asked")
+            end = min(end, self.run_end)
+
+        def over_budget() -> bool:
+            return self.run_end is not None and time.monotonic() >= self.run_end - 0.05
+
         attempt = 0
+        asked = started = False
         while True:
             attempt += 1
             try:
                 final_url, status, resp_headers, body = self._fetch(url, sent, end)
+            except _Stalled as exc:
+                if over_budget():
+                    raise self._budget_spent(f"{view} GET {url} abandoned") from None
+                raise TargetStalled(
+                    f"{view} GET {url}: the response began but its body did not complete "
+                    f"within the {self.deadline:g}s deadline ({exc})",
+                    started=True,
+                ) from None
             except httpx.TransportError as exc:
+                cert = tls.find_cert_error(exc)
+                if cert is not None:
+                    reason = tls.explain(
+                        cert,
+                        httpx.URL(url).host,
+                        lambda: self._transport.peer_certificate(httpx.URL(url), self.timeout),
+                    )
+                    raise TargetCertificateError(
+                        f"{view} GET {url}: {reason}; {tls.CA_HINT}"
+                    ) from None
+                if isinstance(exc, httpx.ReadTimeout):
+                    # Connected and the request written: the target took it and kept silent.
+                    asked = True
+                    started = started or isinstance(exc, _BodyTimeout)
                 wait = self.backoff * 2 ** (attempt - 1)
                 if attempt > self.retries or time.monotonic() + wait >= end:
                     spent = time.monotonic() - start
+                    if over_budget():
+                        raise self._budget_spent(f"{view} GET {url} abandoned") from None
+                    if asked:
+                        what = (
+                            "the response began but its body stopped"
+                            if started
+                            else "connected and asked, no response"
+                        )
+                        raise TargetStalled(
+                            f"{view} GET {url}: {what} after {attempt} attempt(s) in "
+                            f"{spent:.1f}s (deadline {self.deadline:g}s): {_cause(exc)}",
+                            started=started,
+                        ) from None
                     raise TargetUnreachable(
                         f"{view} GET {url}: no answer after {attempt} attempt(s) in "
                         f"{spent:.1f}s (deadline {self.deadline:g}s): {_cause(exc)}"
@@ -506,9 +509,7 @@ class TLogClient:
         self, url: str, headers: dict[str, str], end: float
     ) -> tuple[str, int, httpx.Headers, bytes]:
         """One attempt: same-origin redirects followed, the body read under cap and deadline."""
-        previous = getattr(_local, "deadline", None)
-        _local.deadline = end
-        try:
+        with deadline(end):
             for hop in range(MAX_REDIRECTS + 1):
                 left = max(end - time.monotonic(), 0.001)
                 timeout = httpx.Timeout(self.timeout, pool=min(self.timeout, left))
@@ -520,14 +521,14 @@ class TLogClient:
                             if _same_origin(r.url, target) and hop < MAX_REDIRECTS:
                                 url = str(target)
                                 continue
-                        return str(r.url), r.status_code, r.headers, self._read_body(r, end)
+                        asked = headers.get("Accept-Encoding", "identity")
+                        body = self._read_body(r, end, asked)
+                        return str(r.url), r.status_code, r.headers, body
                 except httpx.InvalidURL as exc:
                     raise ConfigError(f"GET {url}: {exc}") from None
             raise AssertionError("unreachable: the last redirect is returned")
-        finally:
-            _local.deadline = previous
 
-    def _read_body(self, r: httpx.Response, end: float) -> bytes:
+    def _read_body(self, r: httpx.Response, end: float, asked: str = "identity") -> bytes:
         cap = self.max_body
         where = f"GET {r.url}"
         length = r.headers.get("content-length")
@@ -538,22 +539,15 @@ class TLogClient:
             )
         coding = r.headers.get("content-encoding", "identity").strip().lower()
         decoder: _Decoder | None = None
-        if coding in ("gzip", "x-gzip", "deflate"):
+        if coding in _DECODABLE:
             decoder = _Decoder(coding)
         elif coding not in ("", "identity"):
             raise FormatError(
                 f"{where}: body in Content-Encoding {coding!r} although "
-                "Accept-Encoding: identity was asked"
+                f"Accept-Encoding: {asked} was asked"
             )
         body = bytearray()
         received = 0
-
-        def too_slow() -> FormatError:
-            return FormatError(
-                f"{where}: HTTP {r.status_code} body not complete within the "
-                f"{self.deadline:g}s deadline ({received} bytes read)"
-            )
-
         try:
             for chunk in r.iter_raw():
                 received += len(chunk)
@@ -566,13 +560,13 @@ class TLogClient:
                         f"({received} bytes read, stopped)"
                     )
                 if time.monotonic() >= end:
-                    raise too_slow()
+                    raise _Stalled(f"HTTP {r.status_code}, {received} bytes read")
         except httpx.TimeoutException:
             # The socket layer gives each read at most the time left, so a timeout at or
             # after the deadline is the deadline; an earlier one is a stalled read, retried.
             if time.monotonic() < end:
-                raise
-            raise too_slow() from None
+                raise _BodyTimeout(f"body read timed out ({received} bytes read)") from None
+            raise _Stalled(f"HTTP {r.status_code}, {received} bytes read") from None
         if decoder is not None:
             decoder.finish()
         return bytes(body)

@@ -8,12 +8,18 @@
     ├── ConfigError                            an option or configuration value is wrong
     ├── Inconclusive                           the check cannot decide: the run is inconclusive
     │   └── TargetUnreachable                  we could not ask the target
+    │       └── RunBudgetSpent                 --tlog-run-timeout passed before the test was decided
+    ├── TargetStalled                          asked, no complete answer in the deadline: fails
+    ├── TargetCertificateError                 the target's TLS certificate does not verify: fails
     └── GateError                              the Argo Rollouts gate could not act
 
 "The target proved wrong" raises ProofError / FormatError and fails a check;
 "we could not ask" raises TargetUnreachable, and "we asked but cannot tell" (a cache
 status in a vocabulary we do not know) raises Inconclusive: both make the run
-inconclusive, never failed.
+inconclusive, never failed. Between the two: a target that accepted the request (TCP
+and TLS up, request sent) but gave no complete answer within the deadline is failing
+its users (TargetStalled), and so is one whose certificate real clients reject
+(TargetCertificateError).
 """
 
 from __future__ import annotations
@@ -49,6 +55,26 @@ class Inconclusive(TLogCheckError):
 
 class TargetUnreachable(Inconclusive):
     """The target could not be reached after retries: the run is inconclusive, not failed."""
+
+
+class RunBudgetSpent(TargetUnreachable):
+    """The run's budget (--tlog-run-timeout) was spent before this request could answer."""
+
+
+class TargetStalled(TLogCheckError):
+    """The target took the request but gave no complete answer within the deadline.
+
+    `started` tells whether a response had begun (status line and headers received, then
+    the body trickled: LatencyP95High) or not (nothing came back: TLogAvailabilityDown).
+    """
+
+    def __init__(self, message: str, *, started: bool) -> None:
+        super().__init__(message)
+        self.started = started
+
+
+class TargetCertificateError(TLogCheckError):
+    """The target's TLS certificate does not verify: real clients get the same error."""
 
 
 class GateError(TLogCheckError):

@@ -150,7 +150,7 @@ def test_trickling_target_fails(server: SpecServer, capsys: pytest.CaptureFixtur
     server.knobs.trickle = 0.2
     code, out, _ = verify(capsys, server.url, "9", "--timeout", "0.3")
     assert code == EXIT_FAILED
-    assert out.startswith("FAILED: response: GET ") and "deadline" in out
+    assert out.startswith("FAILED: response: edge GET ") and "deadline" in out
 
 
 def test_oversized_body_fails(server: SpecServer, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,8 +135,14 @@ MATRIX_FAULT_SPEC = {
     "error-rate": "error-rate:5",
     "oversize-body": "oversize-body:17",
     "cdn-dialect": "cdn-dialect:akamai",
+    "hang": "hang:/v1/log/root",
+    "trickle": "trickle:/v1/log/root",
 }
-MATRIX_FAULT_OPTIONS: dict[str, tuple[str, ...]] = {"slow-body": ("--tlog-timeout=0.5",)}
+MATRIX_FAULT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "slow-body": ("--tlog-timeout=0.5",),
+    "hang": ("--tlog-timeout=1",),
+    "trickle": ("--tlog-timeout=1",),
+}
 
 
 def custody_root(size: int) -> str:

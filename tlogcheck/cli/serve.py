@@ -108,6 +108,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the checkpoint's origin line and key name (default {DEFAULT_ORIGIN_NAME})",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the origin(s) and the edge over HTTPS with certificates of a CA made at "
+        "start; its path is printed (give it to the suite with --tlog-ca-bundle)",
+    )
+    parser.add_argument(
+        "--require-header",
+        metavar="'NAME: VALUE'",
+        help="answer 401 to any request without this header, like an access gateway",
+    )
+    parser.add_argument(
         "--data-dir",
         metavar="DIR",
         help="write demo data here and keep it (default: a temporary directory removed at exit)",
@@ -142,6 +153,8 @@ def _config(args: argparse.Namespace) -> StackConfig:
         canary_port=args.canary_port,
         admin_port=args.admin_port,
         origin_name=args.origin_name,
+        tls=args.tls,
+        require_header=args.require_header,
     )
 
 
@@ -160,6 +173,12 @@ def summary(info: StackInfo) -> str:
         f"  admin    {info.admin_url}/faults",
         f"  vkey     {info.vkey}",
         f"  faults   {', '.join(info.faults) or 'none'}",
+    ]
+    if info.ca_path:
+        lines.append(f"  CA       {info.ca_path}   (--tlog-ca-bundle {info.ca_path})")
+    if info.require_header:
+        lines.append(f"  requires header {info.require_header} (value not shown)")
+    lines += [
         "Ctrl-C or SIGTERM stops it.",
     ]
     return "\n".join(lines)

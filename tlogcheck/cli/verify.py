@@ -35,6 +35,8 @@ from tlogcheck.errors import (
     FormatError,
     NoteError,
     ProofError,
+    TargetCertificateError,
+    TargetStalled,
     TargetUnreachable,
 )
 from tlogcheck.spec import (
@@ -152,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         code = outcome.error("usage error", str(exc))
     except TargetUnreachable as exc:
         code = outcome.error("unreachable", f"{exc} (inconclusive: nothing was verified)")
-    except FormatError as exc:
-        # The client's own refusals: a body over the cap or too slow for the deadline.
+    except (FormatError, TargetStalled, TargetCertificateError) as exc:
+        # The client's own refusals (a body over the cap), an answer that did not come
+        # within the deadline, a certificate clients reject: the target failed.
         code = outcome.fail("response", str(exc))
     _print(outcome, as_json=args.json)
     return code

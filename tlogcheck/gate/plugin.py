@@ -40,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.checks import check_of, inconclusive_reason
+from tlogcheck.checks import alert_of, check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
 from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
 from tlogcheck.gate.invalidate import KILL_GRACE_S, Invalidation, environment, iso, run_invalidation
@@ -412,7 +412,7 @@ class GatePlugin:
         reason = Reason(
             test=report.nodeid,
             check=check.name if check else None,
-            alert=check.alert if check else None,
+            alert=alert_of(report.user_properties) or (check.alert if check else None),
             section=check.section if check else None,
             evidence=_evidence(report, inconclusive),
             inconclusive=not report.failed,

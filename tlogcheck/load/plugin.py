@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,18 @@ NOT_REQUESTED = (
 )
 
 
+def _with_deployment(settings: LoadSettings, target: Any) -> LoadSettings:
+    """The run's headers and CA bundle for the locust clients too (through their
+    environment, never a command line: the header values are secrets)."""
+    profile = dict(settings.profile_env)
+    secret = dict(settings.secret_env)
+    if target.headers:
+        secret["TLOG_LOAD_HEADERS"] = "\n".join(f"{n}: {v}" for n, v in target.headers)
+    if target.ca_bundle:
+        profile["TLOG_LOAD_CA_BUNDLE"] = target.ca_bundle
+    return replace(settings, profile_env=profile, secret_env=secret)
+
+
 def _shared(config: pytest.Config, basetemp: Path, run: Callable[[], LoadResult]) -> LoadResult:
     """Run once per session, also under xdist: the first worker runs, the others read."""
     if not hasattr(config, "workerinput"):
@@ -286,7 +298,7 @@ def load_result(
     def run() -> LoadResult:
         # "Could not ask" stays inconclusive: this probe raises TargetUnreachable.
         client.get(PATH_HEALTH)
-        result = run_load(str(target.url), settings)
+        result = run_load(str(target.url), _with_deployment(settings, target))
         _report(config, result, thresholds)
         return result
 

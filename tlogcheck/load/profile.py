@@ -30,6 +30,8 @@ Environment (all optional):
     TLOG_LOAD_SEED          seed of the index choice (default: random)
     TLOG_LOAD_CLIENT        "fast" (FastHttpUser, default) or "http" (HttpUser)
     TLOG_LOAD_INSECURE      1 to skip TLS certificate verification
+    TLOG_LOAD_CA_BUNDLE     PEM file of the CAs to trust (the suite's --tlog-ca-bundle)
+    TLOG_LOAD_HEADERS       `Name: value` lines sent on every request (--tlog-header)
     TLOG_LOAD_MAX_REQUESTS_PER_PROCESS
                             requests one load-generator process sends at most (default
                             100000); when spent, it stops its clients, and the run ends
@@ -119,6 +121,8 @@ class Profile:
     insecure: bool
     max_requests: int
     raw_dir: str | None
+    ca_bundle: str | None = None
+    headers: Mapping[str, str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Profile:
@@ -149,7 +153,18 @@ class Profile:
             insecure=env.get("TLOG_LOAD_INSECURE", "").lower() in ("1", "true", "yes"),
             max_requests=max_requests,
             raw_dir=env.get("TLOG_LOAD_RAW_DIR") or None,
+            ca_bundle=env.get("TLOG_LOAD_CA_BUNDLE") or None,
+            headers=_header_lines(env.get("TLOG_LOAD_HEADERS", "")),
         )
+
+
+def _header_lines(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
 
 
 PROFILE = Profile.from_env(os.environ)
@@ -369,6 +384,17 @@ def _failure(status: int, error: object) -> str | None:
     return f"HTTP {status}" if status else f"no response: {error}"
 
 
+def _trusting(cafile: str) -> Callable[..., Any]:
+    """An SSL context factory for geventhttpclient that trusts `cafile` (and not certifi's
+    bundle, which geventhttpclient would pass as `cafile=`)."""
+    import gevent.ssl
+
+    def factory(**_: Any) -> Any:
+        return gevent.ssl.create_default_context(cafile=cafile)
+
+    return factory
+
+
 class TLogUser(_Reads, FastHttpUser):
     """A TLog client reading through the edge (geventhttpclient: one core goes far)."""
 
@@ -377,6 +403,9 @@ class TLogUser(_Reads, FastHttpUser):
     network_timeout = PROFILE.timeout
     connection_timeout = PROFILE.timeout
     insecure = PROFILE.insecure
+    default_headers = dict(PROFILE.headers or {}) or None
+    if PROFILE.ca_bundle and not PROFILE.insecure:
+        ssl_context_factory = staticmethod(_trusting(PROFILE.ca_bundle))
 
     def on_start(self) -> None:
         self._setup()
@@ -399,8 +428,9 @@ class TLogHttpUser(_Reads, HttpUser):
     wait_time = _wait_time()
 
     def on_start(self) -> None:
+        self.client.verify = PROFILE.ca_bundle or not PROFILE.insecure
+        self.client.headers.update(PROFILE.headers or {})
         self._setup()
-        self.client.verify = not PROFILE.insecure
 
     def _fetch(self, path: str, name: str) -> bytes | None:
         with self.client.get(path, name=name, catch_response=True, timeout=PROFILE.timeout) as resp:

@@ -206,6 +206,8 @@ class LoadSettings:
     client: Literal["fast", "http"] = "fast"
     raw_times: bool = False  # keep every response time (TLOG_LOAD_RAW_DIR of the profile)
     profile_env: Mapping[str, str] = field(default_factory=dict)  # TLOG_LOAD_WAIT=...
+    # Like profile_env, but never reported (header values): TLOG_LOAD_HEADERS=...
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def processes(self) -> int:
@@ -296,6 +298,7 @@ class LoadResult:
     def to_json(self, *, raw: bool = False) -> dict[str, Any]:
         settings = asdict(self.settings)
         settings["profile_env"] = dict(self.settings.profile_env)
+        del settings["secret_env"]  # header values: never written anywhere
         data: dict[str, Any] = {
             "url": self.url,
             "settings": settings,
@@ -457,6 +460,7 @@ def _environment(settings: LoadSettings, raw_dir: Path | None) -> dict[str, str]
     package_parent = str(Path(tlogcheck.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env.update(settings.profile_env)
+    env.update(settings.secret_env)
     env["TLOG_LOAD_CLIENT"] = settings.client
     env["TLOG_LOAD_MAX_REQUESTS_PER_PROCESS"] = str(settings.cap_per_process)
     if raw_dir is not None:

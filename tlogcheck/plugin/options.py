@@ -32,6 +32,10 @@ class Option:
     choices: Sequence[str] = field(default_factory=tuple)
     metavar: str | None = None
     is_flag: bool = False  # a boolean switch: `--flag` on the command line, 1/true/yes elsewhere
+    # How the env twin of a repeatable option separates its values: None is commas or
+    # whitespace; "\n" for values that hold both (`Name: value` headers).
+    env_separator: str | None = None
+    secret: bool = False  # a bad value is not echoed in the usage error
 
     @property
     def dest(self) -> str:
@@ -73,7 +77,8 @@ def _convert(option: Option, raw: str, source: str) -> Any:
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: bad value {raw!r} for {option.flag}: {exc}") from None
+        shown = "(value not shown)" if option.secret else repr(raw)
+        raise ConfigError(f"{source}: bad value {shown} for {option.flag}: {exc}") from None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -126,7 +131,10 @@ def value(config: pytest.Config, option: Option) -> Any:
             return [_convert(option, v, f"{option.flag}") for v in cli]
         env = os.environ.get(option.env, "")
         if env.strip():
-            parts = env.replace(",", " ").split()
+            if option.env_separator is None:
+                parts = env.replace(",", " ").split()
+            else:
+                parts = [p for p in env.split(option.env_separator) if p.strip()]
             return [_convert(option, v, f"env {option.env}") for v in parts]
         ini_list = config.getini(option.ini)
         if ini_list:

@@ -20,6 +20,16 @@ Verdicts:
   `FlakyFailure` around a dropped connection), is reported as skipped with the reason
   under `checks.INCONCLUSIVE_KEY`, shown as "inconclusive"; a run with inconclusive tests
   and no failure exits 6.
+- A test that asked and got no complete answer within the deadline (`TargetStalled`)
+  fails under TLogAvailabilityDown (nothing came back) or LatencyP95High (the answer
+  trickled), whatever its check; a certificate real clients reject fails under
+  TLogAvailabilityDown. Never a format or proof failure.
+- Every client of the run shares one `ResponseMemo` (`config.stash`): the probe, the
+  fixtures and the tests get the run's one answer to the shared reads, and a URL that
+  stalled is not asked again. A hung root costs one deadline per view.
+- `--tlog-run-timeout`: once the budget is spent, requests in flight are abandoned and
+  tests not yet decided are inconclusive ("run budget of N s spent"); the summary,
+  reports, state rule and gate run as always.
 - A bad option value is a usage error naming the option and where it came from (exit 4).
 - Before the tests, the controller asks the target a few requests: whether an edge cache
   answers there (a cache-status header) and which releases answer. A target with no
@@ -39,13 +49,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tlogcheck import sampling
-from tlogcheck.checks import INCONCLUSIVE_KEY, check_of, explain, inconclusive_reason
+from tlogcheck.checks import (
+    ALERT_KEY,
+    CERTIFICATE,
+    INCONCLUSIVE_KEY,
+    STALLED,
+    TRICKLED,
+    check_of,
+    explain,
+    inconclusive_reason,
+)
 from tlogcheck.errors import (
     EXIT_INCONCLUSIVE,
     ConfigError,
     DbError,
     FormatError,
     ProofError,
+    RunBudgetSpent,
+    TargetCertificateError,
+    TargetStalled,
     TLogCheckError,
 )
 from tlogcheck.plugin import report
@@ -58,7 +80,7 @@ from tlogcheck.state import State, now_rfc3339, save_state
 
 if TYPE_CHECKING:
     from tlogcheck import verify
-    from tlogcheck.client import Response, TLogClient
+    from tlogcheck.client import Response, ResponseMemo, TLogClient
     from tlogcheck.db import DbAudit
 
 __all__ = [
@@ -73,6 +95,7 @@ OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON]
 
 _PLANNED_KEY = pytest.StashKey[Target]()
 _PROBE_KEY = pytest.StashKey["verify.EdgeProbe"]()
+_MEMO_KEY: pytest.StashKey[ResponseMemo] = pytest.StashKey()
 _WIRE_KEY = "tlogcheck_target"
 _REPORT_WIRE_KEY = "tlogcheck_report"
 
@@ -109,13 +132,35 @@ def _start_embedded(config: pytest.Config, planned: Target) -> Target:
     )
 
 
+def make_client(
+    config: pytest.Config, t: Target, url: str | None = None, *, stable: bool = False
+) -> TLogClient:
+    """A client of the run: the target's views (or the stable side), with the run's
+    headers, CAs, proxy, budget and shared answers."""
+    from tlogcheck.client import ResponseMemo, TLogClient
+
+    memo = config.stash.get(_MEMO_KEY, None)
+    if memo is None:
+        memo = config.stash[_MEMO_KEY] = ResponseMemo()
+    return TLogClient(
+        url or t.url,
+        origin_url=None if stable else t.origin_url,
+        timeout=t.timeout,
+        headers=t.headers,
+        ca_bundle=t.ca_bundle,
+        proxy=t.proxy,
+        memo=memo,
+        run_end=t.run_end(),
+        run_budget=t.run_timeout,
+    )
+
+
 def _probe(config: pytest.Config, t: Target) -> Target:
     """The target with what its first answers say: an edge or not, the releases."""
     from tlogcheck import verify
-    from tlogcheck.client import TLogClient
 
     try:
-        with TLogClient(t.url, origin_url=t.origin_url, timeout=t.timeout) as client:
+        with make_client(config, t) as client:
             found = verify.probe_edge(client)
     except ConfigError as exc:
         found = verify.EdgeProbe(None, str(exc), {})
@@ -162,11 +207,10 @@ def tlog_target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture(scope="session")
 def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator[TLogClient]:
     """One client for the session: the edge view and the origin view of the target."""
-    from tlogcheck.client import TLogClient
-
-    client = TLogClient(
-        tlog_target.url, origin_url=tlog_target.origin_url, timeout=tlog_target.timeout
-    )
+    try:
+        client = make_client(request.config, tlog_target)
+    except ConfigError as exc:
+        pytest.fail(f"tlogcheck: {exc}", pytrace=False)
     try:
         yield client
     finally:
@@ -178,7 +222,7 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
 def _served_root(client: TLogClient, view: str) -> verify.ServedRoot:
     from tlogcheck import spec, verify
 
-    response = client.get(spec.PATH_ROOT, view=view)
+    response = client.get(spec.PATH_ROOT, view=view, shared=True)
     try:
         return verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:
@@ -224,7 +268,7 @@ def served_checkpoint(tlog_client: TLogClient) -> Response:
     """The edge's /v1/log/checkpoint response, fetched once."""
     from tlogcheck.spec import PATH_CHECKPOINT
 
-    return tlog_client.get(PATH_CHECKPOINT)
+    return tlog_client.get(PATH_CHECKPOINT, shared=True)
 
 
 @pytest.fixture(scope="session")
@@ -236,14 +280,14 @@ def sample_indices(tlog_target: Target, served_root: verify.ServedRoot) -> list[
 
 
 @pytest.fixture(scope="session")
-def stable_client(tlog_target: Target) -> Iterator[TLogClient]:
+def stable_client(
+    request: pytest.FixtureRequest, tlog_target: Target
+) -> Iterator[TLogClient]:
     """A client of the stable side (--tlog-stable-url), apart from the target's: its
     answers are not the target's and do not count in the target's release mix."""
-    from tlogcheck.client import TLogClient
-
     if tlog_target.stable_url is None:
         pytest.skip("no --tlog-stable-url given: the target is not compared with a stable side")
-    client = TLogClient(tlog_target.stable_url, timeout=tlog_target.timeout)
+    client = make_client(request.config, tlog_target, tlog_target.stable_url, stable=True)
     try:
         yield client
     finally:
@@ -255,7 +299,7 @@ def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> ve
     """The root the stable side serves, fetched once per process."""
     from tlogcheck import spec, verify
 
-    response = stable_client.get(spec.PATH_ROOT)
+    response = stable_client.get(spec.PATH_ROOT, shared=True)
     try:
         served = verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:
@@ -366,7 +410,7 @@ class SuitePlugin:
             f"tlogcheck: verifier keys {len(t.vkeys)}, db {db}, "
             f"known roots {len(t.known_roots)}, state {state}"
         )
-        return lines + _canary_header(config, t)
+        return lines + _deployment_header(t) + _canary_header(config, t)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
@@ -376,8 +420,19 @@ class SuitePlugin:
         excinfo = call.excinfo
         if excinfo is None:
             return rep
-        cause = inconclusive_cause(excinfo.value)
-        if cause is not None:
+        if excinfo.errisinstance(TargetStalled):
+            stalled: TargetStalled = excinfo.value  # type: ignore[assignment]
+            alert = TRICKLED if stalled.started else STALLED
+            expected = "a complete answer within the deadline (the target took the request)"
+            rep.outcome = "failed"
+            rep.longrepr = explain(alert, expected=expected, served=str(stalled))
+            rep.user_properties = [*rep.user_properties, (ALERT_KEY, alert.alert)]
+        elif excinfo.errisinstance(TargetCertificateError):
+            expected = "a TLS certificate clients can verify"
+            rep.outcome = "failed"
+            rep.longrepr = explain(CERTIFICATE, expected=expected, served=str(excinfo.value))
+            rep.user_properties = [*rep.user_properties, (ALERT_KEY, CERTIFICATE.alert)]
+        elif (cause := inconclusive_cause(excinfo.value)) is not None:
             reason = str(cause)
             _, lineno, _ = item.location
             rep.outcome = "skipped"
@@ -395,6 +450,14 @@ class SuitePlugin:
                     served=f"{type(excinfo.value).__name__}: {excinfo.value}",
                 )
         return rep
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        t = self.config.stash.get(TARGET_KEY, None)
+        if t is None or not runs_suite_item(item):
+            return
+        if time.time() >= t.run_started + t.run_timeout:
+            raise RunBudgetSpent(f"run budget of {t.run_timeout:g} s spent")
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
@@ -429,6 +492,39 @@ class SuitePlugin:
         terminalreporter.section("tlogcheck")
         for line in _summary(config, t):
             terminalreporter.line(line)
+
+
+def _deployment_header(t: Target) -> list[str]:
+    """TLS trust, proxy, extra headers and the run budget: how the target is reached."""
+    from tlogcheck import tls
+    from tlogcheck.client import proxy_for, redact_url
+
+    urls = [u for u in (t.url, t.origin_url, t.stable_url) if u]
+    lines = []
+    if t.ca_bundle or any(u.startswith("https://") for u in urls):
+        lines.append(f"tlogcheck: TLS: trusting {tls.trust_source(t.ca_bundle)}")
+    routes = []
+    for u in urls:
+        proxy = proxy_for(u, t.proxy, trust_env=True)
+        source = "--tlog-proxy" if t.proxy else "the environment"
+        routes.append(f"{u} via proxy {redact_url(proxy)} (from {source})" if proxy else None)
+    shown = [r for r in routes if r]
+    if shown:
+        lines.append(f"tlogcheck: proxy: {'; '.join(shown)}")
+    if t.headers:
+        lines.append(
+            f"tlogcheck: headers sent on every request: {', '.join(t.header_names)}"
+        )
+    lines.append(
+        f"tlogcheck: run budget {t.run_timeout:g}s (--tlog-run-timeout): tests not decided "
+        "by then are inconclusive"
+    )
+    return lines
+
+
+def runs_suite_item(item: pytest.Item) -> bool:
+    """Whether a test is one of the suite's checks (the budget applies to those only)."""
+    return check_of(item.keywords) is not None
 
 
 def _canary_header(config: pytest.Config, t: Target) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,36 @@ def release_id(raw: str) -> str:
         raise ValueError("a release id is not empty")
     if any(not 0x21 <= ord(c) <= 0x7E or c == "," for c in text):
         raise ValueError("a release id is one printable ASCII token, without spaces or commas")
+    return text
+
+
+def header_line(raw: str) -> tuple[str, str]:
+    from tlogcheck.client import parse_header
+
+    return parse_header(raw)
+
+
+def ca_bundle(raw: str) -> str:
+    path = os.path.abspath(raw.strip())
+    if not (os.path.isfile(path) or os.path.isdir(path)) or not os.access(path, os.R_OK):
+        raise ValueError(f"{raw} is not a readable file or directory")
+    from tlogcheck import tls
+
+    try:
+        tls.ssl_context(path)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return path
+
+
+def proxy_url(raw: str) -> str:
+    """A proxy URL: http:// or https://, a host, maybe credentials (never printed)."""
+    from tlogcheck.client import redact_url
+
+    text = raw.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{redact_url(text)}: expected an http:// or https:// proxy URL")
     return text
 
 
@@ -171,6 +202,46 @@ TIMEOUT = Option(
     convert=positive_float,
     metavar="SECONDS",
 )
+RUN_TIMEOUT = Option(
+    "--tlog-run-timeout",
+    "TLOG_RUN_TIMEOUT",
+    "the whole run's budget in seconds: when it is spent, requests in flight are "
+    "abandoned and the tests not yet decided are inconclusive ('run budget of N s "
+    "spent'); the summary, reports, state rule and gate still run. Set it below what "
+    "the CI step allows (activeDeadlineSeconds).",
+    default="600",
+    convert=positive_float,
+    metavar="SECONDS",
+)
+HEADER = Option(
+    "--tlog-header",
+    "TLOG_HEADER",
+    "`Name: value` sent on every request to the target, the origin view and the stable "
+    "side (an access gateway's token); repeatable; one per line in the environment. "
+    "The value is never printed or reported.",
+    convert=header_line,
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    env_separator="\n",
+    secret=True,
+)
+CA_BUNDLE = Option(
+    "--tlog-ca-bundle",
+    "TLOG_CA_BUNDLE",
+    "PEM file (or directory of hashed certificates) of the CAs to trust for https:// "
+    "targets. Without it SSL_CERT_FILE / SSL_CERT_DIR, then the system store.",
+    convert=ca_bundle,
+    metavar="PATH",
+)
+PROXY = Option(
+    "--tlog-proxy",
+    "TLOG_PROXY",
+    "forward proxy for every request (http://[user:pass@]host:port). Without it "
+    "HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY are honoured as curl does.",
+    convert=proxy_url,
+    metavar="URL",
+    secret=True,
+)
 EMBEDDED_FAULT = Option(
     "--tlog-embedded-fault",
     "TLOG_EMBEDDED_FAULT",
@@ -223,6 +294,10 @@ OPTIONS: list[Option] = [
     SEED,
     INDEX,
     TIMEOUT,
+    RUN_TIMEOUT,
+    HEADER,
+    CA_BUNDLE,
+    PROXY,
     EMBEDDED_FAULT,
     EMBEDDED_ENTRIES,
 ]
@@ -256,6 +331,13 @@ class Target:
     # responses); None when not probed or the probe got no answer.
     has_edge: bool | None = None
     edge_evidence: str = ""
+    # Real deployments: headers sent on every request (values are secrets), the CAs to
+    # trust, an explicit proxy (else the environment's), the run's budget.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    ca_bundle: str | None = None
+    proxy: str | None = field(default=None, repr=False)
+    run_timeout: float = 600.0
+    run_started: float = 0.0  # time.time() when the run began: one budget for all workers
     stack: RunningStack | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -263,6 +345,15 @@ class Target:
         if self.origin_url:
             return f"origin URL {self.origin_url}"
         return "X-Bypass: 1 on the target URL"
+
+    @property
+    def header_names(self) -> list[str]:
+        """The extra headers as `Name: <redacted>`: all that is ever shown of them."""
+        return [f"{name}: <redacted>" for name, _ in self.headers]
+
+    def run_end(self) -> float:
+        """The budget's end as a `time.monotonic()` instant of this process."""
+        return time.monotonic() + (self.run_started + self.run_timeout - time.time())
 
     def verifiers(self) -> list[Verifier]:
         from tlogcheck.note import parse_verifier_key
@@ -291,6 +382,12 @@ class Target:
                 args.append(f"--tlog-stable-url={self.stable_url}")
         if self.expect_release:
             args.append(f"--tlog-expect-release={self.expect_release}")
+        if self.ca_bundle:
+            args.append(f"--tlog-ca-bundle={self.ca_bundle}")
+        if self.proxy:
+            from tlogcheck.client import redact_url
+
+            args.append(f"--tlog-proxy={redact_url(self.proxy)}")
         return args
 
     def replay_command(self, *, check: str | None = None, index: int | None = None) -> str:
@@ -301,7 +398,12 @@ class Target:
             args += ["-m", check]
         if index is not None:
             args.append(f"--tlog-index={index}")
-        return " ".join(args)
+        command = " ".join(args)
+        if self.headers:
+            # The values are secrets: say which headers to set, never what they hold.
+            names = "; ".join(self.header_names)
+            command += f"  # with TLOG_HEADER set as for this run ({names})"
+        return command
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-able, for xdist's workerinput."""
@@ -325,6 +427,11 @@ class Target:
             "expect_release": self.expect_release,
             "has_edge": self.has_edge,
             "edge_evidence": self.edge_evidence,
+            "headers": [list(h) for h in self.headers],
+            "ca_bundle": self.ca_bundle,
+            "proxy": self.proxy,
+            "run_timeout": self.run_timeout,
+            "run_started": self.run_started,
         }
 
     @classmethod
@@ -353,6 +460,11 @@ class Target:
             expect_release=wire.get("expect_release"),
             has_edge=wire.get("has_edge"),
             edge_evidence=wire.get("edge_evidence", ""),
+            headers=tuple((str(n), str(v)) for n, v in wire.get("headers", ())),
+            ca_bundle=wire.get("ca_bundle"),
+            proxy=wire.get("proxy"),
+            run_timeout=float(wire.get("run_timeout", 600.0)),
+            run_started=float(wire.get("run_started", 0.0)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -361,6 +473,12 @@ class Target:
         doc["description"] = self.describe()
         doc["origin_view"] = self.origin_view
         doc["vkeys"] = len(self.vkeys)
+        # Header values and proxy credentials never leave the process.
+        doc["headers"] = self.header_names
+        if self.proxy:
+            from tlogcheck.client import redact_url
+
+            doc["proxy"] = redact_url(self.proxy)
         return doc
 
 
@@ -415,6 +533,10 @@ def plan(config: pytest.Config) -> Target:
     timeout = _value(config, TIMEOUT)
     faults: list[str] = _value(config, EMBEDDED_FAULT)
     entries = _value(config, EMBEDDED_ENTRIES)
+    run_timeout = _value(config, RUN_TIMEOUT)
+    headers: list[tuple[str, str]] = _value(config, HEADER)
+    ca = _value(config, CA_BUNDLE)
+    proxy = _value(config, PROXY)
     if origin_url and not url:
         raise _usage(ORIGIN_URL, config, "needs --tlog-url (the embedded deployment has its own)")
     if stable_url and not url:
@@ -464,6 +586,11 @@ def plan(config: pytest.Config) -> Target:
         entries=entries if not url else None,
         stable_url=stable_url,
         expect_release=expect_release,
+        headers=tuple(headers),
+        ca_bundle=ca,
+        proxy=proxy,
+        run_timeout=run_timeout,
+        run_started=time.time(),
     )
 
 

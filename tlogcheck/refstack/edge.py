@@ -85,6 +85,7 @@ class Edge:
         deadline: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self._upstreams = Upstreams(upstreams, rng)
         self._faults = faults
@@ -97,7 +98,12 @@ class Edge:
         self._turn = itertools.count()
         self._inflight: dict[bytes, asyncio.Task[Fetched]] = {}
         self._origin = Fetcher(
-            self._upstreams, max_body=max_body, timeout=timeout, deadline=deadline, clock=clock
+            self._upstreams,
+            max_body=max_body,
+            timeout=timeout,
+            deadline=deadline,
+            clock=clock,
+            ca_file=ca_file,
         )
 
     # -- configuration ------------------------------------------------------------------

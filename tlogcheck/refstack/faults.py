@@ -63,6 +63,10 @@ CHECK_NAMES = (
 # detection matrix's one deployment has not (tests/synthetic/test_canary.py exercises it).
 _FUNCTIONAL = tuple(c for c in CHECK_NAMES if c not in ("load", "canary"))
 
+# The checks that read the served root (a hung or trickled root fails them all; /healthz
+# and the checkpoint stay readable).
+_READS_ROOT = ("etag", "cache", "parity", "inclusion", "consistency", "db")
+
 # Defaults of the faults whose argument is optional.
 DEFAULT_OVERSIZE_MIB = 64
 DEFAULT_TRUNCATED_EXTRA = 16
@@ -328,8 +332,8 @@ FAULTS: dict[str, FaultDoc] = _doc(
         "none",
         "",
         "Every origin body is trickled one byte per 100 ms (for at most 60 s, then the "
-        "rest at once); headers come at once. A bounded client times out: the run "
-        "is inconclusive (or load fails its p95) rather than hanging.",
+        "rest at once); headers come at once. A bounded client stops at its deadline: "
+        "the tests that read a body fail under LatencyP95High rather than hanging.",
         "LatencyP95High",
         "§1, §3.4",
         ("load",),
@@ -506,6 +510,42 @@ FAULTS: dict[str, FaultDoc] = _doc(
         (),
         legitimate=True,
     ),
+    FaultDoc(
+        "hang",
+        "origin",
+        "required",
+        "PATH (e.g. /v1/log/root)",
+        "A GET of PATH is accepted and never answered (the connection is held until the "
+        "client leaves); every other path stays healthy, /healthz included. On both views.",
+        "TLogAvailabilityDown",
+        "§1, §3.1",
+        ("root",),
+        also=_READS_ROOT,
+    ),
+    FaultDoc(
+        "trickle",
+        "origin",
+        "required",
+        "PATH (e.g. /v1/log/root)",
+        "A GET of PATH gets its status line and headers at once, then its body one byte "
+        "a second; every other path stays healthy, /healthz included. On both views.",
+        "LatencyP95High",
+        "§1, §3.4",
+        ("root",),
+        also=_READS_ROOT,
+    ),
+    FaultDoc(
+        "gzip-variant",
+        "edge",
+        "none",
+        "",
+        "The edge's gzip copies differ from what it serves plain: a request with "
+        "Accept-Encoding: gzip gets the identity body with one hex digit changed, gzipped "
+        "(ETag unchanged); identity reads and X-Bypass stay right.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2",
+        ("parity",),
+    ),
 )
 
 DIALECT_NAMES = ("cloudfront", "akamai", "fastly", "azure", "rfc9211", "unknown")
@@ -530,6 +570,10 @@ def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
     if doc.name == "cdn-dialect":
         if arg not in DIALECT_NAMES:
             raise ConfigError(f"fault {spec!r}: VENDOR is one of {', '.join(DIALECT_NAMES)}")
+        return arg
+    if doc.name in ("hang", "trickle"):
+        if not arg.startswith("/") or any(c in arg for c in "?# ") or not arg.isprintable():
+            raise ConfigError(f"fault {spec!r}: PATH must be a path like /v1/log/root")
         return arg
     if not arg.isdigit():
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be a decimal integer")

@@ -10,6 +10,7 @@ stay bounded.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -66,8 +67,13 @@ class Fetcher:
         timeout: float,
         deadline: float,
         clock: Callable[[], float],
+        ca_file: str | None = None,
     ) -> None:
         self._upstreams = upstreams
+        # HTTPS origins of the reference deployment: certificates of its own CA.
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self._max_body = max_body
         self._timeout = timeout
         self._deadline = deadline
@@ -82,6 +88,7 @@ class Fetcher:
                 headers={"user-agent": "tlogcheck-edge", "accept-encoding": "identity"},
                 # Loopback and staging origins are reached directly, never through a proxy.
                 trust_env=False,
+                verify=self._verify,
             )
         return self._client
 

@@ -126,8 +126,12 @@ def render(
     cache_dir: str | None = None,
     worker_processes: str = "auto",
     template: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    origin_ca: str | None = None,
 ) -> str:
-    """The config for these upstreams, listening on `listen` ("host:port")."""
+    """The config for these upstreams, listening on `listen` ("host:port"); HTTPS with
+    `tls_cert` / `tls_key`, verifying an https origin against `origin_ca`."""
     text = template if template is not None else template_path().read_text()
     servers, scheme, origin_host, server_name = _server_lines(upstreams)
     user = _worker_user(workdir)
@@ -140,7 +144,18 @@ def render(
         "origin_scheme": scheme,
         "origin_host": origin_host,
         "origin_server_name": server_name,
-        "listen": listen,
+        "listen": f"{listen} ssl" if tls_cert else listen,
+        "tls_server": (
+            f"        ssl_certificate {tls_cert};\n        ssl_certificate_key {tls_key};"
+            if tls_cert
+            else ""
+        ),
+        "origin_tls": (
+            f"            proxy_ssl_verify on;\n"
+            f"            proxy_ssl_trusted_certificate {origin_ca};"
+            if origin_ca
+            else ""
+        ),
     }
     if user is None:
         # Not root: nginx keeps our uid and would only warn about the directive.
@@ -199,6 +214,9 @@ class NginxEdge:
         worker_processes: str = "1",
         nginx: str | None = None,
         start_timeout: float = 10.0,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        origin_ca: str | None = None,
     ) -> None:
         binary = nginx or nginx_available()
         if binary is None:
@@ -212,10 +230,12 @@ class NginxEdge:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="tlogcheck-nginx-"))
         self._process: subprocess.Popen[bytes] | None = None
+        self.tls_cert, self.tls_key, self.origin_ca = tls_cert, tls_key, origin_ca
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def conf_path(self) -> Path:
@@ -250,6 +270,9 @@ class NginxEdge:
             listen=f"{self.host}:{self.port}",
             workdir=str(self.workdir),
             worker_processes=self.worker_processes,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            origin_ca=self.origin_ca,
         )
         self.conf_path.write_text(text)
         # nginx makes only the last component of a temp path; their parent is ours.

@@ -125,6 +125,13 @@ class Listener:
     port: int = 0
     host: str = LOOPBACK
     lifespan: bool = False
+    # HTTPS: the certificate chain and key files (None: plain HTTP).
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_certfile else "http"
 
 
 class _Running:
@@ -147,6 +154,8 @@ class _Running:
             date_header=True,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
             timeout_keep_alive=30,
+            ssl_certfile=listener.ssl_certfile,
+            ssl_keyfile=listener.ssl_keyfile,
         )
         config.load()
         self.server = uvicorn.Server(config)
@@ -185,7 +194,8 @@ class ServerGroup:
             raise
         self.ports = {lst.name: sock.getsockname()[1] for lst, sock in self._pending}
         self.urls = {
-            lst.name: f"http://{lst.host}:{self.ports[lst.name]}" for lst, _ in self._pending
+            lst.name: f"{lst.scheme}://{lst.host}:{self.ports[lst.name]}"
+            for lst, _ in self._pending
         }
         self._running: list[_Running] = []
 
@@ -196,7 +206,7 @@ class ServerGroup:
         sock = bind_socket(listener.port, listener.host)
         self._pending.append((listener, sock))
         self.ports[listener.name] = port = sock.getsockname()[1]
-        self.urls[listener.name] = url = f"http://{listener.host}:{port}"
+        self.urls[listener.name] = url = f"{listener.scheme}://{listener.host}:{port}"
         return url
 
     def close(self) -> None:

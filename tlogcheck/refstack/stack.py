@@ -32,8 +32,9 @@ from typing import Any
 
 import httpx
 
+from tlogcheck.client import parse_header
 from tlogcheck.errors import ConfigError
-from tlogcheck.refstack import data
+from tlogcheck.refstack import certs, data
 from tlogcheck.refstack.admin import Admin
 from tlogcheck.refstack.edge import Edge
 from tlogcheck.refstack.faults import FAULTS, FaultSet, parse_spec
@@ -41,13 +42,16 @@ from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, Log
 from tlogcheck.refstack.nginx import NginxEdge
 from tlogcheck.refstack.origin import Origin
 from tlogcheck.refstack.server import (
+    ASGIApp,
     BackgroundServers,
     Listener,
     ServerGroup,
     free_port,
     log_tail,
 )
+from tlogcheck.refstack.stall import RequireHeader, Stalling
 from tlogcheck.refstack.upstream import Upstream
+from tlogcheck.refstack.variant import GzipVariant
 
 __all__ = [
     "EDGE_KINDS",
@@ -91,6 +95,8 @@ class StackInfo:
     faults: list[str] = field(default_factory=list)
     pid: int = 0
     edge_pid: int | None = None  # the nginx master, when the edge is nginx
+    ca_path: str | None = None  # with --tls: the CA that signed every listener's certificate
+    require_header: str | None = None  # with --require-header: its name (never the value)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -121,6 +127,8 @@ class StackConfig:
     canary_port: int = 0
     admin_port: int = 0
     origin_name: str = DEFAULT_ORIGIN_NAME
+    tls: bool = False  # origin(s) and edge over HTTPS, with a CA made at start
+    require_header: str | None = None  # "Name: value" every request must carry (else 401)
 
     def check(self) -> None:
         """ConfigError for what cannot run; the tree sizes of a given db are checked on load."""
@@ -128,6 +136,13 @@ class StackConfig:
             raise ConfigError(f"--entries must be at least 1, got {self.entries}")
         if self.signer_key is not None and self.db is None:
             raise ConfigError("--signer-key goes with --db (demo data has its own key)")
+        if self.require_header is not None:
+            from tlogcheck.client import parse_header
+
+            try:
+                parse_header(self.require_header)
+            except ValueError as exc:
+                raise ConfigError(f"--require-header: {exc}") from None
         if self.edge not in EDGE_KINDS:
             raise ConfigError(f"--edge must be one of {', '.join(EDGE_KINDS)}, got {self.edge!r}")
         if not 0 <= self.canary_weight <= 100:
@@ -178,6 +193,10 @@ class StackConfig:
         args += ["--port", str(self.port), "--origin-port", str(self.origin_port)]
         args += ["--canary-port", str(self.canary_port), "--admin-port", str(self.admin_port)]
         args += ["--origin-name", self.origin_name]
+        if self.tls:
+            args.append("--tls")
+        if self.require_header is not None:
+            args += ["--require-header", self.require_header]
         return args
 
 
@@ -245,6 +264,14 @@ class Stack:
             data.append_db(db_path, canary_db, extra)
             self.canary = self.stable.extended(extra, release=cfg.canary_release).warm()
 
+        self.ca_path: str | None = None
+        self._tls_files: tuple[str, str] | None = None
+        if cfg.tls:
+            tls_dir = self.data_dir / "tls"
+            ca = certs.make_ca(tls_dir)
+            leaf = ca.issue(tls_dir)
+            self.ca_path = str(ca.path)
+            self._tls_files = (str(leaf.cert), str(leaf.key))
         group = ServerGroup([])
         self.group = group
         try:
@@ -272,6 +299,8 @@ class Stack:
             data_dir=str(self.data_dir),
             origin_name=cfg.origin_name,
             faults=self.faults.specs(),
+            ca_path=self.ca_path,
+            require_header=(cfg.require_header or "").partition(":")[0].strip() or None,
             pid=os.getpid(),
         )
 
@@ -281,10 +310,35 @@ class Stack:
         # The release faults (history-rewrite, truncated) hit the release under test:
         # the canary when there is one.
         origin = Origin(stable, self.faults, release_faults=canary is None)
-        upstreams = [group.add(Listener("origin", origin, cfg.origin_port))]
+        tls_files = self._tls_files or (None, None)
+        # hang:PATH / trickle:PATH stall at the builtin edge for both views, and at an
+        # origin asked directly (or through nginx); the builtin edge's own fetches pass.
+        # The same for --require-header: the edge's own fetches carry no client header.
+        from_edge = b"tlogcheck-edge"
+
+        def front(app: ASGIApp, skip: bytes | None) -> ASGIApp:
+            app = Stalling(app, self.faults, skip_agent=skip)
+            if cfg.require_header is not None:
+                name, value = parse_header(cfg.require_header)
+                app = RequireHeader(app, name, value, skip_agent=skip)
+            return app
+
+        cert, key = tls_files
+        origin_app = front(origin, from_edge)
+        upstreams = [
+            group.add(
+                Listener("origin", origin_app, cfg.origin_port, ssl_certfile=cert, ssl_keyfile=key)
+            )
+        ]
         if canary is not None:
-            canary_origin = Origin(canary, self.faults)
-            upstreams.append(group.add(Listener("canary", canary_origin, cfg.canary_port)))
+            canary_app = front(Origin(canary, self.faults), from_edge)
+            upstreams.append(
+                group.add(
+                    Listener(
+                        "canary", canary_app, cfg.canary_port, ssl_certfile=cert, ssl_keyfile=key
+                    )
+                )
+            )
         weights = [100 - cfg.canary_weight, cfg.canary_weight] if canary is not None else [100]
         ups = [Upstream(url, w) for url, w in zip(upstreams, weights, strict=True)]
         edge_control: Any
@@ -292,14 +346,31 @@ class Stack:
             n = stable.size
             # An older tree an eighth back, and a same-size tree forked in the middle.
             lagging = stable.prefix(max(1, n - max(1, n // 8))) if n > 1 else None
-            edge = Edge(ups, faults=self.faults, lagging=lagging, split=stable.forked(n // 2))
-            self.edge_url = group.add(Listener("edge", edge, cfg.port, lifespan=True))
+            edge = Edge(
+                ups,
+                faults=self.faults,
+                lagging=lagging,
+                split=stable.forked(n // 2),
+                ca_file=self.ca_path,
+            )
+            self.edge_url = group.add(
+                Listener(
+                    "edge",
+                    front(GzipVariant(edge, self.faults), None),
+                    cfg.port,
+                    lifespan=True,
+                    ssl_certfile=cert,
+                    ssl_keyfile=key,
+                )
+            )
             edge_control = edge
             unsupported: frozenset[str] = frozenset()
         else:
             # Its own work dir: nginx workers (nobody, when we are root) must reach it,
             # and a temporary data dir is private to us.
-            self.nginx = NginxEdge(ups, port=cfg.port)
+            self.nginx = NginxEdge(
+                ups, port=cfg.port, tls_cert=cert, tls_key=key, origin_ca=self.ca_path
+            )
             if self.nginx.port == 0:
                 self.nginx.port = free_port()
             self.edge_url = self.nginx.url
@@ -518,6 +589,8 @@ def start_stack(
     port: int = 0,
     origin_name: str = DEFAULT_ORIGIN_NAME,
     timeout: float = READY_TIMEOUT,
+    tls: bool = False,
+    require_header: str | None = None,
 ) -> RunningStack:
     """Start a reference stack on free loopback ports and return once it serves.
 
@@ -539,6 +612,8 @@ def start_stack(
         data_dir=data_dir,
         port=port,
         origin_name=origin_name,
+        tls=tls,
+        require_header=require_header,
     )
     config.check()
     if subprocess:
