@@ -25,6 +25,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import TLogClient
+from tlogcheck.hitrate import MAX_MISS_RATIO, MEASURED_ROUNDS, steady_miss_ratio
 from tlogcheck.plugin.report import add_fact
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, inconclusive
@@ -37,14 +38,7 @@ from tlogcheck.spec import (
     entry_path,
     proof_path,
 )
-from tlogcheck.verify import (
-    MAX_MISS_RATIO,
-    MEASURED_ROUNDS,
-    NO_EDGE,
-    ServedRoot,
-    answered_by,
-    steady_miss_ratio,
-)
+from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
 
 pytestmark = pytest.mark.cache
 

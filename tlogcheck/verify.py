@@ -24,12 +24,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tlogcheck import merkle, note, spec
-from tlogcheck.cdn import cache_verdict
 from tlogcheck.errors import FormatError, ProofError, TLogCheckError
 from tlogcheck.spec import (
     consistency_path,
@@ -43,9 +42,7 @@ if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
 __all__ = [
-    "MAX_MISS_RATIO",
     "NO_EDGE",
-    "MissRatio",
     "EdgeProbe",
     "InclusionResult",
     "ServedRoot",
@@ -62,7 +59,6 @@ __all__ = [
     "read_checkpoint",
     "read_root",
     "served_tree",
-    "steady_miss_ratio",
     "verify_inclusion_at",
     "verify_inclusions",
     "verify_latest_proof",
@@ -259,73 +255,6 @@ def served_tree(response: Response) -> Tree:
         return Tree(cp.tree_size, cp.root_hash, response.release)
     root = read_root(response)
     return Tree(root.tree_size, root.root_hash, response.release)
-
-
-# --- the edge's cache --------------------------------------------------------------------
-
-MAX_MISS_RATIO = 0.30  # TLogCacheMissHigh (playbook §1): cache miss ratio > 30 %
-MEASURED_ROUNDS = 2
-MAX_ROUNDS = 10
-
-
-@dataclass(frozen=True)
-class MissRatio:
-    """The steady-state miss ratio of reads through the edge (`steady_miss_ratio`)."""
-
-    measured: tuple[Response, ...]  # the reads of the last MEASURED_ROUNDS rounds
-    rounds: int
-    paths: int
-
-    @property
-    def reported(self) -> bool:
-        """Whether any read carried a cache status at all (an edge answers)."""
-        return any(r.cache_status is not None for r in self.measured)
-
-    @property
-    def misses(self) -> list[Response]:
-        return [r for r in self.measured if cache_verdict(r.cache_status) == "miss"]
-
-    @property
-    def unknown(self) -> list[Response]:
-        """Reads whose cache status is not a word `tlogcheck.cdn` knows."""
-        return [r for r in self.measured if cache_verdict(r.cache_status) is None]
-
-    @property
-    def ratio(self) -> float:
-        """Known misses over all measured reads: a lower bound when some are unknown."""
-        return len(self.misses) / len(self.measured) if self.measured else 0.0
-
-    def unknown_words(self) -> list[str]:
-        from tlogcheck.cdn import CACHE_STATUS_HEADERS
-
-        words = set()
-        for r in self.unknown:
-            name = next((h for h in CACHE_STATUS_HEADERS if r.header(h) is not None), None)
-            value = r.header(name) if name else None
-            words.add(f"{name}: {value[:80]!r}" if name and value else "no cache-status header")
-        return sorted(words)
-
-
-def steady_miss_ratio(client: TLogClient, paths: Sequence[str]) -> MissRatio:
-    """Read `paths` through the edge round after round until the miss ratio is under the
-    playbook's line two rounds running (or MAX_ROUNDS pass); the last two rounds count.
-
-    Each node of an edge of several misses a path once and then keeps it: one cold
-    second read says nothing about the steady state the playbook alerts on. The caller
-    has read each path once already (through `answered_by` during a canary)."""
-
-    def ratio(reads: list[Response]) -> float:
-        return sum(cache_verdict(r.cache_status) == "miss" for r in reads) / len(reads)
-
-    rounds: list[list[Response]] = []
-    while len(rounds) < MAX_ROUNDS:
-        rounds.append(client.map(client.get, list(paths)))
-        if len(rounds) >= MEASURED_ROUNDS and all(
-            ratio(r) <= MAX_MISS_RATIO for r in rounds[-MEASURED_ROUNDS:]
-        ):
-            break
-    measured = tuple(r for reads in rounds[-MEASURED_ROUNDS:] for r in reads)
-    return MissRatio(measured, len(rounds), len(paths))
 
 
 # --- inclusion ------------------------------------------------------------------------

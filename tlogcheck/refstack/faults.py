@@ -12,6 +12,9 @@ Sides:
 - "release": the release itself is wrong (the log the origin serves is not the one the
   release's db.jsonl / the previous release describe); served by the origin.
 
+The module's length is the registry itself: one `FaultDoc` per fault, each saying what
+it breaks and who must catch it.
+
 `caught_by` lists the checks of tests_synthetic that must fail while the fault is on;
 `also` lists checks that may fail too depending on sampling or timing. An empty
 `caught_by` with `legitimate=True` means the suite must pass (a state the spec allows).
