@@ -296,6 +296,7 @@ class TLogClient:
         memo: ResponseMemo | None = None,
         run_end: float | None = None,
         run_budget: float | None = None,
+        recorder: Callable[[Response], None] | None = None,
     ) -> None:
         self._edge = _base_url(url, "URL")
         self._origin = _base_url(origin_url, "origin URL") if origin_url else None
@@ -321,6 +322,8 @@ class TLogClient:
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self.memo = memo
+        # Sees every answer the target gave (an evidence bundle keeps them).
+        self.recorder = recorder
         # The run's budget: a monotonic instant after which no request is asked or waited
         # for (`RunBudgetSpent`), and its length in seconds for the message.
         self.run_end = run_end
@@ -404,11 +407,14 @@ class TLogClient:
 
         def fetch() -> Response:
             try:
-                return self._get(path, view, url, sent)
+                response = self._get(path, view, url, sent)
             except TargetStalled as exc:
                 if self.memo is not None:
                     self.memo.record_stall(stall_key, exc)
                 raise
+            if self.recorder is not None:
+                self.recorder(response)
+            return response
 
         if shared and self.memo is not None:
             return self.memo.fetch(key, fetch)

@@ -495,3 +495,13 @@ def test_permissions_name_their_can_i_command() -> None:
         "kubectl auth can-i patch rollouts.argoproj.io --subresource=status -n tlog"
     )
     assert gate.CREATE_EVENT.can_i("x") == "kubectl auth can-i create events.events.k8s.io -n x"
+
+
+def test_the_reason_names_the_evidence_bundle_before_its_evidence() -> None:
+    reason = gate.Reason(
+        test="t::x", check="inclusion", alert="TLogInclusionProofFail", section="§3.2",
+        evidence="e" * 5000, bundle="/var/lib/tlogcheck/evidence",
+    )  # fmt: skip
+    message = reason.message("aborted")
+    assert "(evidence bundle /var/lib/tlogcheck/evidence)" in message
+    assert reason.to_json()["bundle"] == "/var/lib/tlogcheck/evidence"

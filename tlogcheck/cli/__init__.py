@@ -69,6 +69,12 @@ def _checklist() -> Command:
     return checklist
 
 
+def _evidence() -> Command:
+    from tlogcheck.cli import evidence
+
+    return evidence
+
+
 # name -> (its module, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "root": (_root, "rebuild the Merkle root of a db.jsonl (playbook §4)"),
@@ -87,6 +93,10 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "checklist": (
         _checklist,
         "run the daily / weekly / quarterly checklist (playbook §5) against a target",
+    ),
+    "evidence": (
+        _evidence,
+        "evidence verify DIR: re-verify an evidence bundle offline (exit 1 misbehaviour)",
     ),
 }
 

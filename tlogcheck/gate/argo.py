@@ -94,14 +94,18 @@ class Reason:
     section: str | None = None
     evidence: str = ""
     inconclusive: bool = False
+    bundle: str | None = None  # where the run's evidence bundle goes (--tlog-evidence)
 
     def message(self, done: str) -> str:
         what = f"check '{self.check}'" if self.check else "gated test"
         verdict = "was inconclusive" if self.inconclusive else "failed"
         alert = f" [{self.alert}, playbook {self.section}]" if self.alert else ""
+        # Before the evidence text, which the message's limit may cut.
+        bundle = f" (evidence bundle {self.bundle})" if self.bundle else ""
         evidence = f": {clip(self.evidence, EVIDENCE_LIMIT)}" if self.evidence else ""
         return clip(
-            f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{evidence}",
+            f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{bundle}"
+            f"{evidence}",
             MESSAGE_LIMIT,
         )
 

@@ -58,6 +58,7 @@ from tlogcheck.gate.session import (
     GateState,
     Trigger,
 )
+from tlogcheck.plugin.evidence import bundle_of
 from tlogcheck.plugin.options import source_of, value
 
 __all__ = [
@@ -243,6 +244,7 @@ class GatePlugin:
             section=check.section if check else None,
             evidence=_evidence(report, inconclusive),
             inconclusive=not report.failed,
+            bundle=bundle_of(self.config),
         )
         with st.lock:
             if st.trigger is not None:

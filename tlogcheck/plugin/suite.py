@@ -138,6 +138,8 @@ def make_client(
     memo = config.stash.get(_MEMO_KEY, None)
     if memo is None:
         memo = config.stash[_MEMO_KEY] = ResponseMemo()
+    from tlogcheck.plugin.evidence import RECORDER_KEY
+
     return TLogClient(
         url or t.url,
         origin_url=None if stable else t.origin_url,
@@ -148,6 +150,7 @@ def make_client(
         memo=memo,
         run_end=t.run_end(),
         run_budget=t.run_timeout,
+        recorder=config.stash.get(RECORDER_KEY, None),
     )
 
 
