@@ -16,23 +16,18 @@ TESSERA_KEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280
 
 
 def _dir_fetch(root: Path) -> tiles.Fetch:
-    def fetch(path: str) -> bytes:
+    def fetch(path: str) -> bytes | None:
         f = root / path
-        if not f.is_file():
-            raise FormatError(f"{path}: HTTP 404")
-        return f.read_bytes()
+        return f.read_bytes() if f.is_file() else None
 
     return fetch
 
 
 def _dict_fetch(files: dict[str, bytes], seen: list[str] | None = None) -> tiles.Fetch:
-    def fetch(path: str) -> bytes:
+    def fetch(path: str) -> bytes | None:
         if seen is not None:
             seen.append(path)
-        try:
-            return files[path]
-        except KeyError:
-            raise FormatError(f"{path}: HTTP 404") from None
+        return files.get(path)
 
     return fetch
 
@@ -209,8 +204,23 @@ def test_checkpoint_ahead_of_tiles_is_a_missing_tile(
     big: tuple[list[bytes], dict[str, bytes], bytes],
 ) -> None:
     _, files, root = big
-    with pytest.raises(FormatError, match=r"tile/0/x001/000.p/78: HTTP 404"):
+    with pytest.raises(
+        FormatError,
+        match=r"000.p/78: HTTP 404, but the checkpoint at size 256078",
+    ):
         tiles.TiledTree(_dict_fetch(files), BIG + 1, root).check_root()
+
+
+def test_deleted_partial_is_read_from_its_full_tile(
+    big: tuple[list[bytes], dict[str, bytes], bytes],
+) -> None:
+    entries, files, _ = big
+    old = 256 * 3 + 10
+    later = {p: d for p, d in files.items() if ".p/" not in p}
+    tree = tiles.TiledTree(_dict_fetch(later), old, merkle.root_of(entries[:old]))
+    tree.check_root()
+    assert tree.verify_entry(old - 1) == entries[old - 1]
+    assert "tile/0/003" in tree.paths_read and "tile/entries/003" in tree.paths_read
 
 
 # -- property tests against tlogcheck.merkle --------------------------------------------

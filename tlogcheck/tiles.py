@@ -36,7 +36,8 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 # The spec caps entries at 2^16 − 1 bytes (uint16 length), so a full bundle is bounded.
 MAX_ENTRY = (1 << 16) - 1
 
-Fetch = Callable[[str], bytes]
+# The body at a path, or None when the log answers 404 (any other failure raises).
+Fetch = Callable[[str], "bytes | None"]
 
 
 def encode_index(n: int) -> str:
@@ -204,11 +205,22 @@ def build_tiles(entries: Sequence[bytes], size: int | None = None) -> dict[str, 
     return out
 
 
+def _prefix(full: bytes, width: int, path: str, full_path: str) -> bytes:
+    """The first `width` items of a full tile or bundle served in place of a partial one."""
+    if full_path.startswith("tile/entries/"):
+        entries = parse_bundle(full, TILE_WIDTH, full_path)
+        return format_bundle(entries[:width])
+    return b"".join(parse_tile(full, TILE_WIDTH, full_path)[:width])
+
+
 class TiledTree:
     """The tree of a checkpoint's size, read from tiles through `fetch`, every tile checked.
 
-    `fetch(path)` returns the body or raises (`FormatError` for a tile the log does not
-    serve, `TargetUnreachable` when it could not ask). Tiles are read once per tree.
+    `fetch(path)` returns the body, None for a 404, or raises (`TargetUnreachable` when
+    it could not ask). A partial tile or bundle the log no longer serves is read from its
+    full successor, as the spec lets logs delete partials; a tile the checkpoint needs
+    that is served in neither form is the log promising what it does not serve.
+    Tiles are read once per tree.
     """
 
     def __init__(self, fetch: Fetch, size: int, root: bytes) -> None:
@@ -222,6 +234,21 @@ class TiledTree:
 
     # -- tiles ---------------------------------------------------------------------------
 
+    def _get(self, path: str, full_path: str, width: int) -> bytes:
+        self.paths_read.append(path)
+        data = self._fetch(path)
+        if data is None and width < TILE_WIDTH:
+            self.paths_read.append(full_path)
+            full = self._fetch(full_path)
+            if full is not None:
+                return _prefix(full, width, path, full_path)
+        if data is None:
+            raise FormatError(
+                f"{path}: HTTP 404, but the checkpoint at size {self.size} needs it: the log "
+                "promises what it does not serve"
+            )
+        return data
+
     def tile(self, level: int, index: int) -> list[bytes]:
         """The hashes of tile (level, index) at this size, fetched and checked."""
         key = (level, index)
@@ -232,8 +259,7 @@ class TiledTree:
         if width == 0:
             raise ValueError(f"tile {level}/{index} holds nothing at tree size {self.size}")
         path = tile_path(level, index, width)
-        self.paths_read.append(path)
-        hashes = parse_tile(self._fetch(path), width, path)
+        hashes = parse_tile(self._get(path, tile_path(level, index), width), width, path)
         if width == TILE_WIDTH:
             parent_index, slot = divmod(index, TILE_WIDTH)
             parent = self.tile(level + 1, parent_index)
@@ -278,8 +304,8 @@ class TiledTree:
         if width == 0:
             raise ValueError(f"bundle {bundle_index} holds nothing at tree size {self.size}")
         path = entries_path(bundle_index, width)
-        self.paths_read.append(path)
-        entries = parse_bundle(self._fetch(path), width, path)
+        data = self._get(path, entries_path(bundle_index), width)
+        entries = parse_bundle(data, width, path)
         hashes = self.tile(0, bundle_index)
         for i, (entry, want) in enumerate(zip(entries, hashes, strict=True)):
             got = leaf_hash(entry)
