@@ -223,6 +223,17 @@ def test_deleted_partial_is_read_from_its_full_tile(
     assert "tile/0/003" in tree.paths_read and "tile/entries/003" in tree.paths_read
 
 
+def test_old_tree_read_from_the_latest_tiles(
+    big: tuple[list[bytes], dict[str, bytes], bytes],
+) -> None:
+    entries, files, _ = big
+    for old in (1, 300, 65536 + 700, 200001):
+        tree = tiles.TiledTree(_dict_fetch(files), old, merkle.root_of(entries[:old]), BIG)
+        tree.check_root()
+        assert tree.verify_entry(old - 1) == entries[old - 1]
+        assert tree.verify_entry(0) == entries[0]
+
+
 # -- property tests against tlogcheck.merkle --------------------------------------------
 
 

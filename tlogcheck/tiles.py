@@ -221,12 +221,18 @@ class TiledTree:
     full successor, as the spec lets logs delete partials; a tile the checkpoint needs
     that is served in neither form is the log promising what it does not serve.
     Tiles are read once per tree.
+
+    `tile_size` (default `size`) is the size whose tiles are read: a tree remembered from
+    earlier is read from the tiles of the latest checkpoint, since every complete subtree
+    of the old tree is a node of the new one, while the old partial tiles may be gone.
     """
 
-    def __init__(self, fetch: Fetch, size: int, root: bytes) -> None:
-        if size < 0:
-            raise ValueError(f"tree size must be >= 0, got {size}")
+    def __init__(self, fetch: Fetch, size: int, root: bytes, tile_size: int | None = None) -> None:
+        tile_size = size if tile_size is None else tile_size
+        if not 0 <= size <= tile_size:
+            raise ValueError(f"need 0 <= tree size {size} <= tile size {tile_size}")
         self.size = size
+        self.tile_size = tile_size
         self.root = root
         self._fetch = fetch
         self._tiles: dict[tuple[int, int], list[bytes]] = {}
@@ -244,7 +250,7 @@ class TiledTree:
                 return _prefix(full, width, path, full_path)
         if data is None:
             raise FormatError(
-                f"{path}: HTTP 404, but the checkpoint at size {self.size} needs it: the log "
+                f"{path}: HTTP 404, but the checkpoint at size {self.tile_size} needs it: the log "
                 "promises what it does not serve"
             )
         return data
@@ -255,9 +261,9 @@ class TiledTree:
         hashes = self._tiles.get(key)
         if hashes is not None:
             return hashes
-        width = tile_width(level, index, self.size)
+        width = tile_width(level, index, self.tile_size)
         if width == 0:
-            raise ValueError(f"tile {level}/{index} holds nothing at tree size {self.size}")
+            raise ValueError(f"tile {level}/{index} holds nothing at tree size {self.tile_size}")
         path = tile_path(level, index, width)
         hashes = parse_tile(self._get(path, tile_path(level, index), width), width, path)
         if width == TILE_WIDTH:
@@ -281,7 +287,7 @@ class TiledTree:
         hashes = self.tile(level, tile_index)
         run = hashes[offset : offset + (1 << rest)]
         if len(run) != 1 << rest:
-            raise ValueError(f"node {height}/{index} is not complete at size {self.size}")
+            raise ValueError(f"node {height}/{index} is not complete at size {self.tile_size}")
         return run[0] if rest == 0 else reduce_hashes(run)
 
     def subtree(self, start: int, end: int) -> bytes:
@@ -300,9 +306,9 @@ class TiledTree:
 
     def entries(self, bundle_index: int) -> list[bytes]:
         """Bundle `bundle_index` at this size, each entry checked against its level-0 tile."""
-        width = tile_width(0, bundle_index, self.size)
+        width = tile_width(0, bundle_index, self.tile_size)
         if width == 0:
-            raise ValueError(f"bundle {bundle_index} holds nothing at tree size {self.size}")
+            raise ValueError(f"bundle {bundle_index} holds nothing at tree size {self.tile_size}")
         path = entries_path(bundle_index, width)
         data = self._get(path, entries_path(bundle_index), width)
         entries = parse_bundle(data, width, path)
@@ -326,7 +332,7 @@ class TiledTree:
         """The root rebuilt from the tiles must be the checkpoint's."""
         got = self.rebuilt_root()
         if got != self.root:
-            edge = ", ".join(t.path for t in edge_tiles(self.size))
+            edge = ", ".join(t.path for t in edge_tiles(self.tile_size))
             raise ProofError(
                 f"root rebuilt from the tiles ({edge}) is {got.hex()}, the checkpoint at "
                 f"size {self.size} says {self.root.hex()}"
