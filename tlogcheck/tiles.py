@@ -236,6 +236,7 @@ class TiledTree:
         self.root = root
         self._fetch = fetch
         self._tiles: dict[tuple[int, int], list[bytes]] = {}
+        self._bundles: dict[int, list[bytes]] = {}
         self.paths_read: list[str] = []
 
     # -- tiles ---------------------------------------------------------------------------
@@ -306,6 +307,9 @@ class TiledTree:
 
     def entries(self, bundle_index: int) -> list[bytes]:
         """Bundle `bundle_index` at this size, each entry checked against its level-0 tile."""
+        cached = self._bundles.get(bundle_index)
+        if cached is not None:
+            return cached
         width = tile_width(0, bundle_index, self.tile_size)
         if width == 0:
             raise ValueError(f"bundle {bundle_index} holds nothing at tree size {self.tile_size}")
@@ -320,6 +324,7 @@ class TiledTree:
                     f"{path}: entry {i} (leaf {bundle_index * TILE_WIDTH + i}) hashes to "
                     f"{got.hex()}, {tile_path(0, bundle_index, width)} holds {want.hex()}"
                 )
+        self._bundles[bundle_index] = entries
         return entries
 
     # -- the checkpoint's promises -------------------------------------------------------
