@@ -12,6 +12,12 @@ inclusion proof, and verifies:
 6. with --tree-size/--root-hash (a remembered tree, e.g. a custody record): the entry is
    in that tree, and the served tree is consistent with it (§2.1.4.2).
 
+With `--api tiles`, URL is a C2SP tlog-tiles log's prefix: the checkpoint (its signature
+with --vkey) gives the tree; the entry comes from its bundle, every tile read is checked
+(length, bundle vs level-0 tile, full tile vs its parent), the root rebuilt from the
+right-edge tiles must be the checkpoint's, and the inclusion (and, with a remembered tree,
+consistency) proof is computed from tiles and verified.
+
 Exit 0 verified; 1 verification failed (the rule that failed is named, with evidence);
 2 usage error or target unreachable.
 """
@@ -113,6 +119,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="connect/read timeout; each request ends within 3x this (default 10)",
     )
+    parser.add_argument(
+        "--api",
+        choices=("v1", "tiles"),
+        default="v1",
+        help="the log's read API: v1 (TLog read-only API v1, default) or tiles (C2SP "
+        "tlog-tiles; URL is the log's prefix, proofs are computed from checked tiles)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
@@ -167,7 +180,66 @@ def _run(args: argparse.Namespace, out: Outcome) -> int:
         return out.error("usage error", "--tree-size and --root-hash go together")
     verifiers = _load_keys(args.vkey)
     with TLogClient(args.url, timeout=args.timeout) as client:
+        if getattr(args, "api", "v1") == "tiles":
+            return _verify_tiles(client, out, verifiers, args.tree_size, args.root_hash)
         return _verify(client, out, verifiers, args.tree_size, args.root_hash)
+
+
+def _verify_tiles(
+    client: TLogClient,
+    out: Outcome,
+    verifiers: Sequence[Verifier],
+    remembered_size: int | None,
+    remembered_root: bytes | None,
+) -> int:
+    from tlogcheck.merkle import leaf_hash
+    from tlogcheck.tiles_client import TileReader
+
+    reader = TileReader(client, view=out.view)
+    try:
+        cp, cp_resp = reader.checkpoint(verifiers)
+    except NoteError as exc:
+        rule = "checkpoint signature" if verifiers else "checkpoint format"
+        return out.fail(rule, str(exc), *reader.responses[-1:])
+    except FormatError as exc:
+        return out.fail("checkpoint", str(exc), *reader.responses[-1:])
+    out.tree_size, out.root_hash = cp.tree_size, cp.root_hash.hex()
+    out.checkpoint_origin = cp.origin
+    out.checkpoint_signed_by = reader.signed_by
+    size, root = cp.tree_size, cp.root_hash
+    if remembered_size is not None and remembered_root is not None:
+        out.remembered_tree = {"tree_size": remembered_size, "root_hash": remembered_root.hex()}
+        if remembered_size > cp.tree_size:
+            return out.fail(
+                "remembered tree",
+                f"the checkpoint has {cp.tree_size} entries, fewer than the remembered "
+                f"{remembered_size}: the log is not append-only",
+                cp_resp,
+            )
+        size, root = remembered_size, remembered_root
+    if out.index >= size:
+        return out.error(
+            "usage error",
+            f"index {out.index} is outside the tree: its size is {size} "
+            f"(valid indices 0..{size - 1})",
+        )
+    served = reader.tree(cp.tree_size, cp.root_hash)
+    rule = "tiles root"
+    try:
+        served.check_root()
+        tree = served if size == cp.tree_size else reader.tree(size, root, cp.tree_size)
+        if tree is not served:
+            rule = "remembered tree"
+            tree.check_root()
+        rule = "inclusion proof"
+        entry = tree.verify_entry(out.index)
+        out.leaf_hash = leaf_hash(entry).hex()
+        if tree is not served:
+            rule = "consistency"
+            served.verify_extends(size, root)
+    except (FormatError, ProofError) as exc:
+        return out.fail(rule, str(exc), *reader.responses[-1:])
+    return EXIT_OK
 
 
 def _load_keys(keys: Sequence[str]) -> list[Verifier]:

@@ -1,0 +1,59 @@
+"""Reading a C2SP tlog-tiles log over HTTP: the checkpoint and checked tiles via `TLogClient`.
+
+The client's URL is the log's prefix (`<prefix>/checkpoint`, `<prefix>/tile/...`); its
+views (edge, origin), deadline, size cap, retries and gzip decoding apply to every read.
+Every response is kept in `responses` so checks can look at headers (cache rules, ETag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.errors import FormatError
+from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
+from tlogcheck.tiles import TiledTree
+
+PATH_CHECKPOINT = "/checkpoint"
+
+
+@dataclass
+class TileReader:
+    """Tiles of one log through one view; `fetch` is a `tlogcheck.tiles.Fetch`."""
+
+    client: TLogClient
+    view: str = "edge"
+    responses: list[Response] = field(default_factory=list)
+    # Key names whose signatures on the last checkpoint verified.
+    signed_by: list[str] = field(default_factory=list)
+
+    def fetch(self, path: str) -> bytes | None:
+        response = self.client.get("/" + path, view=self.view)
+        self.responses.append(response)
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise FormatError(
+                f"{path}: HTTP {response.status}, expected 200 ({response.describe()})"
+            )
+        return response.body
+
+    def checkpoint(self, verifiers: Sequence[Verifier] = ()) -> tuple[Checkpoint, Response]:
+        """The log's checkpoint, its signature verified when keys are given."""
+        response = self.client.get(PATH_CHECKPOINT, view=self.view)
+        self.responses.append(response)
+        if response.status != 200:
+            raise FormatError(
+                f"checkpoint: HTTP {response.status}, expected 200 ({response.describe()})"
+            )
+        if verifiers:
+            note = verify_note(response.body, verifiers)
+            self.signed_by = sorted({s.key_name for s in note.signatures})
+        else:
+            note = parse_note(response.body)
+        return parse_checkpoint(note.text), response
+
+    def tree(self, size: int, root: bytes, tile_size: int | None = None) -> TiledTree:
+        """The tree of (size, root) read from this log's tiles at `tile_size` (>= size)."""
+        return TiledTree(self.fetch, size, root, tile_size)
