@@ -435,6 +435,7 @@ class TLogClient:
         backoff: float = 0.2,
         retry_after_cap: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        recorder: Callable[[Response], None] | None = None,
     ) -> None:
         self._edge = _base_url(url, "URL")
         self._origin = _base_url(origin_url, "origin URL") if origin_url else None
@@ -468,6 +469,9 @@ class TLogClient:
         self._lock = threading.Lock()
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
+        # Opt-in: every final response is handed over as served (evidence bundles keep
+        # what was served, not what a later re-fetch would see).
+        self._recorder = recorder
 
     # -- views -------------------------------------------------------------------------
 
@@ -540,6 +544,8 @@ class TLogClient:
             self._views[view] += 1
             if response.release is not None:
                 self._releases[response.release] += 1
+        if self._recorder is not None:
+            self._recorder(response)
         return response
 
     def _fetch(

@@ -51,6 +51,18 @@ def _demo() -> Command:
     return demo
 
 
+def _triage() -> Command:
+    from tlogcheck.cli import triage
+
+    return triage
+
+
+def _evidence() -> Command:
+    from tlogcheck.cli import evidence
+
+    return evidence
+
+
 # name -> (its module, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "root": (_root, "rebuild the Merkle root of a db.jsonl (playbook §4)"),
@@ -64,6 +76,8 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
         _demo,
         "the suite against the embedded deployment: healthy, broken, and the gate in dry run",
     ),
+    "triage": (_triage, "after an alert: the playbook's §1 row, §2 routine and §3 checklist"),
+    "evidence": (_evidence, "verify an evidence bundle offline (`evidence verify DIR`)"),
 }
 
 

@@ -1,0 +1,189 @@
+"""`tlogcheck triage ALERT`: the playbook's §1 row, the §2 routine and the §3 checklist.
+
+Exit 0 nothing wrong found; 1 the alert's problem confirmed; 2 usage error; 6 could
+not ask the target. `--out DIR` also writes an evidence bundle of what was served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from tlogcheck import note
+from tlogcheck.client import TLogClient
+from tlogcheck.errors import (
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    NoteError,
+)
+from tlogcheck.incident.bundle import Recorder, write_bundle
+from tlogcheck.incident.triage import Triage, run_triage
+from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
+from tlogcheck.plugin.options import Option
+from tlogcheck.plugin.target import ORIGIN_URL, TIMEOUT, URL, VKEY
+
+TARGET_OPTIONS: tuple[Option, ...] = (URL, ORIGIN_URL, VKEY, TIMEOUT)
+
+
+def add_target_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+    """The suite's options on an argparse parser: same flags, env twins and help."""
+    group = parser.add_argument_group("target (the suite's options, with their env twins)")
+    for opt in options:
+        kwargs: dict[str, Any] = {
+            "dest": opt.dest,
+            "default": None,
+            "help": f"{opt.help} [env {opt.env}]",
+        }
+        if opt.metavar:
+            kwargs["metavar"] = opt.metavar
+        if opt.multiple:
+            kwargs["action"] = "append"
+        parser_group = group
+        parser_group.add_argument(opt.flag, **kwargs)
+
+
+def resolve_option(args: argparse.Namespace, opt: Option) -> Any:
+    """CLI > env > default, converted like the suite does; ConfigError naming the source."""
+    raw: Any = getattr(args, opt.dest)
+    source = f"command line {opt.flag}"
+    if raw is None and os.environ.get(opt.env, "").strip():
+        value = os.environ[opt.env]
+        raw = value.replace(",", " ").split() if opt.multiple else value
+        source = f"environment {opt.env}"
+    if raw is None:
+        raw, source = opt.default, "default"
+    if raw is None:
+        return [] if opt.multiple else None
+    try:
+        if opt.multiple:
+            return [opt.convert(v) for v in raw]
+        return opt.convert(raw)
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError(f"{opt.flag} (from {source}): {exc}") from None
+
+
+def _index(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative decimal integer")
+    return int(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("alert", metavar="ALERT", help=f"one of the §1 alerts: {', '.join(ALERTS)}")
+    add_target_options(parser, TARGET_OPTIONS)
+    parser.add_argument(
+        "--index",
+        type=_index,
+        action="append",
+        default=[],
+        metavar="I",
+        help="re-verify this entry index too (repeatable); the edge indices always are",
+    )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument(
+        "--out", metavar="DIR", help="write an evidence bundle of every response seen to DIR"
+    )
+
+
+def _as_dict(t: Triage, bundle: str | None) -> dict[str, Any]:
+    a = t.alert
+    scenario = SCENARIOS.get(a.scenario)
+    return {
+        "alert": a.name,
+        "meaning": a.meaning("en"),
+        "priority": a.priority,
+        "actions": [x("en") for x in a.actions],
+        "confirmed": t.confirmed,
+        "could_not_ask": t.could_not_ask,
+        "steps": [
+            {
+                "section": s.section,
+                "title": s.title,
+                "finding": s.finding,
+                "skipped": s.skipped,
+                "problem_of": sorted(s.problem_of),
+                "evidence": s.evidence,
+            }
+            for s in t.steps
+        ],
+        "procedure": {
+            "section": a.scenario,
+            "steps": [x("en") for x in scenario.steps] if scenario else [],
+        },
+        "bundle": bundle,
+    }
+
+
+def _render(doc: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(doc, indent=2)
+    h = "## " if fmt == "markdown" else ""
+    lines = [
+        f"{h}{doc['alert']} ({doc['priority']}): {doc['meaning']}",
+        "immediate actions: " + "; ".join(doc["actions"]),
+        "",
+    ]
+    for s in doc["steps"]:
+        lines.append(f"{h}{s['section']} {s['title']}")
+        if s["skipped"]:
+            lines.append(f"  skipped: {s['skipped']}")
+            continue
+        mark = f" [problem: {', '.join(s['problem_of'])}]" if s["problem_of"] else ""
+        lines.append(f"  finding: {s['finding']}{mark}")
+        lines.extend(f"    {e}" for e in s["evidence"])
+    lines.append("")
+    lines.append(f"{h}procedure {doc['procedure']['section']}")
+    lines.extend(f"  [ ] {x}" for x in doc["procedure"]["steps"])
+    found = [s for s in doc["steps"] if doc["alert"] in s["problem_of"]]
+    for s in found:
+        lines.append(f"  tlogcheck found ({s['section']}): {s['finding']}")
+    verdict = "CONFIRMED" if doc["confirmed"] else "nothing wrong found"
+    if doc["could_not_ask"]:
+        verdict = "could not ask the target"
+    lines.append(f"verdict: {verdict}")
+    if doc["bundle"]:
+        bundle = doc["bundle"]
+        lines.append(f"evidence bundle: {bundle} (`tlogcheck evidence verify {bundle}`)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    alert = alert_named(args.alert)
+    if alert is None:
+        print(f"tlogcheck triage: error: unknown alert {args.alert!r}; one of: {', '.join(ALERTS)}")
+        return EXIT_USAGE
+    url = resolve_option(args, URL)
+    if url is None:
+        raise ConfigError("--tlog-url (or TLOG_URL) is required: the deployment to triage")
+    origin_url = resolve_option(args, ORIGIN_URL)
+    timeout = resolve_option(args, TIMEOUT)
+    raw_keys = resolve_option(args, VKEY)
+    try:
+        vkeys = [note.load_verifier_key(k) for k in raw_keys]
+    except NoteError as exc:
+        raise ConfigError(f"--tlog-vkey: {exc}") from None
+    recorder = Recorder() if args.out else None
+    with TLogClient(url, origin_url=origin_url, timeout=timeout, recorder=recorder) as client:
+        result = run_triage(alert, client, vkeys=vkeys, indices=args.index)
+    bundle = None
+    if recorder is not None:
+        doc = _as_dict(result, None)
+        write_bundle(
+            args.out,
+            recorder,
+            target={"url": url, "origin_url": origin_url},
+            vkeys=[str(k) for k in vkeys],
+            verdicts=doc["steps"],
+            options={"alert": alert.name, "index": args.index, "timeout": timeout},
+        )
+        bundle = str(args.out)
+    print(_render(_as_dict(result, bundle), args.format))
+    if result.could_not_ask:
+        return EXIT_INCONCLUSIVE
+    return EXIT_FAILED if result.confirmed else EXIT_OK
