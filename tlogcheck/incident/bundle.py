@@ -98,6 +98,9 @@ class Bundle:
     path: Path
     meta: Mapping[str, Any]
     responses: tuple[Response, ...]
+    # Bodies cut at the per-response cap: kept for reading, never verified (their hash
+    # is not the served body's, so they would "prove" a failure that was not served).
+    truncated: int = 0
 
 
 def _sha256(data: bytes) -> str:
@@ -206,8 +209,12 @@ def load_bundle(directory: str | os.PathLike[str]) -> Bundle:
     records = meta.get("responses")
     if not isinstance(records, list):
         raise FormatError("bundle.json: `responses` is not a list")
+    truncated = 0
     for n, rec in enumerate(records):
         try:
+            if rec.get("truncated"):
+                truncated += 1
+                continue
             name = str(rec["body"])
             if name not in files:
                 raise FormatError(f"response {n}: body {name} is not in the manifest")
@@ -222,6 +229,6 @@ def load_bundle(directory: str | os.PathLike[str]) -> Bundle:
                     elapsed=0.0,
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"bundle.json: response {n} is malformed: {exc!r}") from None
-    return Bundle(root, meta, tuple(responses))
+    return Bundle(root, meta, tuple(responses), truncated)

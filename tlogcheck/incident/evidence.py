@@ -207,6 +207,8 @@ def verify_bundle(bundle: Bundle) -> Offline:
     """Re-run the verification from the bundle alone. FormatError: the bundle is unusable."""
     out = Offline()
     keys = _keys(bundle)
+    if bundle.truncated:
+        out.notes.append(f"{bundle.truncated} response(s) cut at the size cap: not verified")
     try:
         _trees(bundle, keys, out)
         _split_views(out)

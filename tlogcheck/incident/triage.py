@@ -163,13 +163,15 @@ def _cache(client: TLogClient, tree: Tree) -> Step:
     return step
 
 
-def _errors_and_latency(url: str, origin_url: str | None, timeout: float, tree: Tree) -> Step:
+def _errors_and_latency(
+    url: str, origin_url: str | None, timeout: float, tree: Tree | None
+) -> Step:
     step = Step("§3.4", f"errors and p95 over {PROBE_REQUESTS} reads through the edge")
     # Without retries: a 5xx the suite's client would retry is what a user saw.
     with TLogClient(url, origin_url=origin_url, timeout=timeout, retries=0) as raw:
-        paths = [spec.PATH_ROOT] + [
-            spec.entry_path(i % tree.tree_size) for i in range(PROBE_REQUESTS - 1)
-        ]
+        # Entry 0 exists in every served log: the probe needs no usable root.
+        size = tree.tree_size if tree is not None else 1
+        paths = [spec.PATH_ROOT] + [spec.entry_path(i % size) for i in range(PROBE_REQUESTS - 1)]
         responses = raw.map(raw.get, paths)
     errors = [r for r in responses if r.status >= 500]
     ms = sorted(r.elapsed * 1000 for r in responses)
@@ -205,14 +207,14 @@ def run_triage(
         if tree is not None:
             steps.append(_inclusion(client, tree, indices))
             steps.append(_cache(client, tree))
-            steps.append(
-                _errors_and_latency(
-                    client.edge_url,
-                    client.origin_url if client.has_separate_origin else None,
-                    client.timeout,
-                    tree,
-                )
+        steps.append(
+            _errors_and_latency(
+                client.edge_url,
+                client.origin_url if client.has_separate_origin else None,
+                client.timeout,
+                tree,
             )
+        )
     except TargetUnreachable as exc:
         steps.append(Step("-", "target", finding=f"could not ask: {exc}", unreachable=True))
     return Triage(alert, steps)
