@@ -77,13 +77,17 @@ class Recorder:
         self.dropped = 0
 
     def __call__(self, response: Response) -> None:
+        self.keep(response, truncated=False)
+
+    def keep(self, response: Response, *, truncated: bool) -> None:
+        """Keep a response (`truncated`: its body was already cut at a cap elsewhere)."""
         body = response.body[: self.max_response]
         with self._lock:
             if len(self._kept) >= MAX_RESPONSES or self._bytes + len(body) > self.max_bundle:
                 self.dropped += 1
                 return
             self._bytes += len(body)
-            self._kept.append((response, len(body) < len(response.body)))
+            self._kept.append((response, truncated or len(body) < len(response.body)))
 
     @property
     def responses(self) -> list[tuple[Response, bool]]:

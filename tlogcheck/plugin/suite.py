@@ -46,7 +46,7 @@ from tlogcheck.errors import (
     TargetUnreachable,
     TLogCheckError,
 )
-from tlogcheck.plugin import report
+from tlogcheck.plugin import evidence, report
 from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.report import note_test
 from tlogcheck.plugin.target import OPTIONS as TARGET_OPTIONS
@@ -67,7 +67,7 @@ __all__ = [
     "target",
 ]
 
-OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON]
+OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON, evidence.EVIDENCE]
 
 _PLANNED_KEY = pytest.StashKey[Target]()
 _PROBE_KEY = pytest.StashKey["verify.EdgeProbe"]()
@@ -163,7 +163,10 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
     from tlogcheck.client import TLogClient
 
     client = TLogClient(
-        tlog_target.url, origin_url=tlog_target.origin_url, timeout=tlog_target.timeout
+        tlog_target.url,
+        origin_url=tlog_target.origin_url,
+        timeout=tlog_target.timeout,
+        recorder=evidence.recorder_for(request.config),
     )
     try:
         yield client
@@ -502,5 +505,6 @@ def configure(config: pytest.Config) -> None:
     # The fixtures above are module-level functions: register the module for them.
     config.pluginmanager.register(sys.modules[__name__], "tlogcheck-suite-fixtures")
     config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
+    evidence.configure(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "tlogcheck-suite-xdist")
