@@ -94,14 +94,19 @@ class Reason:
     section: str | None = None
     evidence: str = ""
     inconclusive: bool = False
+    # The evidence bundle the run writes at its end (`--tlog-evidence`), named up front:
+    # the gate acts at the first failure, before the bundle exists.
+    bundle: str | None = None
 
     def message(self, done: str) -> str:
         what = f"check '{self.check}'" if self.check else "gated test"
         verdict = "was inconclusive" if self.inconclusive else "failed"
         alert = f" [{self.alert}, playbook {self.section}]" if self.alert else ""
         evidence = f": {clip(self.evidence, EVIDENCE_LIMIT)}" if self.evidence else ""
+        bundle = f" (evidence bundle: {self.bundle})" if self.bundle else ""
         return clip(
-            f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{evidence}",
+            f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{bundle}"
+            f"{evidence}",
             MESSAGE_LIMIT,
         )
 

@@ -35,6 +35,7 @@ from tlogcheck.checks import check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
 from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
 from tlogcheck.gate.kube import ClusterAccess, clip, load_access, resolve_namespace
+from tlogcheck.plugin.evidence import EVIDENCE
 from tlogcheck.plugin.options import Option, source_of, value
 
 __all__ = [
@@ -371,6 +372,8 @@ class GatePlugin:
             section=check.section if check else None,
             evidence=_evidence(report, inconclusive),
             inconclusive=not report.failed,
+            # Written at the session's end when a test failed (an inconclusive run has none).
+            bundle=(value(self.config, EVIDENCE) or None) if report.failed else None,
         )
         with st.lock:
             if st.trigger is not None:
