@@ -160,3 +160,40 @@ def test_unreachable_target_is_could_not_ask(capsys: pytest.CaptureFixture[str])
     )
     assert code == 6
     assert "could not ask" in capsys.readouterr().out
+
+
+def test_from_report_re_verifies_the_reports_failing_indices(
+    make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tlogcheck.cli.runs import run_suite
+
+    info = info_of(make_refstack(entries=ENTRIES, faults=["corrupt-entry:300"]))
+    run = run_suite(
+        ["--tlog-url", info.edge_url, "--tlog-index=300", "-m", "inclusion"]  # type: ignore[attr-defined]
+    )
+    assert run.exitstatus == 1, run.output
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(run.report))
+    code, doc = triage(capsys, info, "TLogInclusionProofFail", "--from-report", str(report))
+    assert code == 1
+    (step,) = [s for s in doc["steps"] if s["section"] == "§2.4"]  # type: ignore[union-attr,index]
+    assert "[300]" in step["finding"]  # type: ignore[index]
+
+
+def test_from_report_that_is_not_a_report_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "r.json"
+    bad.write_text("[1, 2]")
+    code = main(
+        [
+            "triage",
+            "TLogInclusionProofFail",
+            "--tlog-url",
+            "http://127.0.0.1:9",
+            "--from-report",
+            str(bad),
+        ]
+    )
+    assert code == 2
+    assert "not a tlogcheck JSON report" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,10 +86,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="I",
         help="re-verify this entry index too (repeatable); the edge indices always are",
     )
+    parser.add_argument(
+        "--from-report",
+        metavar="PATH",
+        help="also re-verify the failing indices of a suite JSON report (--tlog-report-json)",
+    )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument(
         "--out", metavar="DIR", help="write an evidence bundle of every response seen to DIR"
     )
+
+
+_FAILING_INDEX = re.compile(r"\bindex ([0-9]{1,20}):")
+MAX_REPORT_BYTES = 64 * 2**20
+
+
+def failing_indices(path: str) -> list[int]:
+    """The entry indices named as failing in the messages of a report's failed tests."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_REPORT_BYTES + 1)
+        if len(data) > MAX_REPORT_BYTES:
+            raise ConfigError(f"--from-report {path}: larger than {MAX_REPORT_BYTES} bytes")
+        doc = json.loads(data)
+        checks = doc["checks"]
+        messages = [
+            str(t.get("message", ""))
+            for c in checks.values()
+            for t in c["tests"]
+            if t.get("outcome") == "failed"
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"--from-report {path}: not a tlogcheck JSON report: {exc}") from None
+    return sorted({int(m) for text in messages for m in _FAILING_INDEX.findall(text)})
 
 
 def _as_dict(t: Triage, bundle: str | None) -> dict[str, Any]:
@@ -168,9 +198,10 @@ def run(args: argparse.Namespace) -> int:
         vkeys = [note.load_verifier_key(k) for k in raw_keys]
     except NoteError as exc:
         raise ConfigError(f"--tlog-vkey: {exc}") from None
+    indices = [*args.index, *(failing_indices(args.from_report) if args.from_report else [])]
     recorder = Recorder() if args.out else None
     with TLogClient(url, origin_url=origin_url, timeout=timeout, recorder=recorder) as client:
-        result = run_triage(alert, client, vkeys=vkeys, indices=args.index)
+        result = run_triage(alert, client, vkeys=vkeys, indices=indices)
     bundle = None
     if recorder is not None:
         doc = _as_dict(result, None)
@@ -180,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
             target={"url": url, "origin_url": origin_url},
             vkeys=[str(k) for k in vkeys],
             verdicts=doc["steps"],
-            options={"alert": alert.name, "index": args.index, "timeout": timeout},
+            options={"alert": alert.name, "index": indices, "timeout": timeout},
         )
         bundle = str(args.out)
     print(_render(_as_dict(result, bundle), args.format))
