@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from tlogcheck import note
@@ -23,13 +24,23 @@ from tlogcheck.errors import (
     ConfigError,
     NoteError,
 )
+from tlogcheck.gate.plugin import ROLLOUT as GATE_ROLLOUT
+from tlogcheck.gate.plugin import ROLLOUT_NAMESPACE as GATE_ROLLOUT_NAMESPACE
 from tlogcheck.incident.bundle import Recorder, write_bundle
+from tlogcheck.incident.kube import kube_steps
 from tlogcheck.incident.triage import Triage, run_triage
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
 from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.target import ORIGIN_URL, TIMEOUT, URL, VKEY
 
 TARGET_OPTIONS: tuple[Option, ...] = (URL, ORIGIN_URL, VKEY, TIMEOUT)
+# The gate's own flags and env twins, with triage's meaning.
+ROLLOUT = replace(
+    GATE_ROLLOUT,
+    help="the Argo Rollout behind the target: §2.1 reads it and its pods, §2.2 their logs "
+    "(read-only; without it, or without Kubernetes access, both are skipped with the reason).",
+)
+ROLLOUT_NAMESPACE = replace(GATE_ROLLOUT_NAMESPACE, help=GATE_ROLLOUT_NAMESPACE.help)
 
 
 def add_target_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
@@ -85,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="I",
         help="re-verify this entry index too (repeatable); the edge indices always are",
+    )
+    add_target_options(parser, (ROLLOUT, ROLLOUT_NAMESPACE))
+    parser.add_argument(
+        "--tail",
+        type=_index,
+        default=200,
+        metavar="N",
+        help="log lines read per pod (§2.2). Default: 200",
     )
     parser.add_argument(
         "--from-report",
@@ -199,9 +218,12 @@ def run(args: argparse.Namespace) -> int:
     except NoteError as exc:
         raise ConfigError(f"--tlog-vkey: {exc}") from None
     indices = [*args.index, *(failing_indices(args.from_report) if args.from_report else [])]
+    kube = kube_steps(
+        resolve_option(args, ROLLOUT), resolve_option(args, ROLLOUT_NAMESPACE), args.tail
+    )
     recorder = Recorder() if args.out else None
     with TLogClient(url, origin_url=origin_url, timeout=timeout, recorder=recorder) as client:
-        result = run_triage(alert, client, vkeys=vkeys, indices=indices)
+        result = run_triage(alert, client, vkeys=vkeys, indices=indices, kube=kube)
     bundle = None
     if recorder is not None:
         doc = _as_dict(result, None)

@@ -2,8 +2,7 @@
 
 Each step returns its finding, its raw evidence and whether it shows a problem of one
 of the §1 alerts. `run_triage` runs the steps an alert needs; the caller renders them.
-The steps reading Kubernetes (§2.1 versions, §2.2 server logs) are reported as not run
-with the reason: this module reads the deployment over HTTP only.
+The steps reading Kubernetes (§2.1 versions, §2.2 server logs) are `incident.kube`'s.
 """
 
 from __future__ import annotations
@@ -192,13 +191,13 @@ def run_triage(
     *,
     vkeys: Sequence[note.Verifier] = (),
     indices: Sequence[int] = (),
+    kube: Sequence[Step] = (),
 ) -> Triage:
-    """Run §2 for `alert` (and the alert's own measurement) against `client`'s target."""
-    reason = "not run: this version of triage reads the deployment over HTTP only"
-    steps = [
-        Step("§2.1", "versions (Rollout, pods)", skipped=reason),
-        Step("§2.2", "server logs", skipped=reason),
-    ]
+    """Run §2 for `alert` (and the alert's own measurement) against `client`'s target.
+
+    `kube`: the §2.1/§2.2 steps already run (`incident.kube.kube_steps`), or skipped.
+    """
+    steps = list(kube)
     tree: Tree | None = None
     try:
         steps.append(_health(client))
