@@ -197,3 +197,15 @@ def test_from_report_that_is_not_a_report_is_a_usage_error(
     )
     assert code == 2
     assert "not a tlogcheck JSON report" in capsys.readouterr().err
+
+
+def test_immediate_actions_are_commands_with_the_rollout_filled_in(
+    make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    info = info_of(make_refstack(entries=ENTRIES))
+    code, doc = triage(
+        capsys, info, "TLogAvailabilityDown", "--rollout", "tlog-ro", "--rollout-namespace", "prod"
+    )
+    assert code == 0
+    assert "kubectl argo rollouts abort tlog-ro -n prod" in doc["commands"]  # type: ignore[operator]

@@ -140,7 +140,29 @@ def failing_indices(path: str) -> list[int]:
     return sorted({int(m) for text in messages for m in _FAILING_INDEX.findall(text)})
 
 
-def _as_dict(t: Triage, bundle: str | None) -> dict[str, Any]:
+def commands(alert: str, url: str, rollout: str | None, namespace: str | None) -> list[str]:
+    """The §1 immediate actions as commands, with the Rollout and namespace filled in."""
+    name, ns = rollout or "<rollout>", namespace or "<namespace>"
+    abort = f"kubectl argo rollouts abort {name} -n {ns}"
+    undo = f"kubectl argo rollouts undo {name} -n {ns}"
+    by_alert = {
+        "TLogAvailabilityDown": [abort, undo, f"curl -sI {url}/healthz"],
+        "TLogCacheMissHigh": [
+            f"curl -sI {url}/v1/log/entry/0 | grep -i -e cache -e age",
+            f"tlogcheck triage TLogCacheMissHigh --tlog-url {url}",
+        ],
+        "TLogInclusionProofFail": [
+            "sha256sum db.jsonl",
+            f"tlogcheck verify {url} <INDEX>",
+            f"kubectl argo rollouts set image {name} -n {ns} tlog-ro=<last good tag>",
+        ],
+        "Ingress5xxHigh": [abort, f"kubectl logs -n {ns} -l <the Rollout's selector> --tail=200"],
+        "LatencyP95High": [f"kubectl get hpa -n {ns}", f"kubectl top pods -n {ns}"],
+    }
+    return by_alert.get(alert, [])
+
+
+def _as_dict(t: Triage, bundle: str | None, cmds: Sequence[str] = ()) -> dict[str, Any]:
     a = t.alert
     scenario = SCENARIOS.get(a.scenario)
     return {
@@ -148,6 +170,7 @@ def _as_dict(t: Triage, bundle: str | None) -> dict[str, Any]:
         "meaning": a.meaning("en"),
         "priority": a.priority,
         "actions": [x("en") for x in a.actions],
+        "commands": list(cmds),
         "confirmed": t.confirmed,
         "could_not_ask": t.could_not_ask,
         "steps": [
@@ -176,6 +199,7 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
     lines = [
         f"{h}{doc['alert']} ({doc['priority']}): {doc['meaning']}",
         "immediate actions: " + "; ".join(doc["actions"]),
+        *(f"  $ {c}" for c in doc["commands"]),
         "",
     ]
     for s in doc["steps"]:
@@ -236,7 +260,9 @@ def run(args: argparse.Namespace) -> int:
             options={"alert": alert.name, "index": indices, "timeout": timeout},
         )
         bundle = str(args.out)
-    print(_render(_as_dict(result, bundle), args.format))
+    rollout, namespace = resolve_option(args, ROLLOUT), resolve_option(args, ROLLOUT_NAMESPACE)
+    cmds = commands(alert.name, url, rollout, namespace)
+    print(_render(_as_dict(result, bundle, cmds), args.format))
     if result.could_not_ask:
         return EXIT_INCONCLUSIVE
     return EXIT_FAILED if result.confirmed else EXIT_OK
