@@ -31,8 +31,13 @@ from tlogcheck.incident.kube import kube_steps
 from tlogcheck.incident.triage import Triage, run_triage
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
 from tlogcheck.plugin.options import Option
-from tlogcheck.plugin.target import ORIGIN_URL, TIMEOUT, URL, VKEY
+from tlogcheck.plugin.target import ORIGIN_URL, TIMEOUT, VKEY
+from tlogcheck.plugin.target import URL as SUITE_URL
 
+# The suite's target options; --tlog-url is required here (triage has no embedded target).
+URL = replace(
+    SUITE_URL, help="the deployment to triage: its public (edge / CDN) base URL (required)."
+)
 TARGET_OPTIONS: tuple[Option, ...] = (URL, ORIGIN_URL, VKEY, TIMEOUT)
 # The gate's own flags and env twins, with triage's meaning.
 ROLLOUT = replace(
