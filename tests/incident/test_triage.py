@@ -63,6 +63,7 @@ def test_healthy_deployment_confirms_no_alert(
         ("healthz-5xx", "TLogAvailabilityDown", ()),
         ("cache-always-miss", "TLogCacheMissHigh", ()),
         ("error-rate:20", "Ingress5xxHigh", ()),
+        ("latency:400", "LatencyP95High", ()),
     ],
 )
 def test_triage_confirms_the_fault(
