@@ -40,6 +40,8 @@ ROLLOUT_PATH = re.compile(
     r"(?P<sub>/status)?$"
 )
 REPLICASETS_PATH = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/replicasets$")
+PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+POD_LOG_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
 EVENTS_PATH = re.compile(r"^/apis/events\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/events$")
 # metav1.MicroTime is parsed with RFC3339Micro: exactly six fractional digits.
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
@@ -306,9 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
             code, payload = exc.code, exc.body()
         rec.status = code
         standin.record(rec)
-        data = json.dumps(payload).encode()
+        text = isinstance(payload, str)  # pods/log answers text/plain
+        data = payload.encode() if text else json.dumps(payload).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if text else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Audit-Id", str(uuid.uuid4()))
         self.end_headers()
@@ -339,6 +342,8 @@ class K8sStandIn:
         self.rollouts: dict[tuple[str, str], dict[str, Any]] = {}
         self.replicasets: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pod_logs: dict[tuple[str, str], list[str]] = {}
         self.requests: list[Recorded] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
@@ -555,6 +560,11 @@ class K8sStandIn:
         if REPLICASETS_PATH.match(rec.path):
             verb = "list" if rec.method == "GET" else "create"
             return _Access(verb, "apps", "replicasets", "", "replicasets")
+        if PODS_PATH.match(rec.path) and rec.method == "GET":
+            return _Access("list", "", "pods", "", "pods")
+        m = POD_LOG_PATH.match(rec.path)
+        if m and rec.method == "GET":
+            return _Access("get", "", "pods/log", m.group("name"), "pods")
         if EVENTS_PATH.match(rec.path):
             verb = "list" if rec.method == "GET" else "create"
             return _Access(verb, "events.k8s.io", "events", "", "events")
@@ -612,9 +622,64 @@ class K8sStandIn:
             m = REPLICASETS_PATH.match(rec.path)
             if m:
                 return self._list_replicasets(rec, m.group("ns"))
+            m = PODS_PATH.match(rec.path)
+            if m:
+                return self._list_pods(rec, m.group("ns"))
+            m = POD_LOG_PATH.match(rec.path)
+            if m:
+                return self._pod_log(rec, m.group("ns"), m.group("name"))
             m = EVENTS_PATH.match(rec.path)
             assert m is not None
             return self._events(rec, m.group("ns"))
+
+    def seed_pod(
+        self,
+        name: str,
+        *,
+        namespace: str = "tlog",
+        labels: Mapping[str, str],
+        image: str,
+        ready: bool = True,
+        restarts: int = 0,
+        node: str = "node-a",
+        log: Iterable[str] = (),
+    ) -> None:
+        """A pod (and its log lines) that `pods` lists and `pods/log` reads."""
+        with self._lock:
+            self.pods[(namespace, name)] = {
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+                "spec": {"nodeName": node, "containers": [{"name": "tlog-ro", "image": image}]},
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "tlog-ro",
+                            "image": image,
+                            "ready": ready,
+                            "restartCount": restarts,
+                        }
+                    ],
+                },
+            }
+            self.pod_logs[(namespace, name)] = list(log)
+
+    def _list_pods(self, rec: Recorded, ns: str) -> tuple[int, Any]:
+        selector = (rec.query.get("labelSelector") or [""])[0]
+        items = [
+            copy.deepcopy(p)
+            for (p_ns, _), p in sorted(self.pods.items())
+            if p_ns == ns and selector_matches(selector, p["metadata"]["labels"])
+        ]
+        return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+
+    def _pod_log(self, rec: Recorded, ns: str, name: str) -> tuple[int, Any]:
+        if (ns, name) not in self.pod_logs:
+            raise ApiStatus(404, f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        lines = self.pod_logs[(ns, name)]
+        tail = (rec.query.get("tailLines") or [""])[0]
+        if tail.isdigit():
+            lines = lines[-int(tail) :] if int(tail) else []
+        return 200, "".join(f"{line}\n" for line in lines)
 
     def _injected(self, failure: _Failure, access: _Access | None) -> ApiStatus:
         name = access.name if access else ""

@@ -33,6 +33,7 @@ from kubernetes.client import (
 )
 
 from tlogcheck.gate import argo as gate
+from tlogcheck.incident import kube as triage
 from tlogcheck.plugin import all_options
 
 CI = Path(__file__).resolve().parents[2] / "ci"
@@ -123,6 +124,22 @@ def test_the_role_grants_exactly_what_the_gate_sends() -> None:
     for rule in role["rules"]:
         if rule["apiGroups"] == ["argoproj.io"]:
             assert rule["resourceNames"] == [rollout_name]
+
+
+def test_the_triage_role_grants_exactly_what_triage_reads() -> None:
+    role = one("rbac-triage.yaml", "Role")
+    V1Role.model_validate(role)
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {(p.group, p.resource, p.verb) for p in triage.PERMISSIONS}
+    assert {verb for _, _, verb in granted} <= {"get", "list"}
+    binding = V1RoleBinding.model_validate(one("rbac-triage.yaml", "RoleBinding"))
+    assert binding.role_ref.name == role["metadata"]["name"]
 
 
 # --- AnalysisTemplate ----------------------------------------------------------------------

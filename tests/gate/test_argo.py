@@ -503,5 +503,5 @@ def test_the_reason_names_the_evidence_bundle_before_its_evidence() -> None:
         evidence="e" * 5000, bundle="/var/lib/tlogcheck/evidence",
     )  # fmt: skip
     message = reason.message("aborted")
-    assert "(evidence bundle /var/lib/tlogcheck/evidence)" in message
+    assert "(evidence bundle: /var/lib/tlogcheck/evidence)" in message
     assert reason.to_json()["bundle"] == "/var/lib/tlogcheck/evidence"

@@ -457,3 +457,15 @@ def test_the_synthetic_suite_is_gated_against_a_faulted_deployment(
     (event,) = standin.events
     assert "check 'inclusion' failed [TLogInclusionProofFail, playbook §3.2]" in event["note"]
     print(latency_line(standin, run), "(tests_synthetic)")
+
+
+def test_the_event_names_the_evidence_bundle(
+    pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
+) -> None:
+    pytester.makepyfile(test_gated=FAILING)
+    bundle = pytester.path / "evidence"
+    run = run_pytest("--rollout", "tlog-ro", "--tlog-evidence", str(bundle))
+    assert run.result.ret == 1
+    (event,) = standin.events
+    assert f"(evidence bundle: {bundle})" in event["note"]
+    assert (bundle / "manifest.json").is_file()

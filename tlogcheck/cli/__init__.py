@@ -69,6 +69,12 @@ def _checklist() -> Command:
     return checklist
 
 
+def _triage() -> Command:
+    from tlogcheck.cli import triage
+
+    return triage
+
+
 def _evidence() -> Command:
     from tlogcheck.cli import evidence
 
@@ -94,6 +100,7 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
         _checklist,
         "run the daily / weekly / quarterly checklist (playbook §5) against a target",
     ),
+    "triage": (_triage, "after an alert: the playbook's §1 row, §2 routine and §3 checklist"),
     "evidence": (
         _evidence,
         "evidence verify DIR: re-verify an evidence bundle offline (exit 1 misbehaviour)",

@@ -1,56 +1,49 @@
-"""`tlogcheck evidence verify DIR`: re-verify an evidence bundle offline, from the bundle
-alone (`tlogcheck.incident.proofs`).
+"""`tlogcheck evidence verify DIR`: re-run an evidence bundle's verification offline.
 
-Exit 1 "misbehaviour confirmed", naming what is proven; 0 when the bundle shows no
-failure it can prove; 2 when it is malformed or its files do not match its manifest.
+Exit 1 "misbehaviour confirmed" naming what is proven; 0 the bundle shows no failure;
+2 the bundle is malformed or its files do not match its manifest.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from dataclasses import asdict
 
-from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from tlogcheck.incident.proofs import BadBundle, verify_bundle
+from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FormatError
+from tlogcheck.incident.bundle import load_bundle
+from tlogcheck.incident.evidence import verify_bundle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     verify = sub.add_parser(
         "verify",
-        help="re-run the verification of a bundle offline",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        help="verify a bundle offline, from its files alone",
+        description="Verify an evidence bundle offline. Exit 1: misbehaviour confirmed; "
+        "0: no failure shown; 2: malformed, or a file does not match the manifest.",
     )
-    verify.add_argument("bundle", metavar="DIR", help="the bundle (--tlog-evidence DIR)")
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.add_argument("directory", metavar="DIR", help="the bundle's directory")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        verdict = verify_bundle(args.bundle)
-    except BadBundle as exc:
-        print(f"tlogcheck evidence verify: bad bundle: {exc}", file=sys.stderr)
+        bundle = load_bundle(args.directory)
+        result = verify_bundle(bundle)
+    except FormatError as exc:
+        print(f"tlogcheck evidence: bundle rejected: {exc}")
         return EXIT_USAGE
-    code = EXIT_FAILED if verdict.confirmed else EXIT_OK
-    if args.json:
-        doc = {
-            "bundle": args.bundle,
-            "result": "misbehaviour confirmed" if verdict.confirmed else "no failure shown",
-            "signed": verdict.signed,
-            "findings": [asdict(f) for f in verdict.findings],
-            "notes": verdict.notes,
-            "exit": code,
-        }
-        print(json.dumps(doc, sort_keys=True))
-        return code
-    if verdict.confirmed:
-        print(f"misbehaviour confirmed by {args.bundle}:")
-        for f in verdict.findings:
-            print(f"  {f.what}: {f.proof}")
-    else:
-        print(f"{args.bundle}: no failure the bundle can prove")
-    for note in verdict.notes:
-        print(f"  note: {note}")
-    return code
+    meta = bundle.meta
+    print(
+        f"bundle {bundle.path}: {len(bundle.responses)} responses, written by "
+        f"tlogcheck {meta.get('tool_version')} at {meta.get('created')}"
+    )
+    for line in result.checked:
+        print(f"  checked: {line}")
+    for line in result.notes:
+        print(f"  note: {line}")
+    if not result.failed:
+        print("no failure shown: every tree and proof in the bundle agrees")
+        return EXIT_OK
+    print("misbehaviour confirmed:")
+    for finding in result.findings:
+        print(f"  {finding.line()}")
+    return EXIT_FAILED

@@ -94,15 +94,17 @@ class Reason:
     section: str | None = None
     evidence: str = ""
     inconclusive: bool = False
-    bundle: str | None = None  # where the run's evidence bundle goes (--tlog-evidence)
+    # The evidence bundle the run writes at its end (`--tlog-evidence`), named up front:
+    # the gate acts at the first failure, before the bundle exists.
+    bundle: str | None = None
 
     def message(self, done: str) -> str:
         what = f"check '{self.check}'" if self.check else "gated test"
         verdict = "was inconclusive" if self.inconclusive else "failed"
         alert = f" [{self.alert}, playbook {self.section}]" if self.alert else ""
-        # Before the evidence text, which the message's limit may cut.
-        bundle = f" (evidence bundle {self.bundle})" if self.bundle else ""
         evidence = f": {clip(self.evidence, EVIDENCE_LIMIT)}" if self.evidence else ""
+        # Before the evidence text, which the message's limit may cut.
+        bundle = f" (evidence bundle: {self.bundle})" if self.bundle else ""
         return clip(
             f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{bundle}"
             f"{evidence}",

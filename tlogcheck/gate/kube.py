@@ -521,3 +521,40 @@ class KubeTransport:
 
         path = events_path(self.namespace)
         self.send(step, "POST", path, "application/json", body, permission, call)
+
+    # --- read-only calls of `tlogcheck triage` (tlogcheck/incident/kube.py) ---------------
+
+    def list_pods(self, step: str, selector: str, permission: Permission) -> list[dict[str, Any]]:
+        """The pods matching the label selector (raw JSON items)."""
+
+        def call() -> Any:
+            from kubernetes.client import CoreV1Api
+
+            return CoreV1Api(self._api_client()).list_namespaced_pod(
+                self.namespace, label_selector=selector, **self._raw()
+            )
+
+        path = f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={quote(selector)}"
+        resp = self.send(step, "GET", path, None, None, permission, call)
+        if resp is None:
+            return []
+        return [i for i in json_object(resp).get("items") or [] if isinstance(i, dict)]
+
+    def read_pod_log(
+        self, step: str, pod: str, tail: int, permission: Permission, *, limit: int = 2**20
+    ) -> str:
+        """The last `tail` lines of a pod's log, at most `limit` bytes of them."""
+
+        def call() -> Any:
+            from kubernetes.client import CoreV1Api
+
+            return CoreV1Api(self._api_client()).read_namespaced_pod_log(
+                pod, self.namespace, tail_lines=tail, limit_bytes=limit, **self._raw()
+            )
+
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}/log?tailLines={tail}"
+        resp = self.send(step, "GET", path, None, None, permission, call)
+        if resp is None:
+            return ""
+        data = resp.data if isinstance(resp.data, bytes) else str(resp.data).encode()
+        return data[:limit].decode("utf-8", "replace")

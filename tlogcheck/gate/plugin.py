@@ -58,7 +58,7 @@ from tlogcheck.gate.session import (
     GateState,
     Trigger,
 )
-from tlogcheck.plugin.evidence import bundle_of
+from tlogcheck.plugin.evidence import EVIDENCE
 from tlogcheck.plugin.options import source_of, value
 
 __all__ = [
@@ -244,7 +244,8 @@ class GatePlugin:
             section=check.section if check else None,
             evidence=_evidence(report, inconclusive),
             inconclusive=not report.failed,
-            bundle=bundle_of(self.config),
+            # Written at the session's end when a test failed (an inconclusive run has none).
+            bundle=(value(self.config, EVIDENCE) or None) if report.failed else None,
         )
         with st.lock:
             if st.trigger is not None:

@@ -1,1 +1,1 @@
-"""Respond and report: triage, evidence, the notice, the RCA and the checklists."""
+"""Incident work after an alert: triage (playbook §1/§2/§3) and evidence bundles."""

@@ -1,139 +1,219 @@
-"""Evidence bundles: what the target served, kept when a check fails.
+"""Offline verification of an evidence bundle: what the served bytes prove by themselves.
 
-Once the CDN or the pod moves on, a failure's proof is gone; a bundle keeps it. With
-`--tlog-evidence DIR` every process of the run records the responses its client gets
-(`Recorder`: status, headers, bytes; each body capped, each process capped), and when
-any check failed the controller writes a self-contained bundle:
+Nothing is fetched: the bundle's responses and verifier keys are the whole input, so the
+result does not depend on the misbehaving server still answering. What counts as proof:
 
-    DIR/responses/<process>.jsonl   one recorded response a line (body in base64)
-    DIR/report.json                 the run's JSON report: verdicts, seed, options
-    DIR/vkeys.txt                   the verifier keys the run used, one a line
-    DIR/manifest.json               tool, version, time, and the SHA-256 of every file
+- two checkpoints signed by the log's key with the same size and different roots: the
+  log signed two different trees under one size (a split view);
+- two signed checkpoints of different sizes with a served consistency proof between
+  them that does not verify: the log did not show the larger extends the smaller;
+- an entry and its inclusion proof that fail against a signed checkpoint of the proof's
+  size: what was served is not in the tree the log signed.
 
-Headers the user gave (`--tlog-header`) and credentials never enter a bundle: request
-headers are not recorded, and response headers that carry credentials are dropped.
-`tlogcheck evidence verify DIR` re-runs the verification from the bundle alone
-(`tlogcheck.incident.proofs`). A passing run leaves nothing behind.
+The same failures against an unsigned root (`/v1/log/root`, or a checkpoint with no
+key to verify it) are shown too, marked as not signature-backed.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
-import shutil
-import threading
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from tlogcheck import __version__
+from tlogcheck import merkle, note, spec
+from tlogcheck.client import Response
+from tlogcheck.errors import FormatError, NoteError, ProofError, TLogCheckError
+from tlogcheck.incident.bundle import Bundle
+from tlogcheck.verify import check_inclusion, read_checkpoint, read_root
 
-if TYPE_CHECKING:
-    from tlogcheck.client import Response
-
-__all__ = [
-    "MAX_BUNDLE",
-    "MAX_RESPONSE",
-    "Recorder",
-    "finish",
-    "write_responses",
-]
-
-MAX_RESPONSE = 256 * 1024  # body bytes kept of one response
-MAX_BUNDLE = 32 * 2**20  # body bytes kept by one process
-PENDING = ".pending"
-# Response headers that may carry credentials: never kept.
-_SECRET_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "cookie"})
+__all__ = ["Finding", "Offline", "SignedTree", "verify_bundle"]
 
 
-class Recorder:
-    """Every response a client gets, bounded; thread-safe (the client maps in threads)."""
+@dataclass(frozen=True)
+class SignedTree:
+    """A tree the bundle holds: its size, root, whether signed, and the response."""
 
-    def __init__(self, max_response: int = MAX_RESPONSE, max_total: int = MAX_BUNDLE) -> None:
-        self.max_response = max_response
-        self.max_total = max_total
-        self._lock = threading.Lock()
-        self._kept = 0
-        self.records: list[dict[str, Any]] = []
+    tree_size: int
+    root_hash: bytes
+    signed: bool
+    response: Response
 
-    def __call__(self, response: Response) -> None:
-        body = response.body
-        with self._lock:
-            room = max(0, min(self.max_response, self.max_total - self._kept))
-            kept = body[:room]
-            self._kept += len(kept)
-            self.records.append(
-                {
-                    "view": response.view,
-                    "url": response.url,
-                    "path": response.path,
-                    "status": response.status,
-                    "headers": [
-                        [k, v]
-                        for k, v in response.headers.multi_items()
-                        if k.lower() not in _SECRET_HEADERS
-                    ],
-                    "body_sha256": hashlib.sha256(body).hexdigest(),
-                    "body_size": len(body),
-                    "body": base64.b64encode(kept).decode("ascii"),
-                    "truncated": len(kept) < len(body),
-                    "at": time.time(),
-                }
+    def describe(self) -> str:
+        kind = "signed checkpoint" if self.signed else "unsigned root"
+        return (
+            f"{kind} {self.tree_size}:{self.root_hash.hex()} "
+            f"({self.response.view} {self.response.path})"
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    what: str  # "split view", "inconsistent", "inclusion"
+    proven: bool  # signature-backed
+    detail: str
+
+    def line(self) -> str:
+        mark = "PROVEN" if self.proven else "shown (not signature-backed)"
+        return f"{self.what}: {mark}: {self.detail}"
+
+
+@dataclass
+class Offline:
+    """The result: the trees found, the checks run, and the findings."""
+
+    trees: list[SignedTree] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.findings)
+
+
+def _keys(bundle: Bundle) -> list[note.Verifier]:
+    raw = bundle.meta.get("vkeys") or []
+    if not isinstance(raw, list):
+        raise FormatError("bundle.json: `vkeys` is not a list")
+    try:
+        return [note.parse_verifier_key(str(k)) for k in raw]
+    except NoteError as exc:
+        raise FormatError(f"bundle.json: a verifier key is malformed: {exc}") from None
+
+
+def _trees(bundle: Bundle, keys: Sequence[note.Verifier], out: Offline) -> None:
+    for r in bundle.responses:
+        bare = r.path.partition("?")[0]
+        if r.status != 200:
+            continue
+        try:
+            if bare == spec.PATH_CHECKPOINT:
+                if keys:
+                    cp = note.verify_checkpoint(r.body, keys)
+                    out.trees.append(SignedTree(cp.tree_size, cp.root_hash, True, r))
+                else:
+                    _, cp = read_checkpoint(r)
+                    out.trees.append(SignedTree(cp.tree_size, cp.root_hash, False, r))
+            elif bare == spec.PATH_ROOT:
+                root = read_root(r)
+                out.trees.append(SignedTree(root.tree_size, root.root_hash, False, r))
+        except (NoteError, FormatError) as exc:
+            out.notes.append(f"{r.view} {r.path}: not usable: {exc}")
+    if not keys:
+        out.notes.append("no verifier key in the bundle: nothing can be signature-backed")
+
+
+def _split_views(out: Offline) -> None:
+    by_size: dict[int, list[SignedTree]] = {}
+    for t in out.trees:
+        by_size.setdefault(t.tree_size, []).append(t)
+    for size, trees in sorted(by_size.items()):
+        roots = {t.root_hash for t in trees}
+        out.checked.append(f"trees of size {size}: {len(trees)} seen, {len(roots)} root(s)")
+        if len(roots) < 2:
+            continue
+        signed = [t for t in trees if t.signed]
+        signed_roots = {t.root_hash for t in signed}
+        pick = signed if len(signed_roots) > 1 else trees
+        a = pick[0]
+        b = next(t for t in pick if t.root_hash != a.root_hash)
+        out.findings.append(
+            Finding(
+                "split view",
+                len(signed_roots) > 1,
+                f"two different trees of size {size}: {a.describe()} and {b.describe()}",
             )
+        )
 
 
-def write_responses(directory: str, process: str, recorder: Recorder) -> None:
-    """One process's responses, put aside until the controller knows the verdict."""
-    pending = Path(directory) / PENDING
-    pending.mkdir(parents=True, exist_ok=True)
-    path = pending / f"{process}.jsonl"
-    with path.open("w", encoding="utf-8") as out:
-        for record in recorder.records:
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+def _consistency(bundle: Bundle, out: Offline) -> None:
+    for r in bundle.responses:
+        if r.path.partition("?")[0] != spec.PATH_CONSISTENCY or r.status != 200:
+            continue
+        try:
+            proof = spec.parse_consistency(r.body)
+        except FormatError as exc:
+            out.notes.append(f"{r.view} {r.path}: not usable: {exc}")
+            continue
+        olds = [t for t in out.trees if t.tree_size == proof.first]
+        news = [t for t in out.trees if t.tree_size == proof.second]
+        for old in olds:
+            for new in news:
+                what = f"consistency {proof.first} -> {proof.second}"
+                try:
+                    merkle.verify_consistency(
+                        proof.first, proof.second, proof.path, old.root_hash, new.root_hash
+                    )
+                except ProofError as exc:
+                    out.findings.append(
+                        Finding(
+                            "inconsistent",
+                            old.signed and new.signed,
+                            f"{old.describe()} and {new.describe()}: the served proof "
+                            f"({r.view} {r.path}, sha256 {r.sha256}) does not verify: {exc}",
+                        )
+                    )
+                else:
+                    out.checked.append(f"{what}: verified")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _inclusions(bundle: Bundle, out: Offline) -> None:
+    proofs: dict[tuple[str, int, int], Response] = {}
+    for r in bundle.responses:
+        if r.path.startswith(spec.PATH_PROOF_PREFIX) and "tree_size=" in r.path:
+            try:
+                index = int(r.path[len(spec.PATH_PROOF_PREFIX) :].partition("?")[0])
+                size = int(r.path.rpartition("tree_size=")[2])
+            except ValueError:
+                continue
+            proofs[(r.view, index, size)] = r
+    seen_entries: set[tuple[str, str, str]] = set()
+    for entry in bundle.responses:
+        if not entry.path.startswith(spec.PATH_ENTRY_PREFIX):
+            continue
+        key = (entry.view, entry.path, entry.sha256)
+        if key in seen_entries:  # the same bytes read again prove nothing new
+            continue
+        seen_entries.add(key)
+        try:
+            index = int(entry.path[len(spec.PATH_ENTRY_PREFIX) :])
+        except ValueError:
+            continue
+        for (view, i, size), proof in proofs.items():
+            if (view, i) != (entry.view, index):
+                continue
+            distinct: dict[tuple[bytes, bool], SignedTree] = {}
+            for t in out.trees:
+                if t.tree_size == size:
+                    distinct.setdefault((t.root_hash, t.signed), t)
+            trees = sorted(distinct.values(), key=lambda t: not t.signed)
+            for tree in trees:
+                result = check_inclusion(index, size, tree.root_hash, entry, proof)
+                if result.ok:
+                    kind = "signed checkpoint" if tree.signed else "unsigned root"
+                    out.checked.append(f"entry {index} ({view}) in the {kind} {size}: verified")
+                    continue
+                out.findings.append(
+                    Finding(
+                        "inclusion",
+                        tree.signed,
+                        f"entry {index} as served ({view}, body sha256 {entry.sha256}) "
+                        f"against {tree.describe()}: {result.problem}",
+                    )
+                )
+                break
 
 
-def finish(
-    directory: str, *, failed: bool, report: dict[str, Any], vkeys: list[str]
-) -> Path | None:
-    """Write the bundle when the run failed (and return its path); else leave nothing."""
-    root = Path(directory)
-    pending = root / PENDING
-    if not failed:
-        shutil.rmtree(pending, ignore_errors=True)
-        if root.is_dir() and not any(root.iterdir()):
-            root.rmdir()  # made for this run's responses: nothing to keep
-        return None
-    responses = root / "responses"
-    if responses.exists():
-        shutil.rmtree(responses)
-    responses.mkdir(parents=True)
-    for part in sorted(pending.glob("*.jsonl")) if pending.is_dir() else []:
-        os.replace(part, responses / part.name)
-    shutil.rmtree(pending, ignore_errors=True)
-    (root / "report.json").write_text(
-        json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
-    )
-    (root / "vkeys.txt").write_text("".join(f"{k}\n" for k in vkeys), encoding="utf-8")
-    files = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "manifest.json"
-    )
-    manifest = {
-        "tool": "tlogcheck",
-        "version": __version__,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "files": {name: _sha256(root / name) for name in files},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return root
+def verify_bundle(bundle: Bundle) -> Offline:
+    """Re-run the verification from the bundle alone. FormatError: the bundle is unusable."""
+    out = Offline()
+    keys = _keys(bundle)
+    if bundle.truncated:
+        out.notes.append(f"{bundle.truncated} response(s) cut at the size cap: not verified")
+    try:
+        _trees(bundle, keys, out)
+        _split_views(out)
+        _consistency(bundle, out)
+        _inclusions(bundle, out)
+    except TLogCheckError as exc:  # a parser's complaint about stored bytes
+        raise FormatError(f"bundle {bundle.path}: {exc}") from None
+    return out

@@ -8,7 +8,6 @@ distribution is not installed). Each part is a module with `OPTIONS` and a
 - `tlogcheck.gate.plugin`: abort / undo the Argo Rollout on the first failing gated test.
 - `tlogcheck.load.plugin`: the locust load phase options.
 - `tlogcheck.export.plugin`: metrics file, Pushgateway, JUnit properties, CI summary.
-- `tlogcheck.plugin.evidence`: the evidence bundle of a failing run.
 
 The parts are imported when pytest asks for them, not when this module is: they import
 this package's `options`, and every pytest run in an environment with tlogcheck
@@ -27,14 +26,13 @@ def all_options() -> list[Option]:
     from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
-    from tlogcheck.plugin import evidence, suite
+    from tlogcheck.plugin import suite
 
     return [
         *suite.OPTIONS,
         *gate_part.OPTIONS,
         *load_part.OPTIONS,
         *export_part.OPTIONS,
-        *evidence.OPTIONS,
     ]
 
 
@@ -48,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
-    from tlogcheck.plugin import evidence, suite
+    from tlogcheck.plugin import suite
 
     for name, text in CHECK_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: check '{name}': {text}")
@@ -59,4 +57,3 @@ def pytest_configure(config: pytest.Config) -> None:
     gate_part.configure(config)
     load_part.configure(config)
     export_part.configure(config)
-    evidence.configure(config)

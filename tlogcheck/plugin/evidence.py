@@ -1,91 +1,119 @@
-"""The evidence part of the plugin: `--tlog-evidence DIR` keeps what was served.
+"""The suite part that writes an evidence bundle when a check fails (`--tlog-evidence DIR`).
 
-Every process records its client's responses (`incident.evidence.Recorder`, bounded)
-and puts them aside in DIR at its session's end; the controller, once the verdict is
-known, turns them into a bundle when a check failed, and removes them otherwise. Under
-xdist the workers end before the controller, so their responses are there by then.
+The session's `TLogClient` hands every response to a bounded `Recorder` (only when the
+option is given). Under xdist each worker sends what its client recorded to the
+controller in `workeroutput` (bodies base64, under the same caps): the bundle keeps what
+was served during the run, never a later re-fetch, which a CDN or a pod that moved on
+would answer differently. The controller alone writes the bundle, once every test has
+reported, and only when a test failed.
 """
 
 from __future__ import annotations
 
-import os
+import base64
 from collections.abc import Generator
+from typing import Any
 
+import httpx
 import pytest
 
-from tlogcheck.errors import EXIT_FAILED
-from tlogcheck.incident.evidence import Recorder, finish, write_responses
+from tlogcheck.client import Response
+from tlogcheck.incident.bundle import Recorder, write_bundle
 from tlogcheck.plugin import report
 from tlogcheck.plugin.options import Option, value
 from tlogcheck.plugin.target import TARGET_KEY
 
-__all__ = ["EVIDENCE", "OPTIONS", "RECORDER_KEY", "bundle_of", "configure"]
+__all__ = ["EVIDENCE", "EvidencePlugin", "recorder_for"]
 
 EVIDENCE = Option(
     "--tlog-evidence",
     "TLOG_EVIDENCE",
-    "when a check fails, write an evidence bundle here: the raw responses (status, "
-    "headers, bytes; capped), the report, the verifier keys and a manifest of SHA-256s. "
-    "`tlogcheck evidence verify DIR` re-verifies it offline.",
+    "when a check fails, write an evidence bundle here: the raw responses served, the "
+    "verifier keys, options and verdicts, with a manifest of SHA-256s "
+    "(`tlogcheck evidence verify DIR` re-checks it offline).",
     metavar="DIR",
 )
-OPTIONS: list[Option] = [EVIDENCE]
 
-RECORDER_KEY = pytest.StashKey[Recorder]()
+_RECORDER_KEY = pytest.StashKey[Recorder]()
+_WIRE_KEY = "tlogcheck_evidence"
 
 
-def _process(config: pytest.Config) -> str:
-    worker = getattr(config, "workerinput", {}).get("workerid")
-    return str(worker) if worker else "controller"
+def recorder_for(config: pytest.Config) -> Recorder | None:
+    """The session's recorder when `--tlog-evidence` is given, else None (nothing kept)."""
+    if not value(config, EVIDENCE):
+        return None
+    if _RECORDER_KEY not in config.stash:
+        config.stash[_RECORDER_KEY] = Recorder()
+    return config.stash[_RECORDER_KEY]
+
+
+def _to_wire(recorder: Recorder) -> list[dict[str, Any]]:
+    return [
+        {
+            "url": r.url,
+            "path": r.path,
+            "view": r.view,
+            "status": r.status,
+            "headers": list(r.headers.multi_items()),
+            "body": base64.b64encode(r.body[: recorder.max_response]).decode(),
+            "truncated": truncated,
+        }
+        for r, truncated in recorder.responses
+    ]
+
+
+def _merge_wire(recorder: Recorder, wire: list[dict[str, Any]]) -> None:
+    for rec in wire:
+        recorder.keep(
+            Response(
+                url=rec["url"],
+                path=rec["path"],
+                view=rec["view"],
+                status=int(rec["status"]),
+                headers=httpx.Headers([tuple(h) for h in rec["headers"]]),
+                body=base64.b64decode(rec["body"]),
+                elapsed=0.0,
+            ),
+            truncated=bool(rec["truncated"]),
+        )
 
 
 class EvidencePlugin:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        wire = getattr(node, "workeroutput", {}).get(_WIRE_KEY)
+        recorder = recorder_for(self.config)
+        if wire and recorder is not None:
+            _merge_wire(recorder, wire)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        result = yield
         config = session.config
-        recorder = config.stash.get(RECORDER_KEY, None)
-        if recorder is not None and recorder.records:
-            write_responses(self.directory, _process(config), recorder)
         if hasattr(config, "workerinput"):
-            return result
-        doc = report.build(config, int(session.exitstatus))
-        target = doc.get("target") or {}
-        failed = int(session.exitstatus) == EXIT_FAILED or bool(
-            doc.get("summary", {}).get("failed_checks")
-        )
-        t = config.stash.get(TARGET_KEY, None)
-        written = finish(
-            self.directory,
-            failed=failed,
-            report=doc,
-            vkeys=list(t.vkeys) if t is not None else [],
-        )
-        if written is not None:
-            report.summary_line(
-                config,
-                f"evidence bundle: {written} (verify offline: tlogcheck evidence verify "
-                f"{written}); target {target.get('url', '')}",
+            recorder = recorder_for(config)
+            if recorder is not None:
+                config.workeroutput[_WIRE_KEY] = _to_wire(recorder)  # type: ignore[attr-defined]
+            return (yield)
+        result = yield
+        directory = value(config, EVIDENCE)
+        recorder = recorder_for(config)
+        run = report.run(config)
+        if directory and recorder is not None and run.count("failed"):
+            t = config.stash.get(TARGET_KEY, None)
+            failed = [r.to_json() for r in run.tests.values() if r.outcome == "failed"]
+            write_bundle(
+                directory,
+                recorder,
+                target={"url": t.url, "origin_url": t.origin_url} if t else {},
+                vkeys=list(t.vkeys) if t else [],
+                verdicts=failed,
+                options={"seed": getattr(t, "seed", None)},
             )
+            report.summary_line(config, f"evidence bundle: {directory}")
         return result
 
 
 def configure(config: pytest.Config) -> None:
-    directory = value(config, EVIDENCE)
-    if not directory:
-        return
-    directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    if not os.path.isdir(parent):
-        raise pytest.UsageError(f"tlogcheck: {EVIDENCE.flag}: directory {parent} does not exist")
-    config.stash[RECORDER_KEY] = Recorder()
-    config.pluginmanager.register(EvidencePlugin(directory), "tlogcheck-evidence")
-
-
-def bundle_of(config: pytest.Config) -> str | None:
-    """Where this run's bundle goes, if it keeps one (the gate names it in its Event)."""
-    directory = value(config, EVIDENCE)
-    return os.path.abspath(directory) if directory else None
+    config.pluginmanager.register(EvidencePlugin(config), "tlogcheck-evidence")

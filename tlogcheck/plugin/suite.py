@@ -67,7 +67,7 @@ from tlogcheck.errors import (
     TargetStalled,
     TLogCheckError,
 )
-from tlogcheck.plugin import report
+from tlogcheck.plugin import evidence, report
 from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.report import note_test
 from tlogcheck.plugin.target import OPTIONS as TARGET_OPTIONS
@@ -87,7 +87,7 @@ __all__ = [
     "target",
 ]
 
-OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON]
+OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON, evidence.EVIDENCE]
 
 _PLANNED_KEY = pytest.StashKey[Target]()
 _PROBE_KEY: pytest.StashKey[EdgeProbe] = pytest.StashKey()
@@ -138,8 +138,6 @@ def make_client(
     memo = config.stash.get(_MEMO_KEY, None)
     if memo is None:
         memo = config.stash[_MEMO_KEY] = ResponseMemo()
-    from tlogcheck.plugin.evidence import RECORDER_KEY
-
     return TLogClient(
         url or t.url,
         origin_url=None if stable else t.origin_url,
@@ -150,7 +148,7 @@ def make_client(
         memo=memo,
         run_end=t.run_end(),
         run_budget=t.run_timeout,
-        recorder=config.stash.get(RECORDER_KEY, None),
+        recorder=evidence.recorder_for(config),
     )
 
 
@@ -477,5 +475,6 @@ def configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(fixtures, "tlogcheck-suite-fixtures")
     config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
+    evidence.configure(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "tlogcheck-suite-xdist")
