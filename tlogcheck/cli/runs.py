@@ -65,9 +65,12 @@ def run_suite(
         report_path = os.path.join(tmp, "report.json")
         command = [*suite_command(args), f"--tlog-report-json={report_path}"]
         full_env = {**os.environ, **(env or {})}
-        # Options come from this call only, never from the caller's environment.
+        # Options come from this call only, never from the caller's environment; nor does
+        # a CI job's step summary, which this run would otherwise append to.
         for name in list(full_env):
-            if name.startswith("TLOG_") and name not in (env or {}):
+            if (name.startswith("TLOG_") or name == "GITHUB_STEP_SUMMARY") and name not in (
+                env or {}
+            ):
                 del full_env[name]
         start = time.monotonic()
         proc = subprocess.run(

@@ -208,14 +208,9 @@ def _verify_tiles(
     out.checkpoint_signed_by = reader.signed_by
     size, root = cp.tree_size, cp.root_hash
     if remembered_size is not None and remembered_root is not None:
-        out.remembered_tree = {"tree_size": remembered_size, "root_hash": remembered_root.hex()}
-        if remembered_size > cp.tree_size:
-            return out.fail(
-                "remembered tree",
-                f"the checkpoint has {cp.tree_size} entries, fewer than the remembered "
-                f"{remembered_size}: the log is not append-only",
-                cp_resp,
-            )
+        shrank = _remember(out, "the checkpoint", cp.tree_size, remembered_size, remembered_root)
+        if shrank:
+            return out.fail("remembered tree", shrank, cp_resp)
         size, root = remembered_size, remembered_root
     if out.index >= size:
         return out.error(
@@ -256,6 +251,19 @@ def _load_keys(keys: Sequence[str]) -> list[Verifier]:
     return verifiers
 
 
+def _remember(
+    out: Outcome, what: str, served: int, remembered_size: int, remembered_root: bytes
+) -> str | None:
+    """Note the remembered tree; why the log cannot extend it (it shrank), or None."""
+    out.remembered_tree = {"tree_size": remembered_size, "root_hash": remembered_root.hex()}
+    if remembered_size > served:
+        return (
+            f"{what} has {served} entries, fewer than the remembered {remembered_size}: "
+            "the log is not append-only"
+        )
+    return None
+
+
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
@@ -285,14 +293,9 @@ def _verify(
 
     size, tree_root = root.tree_size, root.root_hash
     if remembered_size is not None and remembered_root is not None:
-        out.remembered_tree = {"tree_size": remembered_size, "root_hash": remembered_root.hex()}
-        if remembered_size > root.tree_size:
-            return out.fail(
-                "remembered tree",
-                f"the served tree has {root.tree_size} entries, fewer than the remembered "
-                f"{remembered_size}: the log is not append-only",
-                root_resp,
-            )
+        shrank = _remember(out, "the served tree", root.tree_size, remembered_size, remembered_root)
+        if shrank:
+            return out.fail("remembered tree", shrank, root_resp)
         size, tree_root = remembered_size, remembered_root
     if index >= size:
         return out.error(
