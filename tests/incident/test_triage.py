@@ -210,3 +210,20 @@ def test_immediate_actions_are_commands_with_the_rollout_filled_in(
     )
     assert code == 0
     assert "kubectl argo rollouts abort tlog-ro -n prod" in doc["commands"]  # type: ignore[operator]
+
+
+def test_triage_reaches_a_deployment_behind_an_access_gateway(
+    make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "X-Gateway-Token: triage-s3cret"
+    info = info_of(make_refstack(entries=ENTRIES, require_header=secret))
+    # Without the header the gateway answers 401: that is what triage reports.
+    code, doc = triage(capsys, info, "TLogAvailabilityDown")
+    assert code == 1 and doc["confirmed"] is True, doc
+    # With it, from the command line or from the environment (one header a line):
+    code, doc = triage(capsys, info, "TLogAvailabilityDown", "--tlog-header", secret)
+    assert code == 0 and doc["confirmed"] is False, doc
+    assert "triage-s3cret" not in json.dumps(doc)
+    monkeypatch.setenv("TLOG_HEADER", secret)
+    code, doc = triage(capsys, info, "TLogCacheMissHigh")
+    assert code == 0, doc

@@ -31,14 +31,14 @@ from tlogcheck.incident.kube import kube_steps
 from tlogcheck.incident.triage import Triage, run_triage
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
 from tlogcheck.plugin.options import Option
-from tlogcheck.plugin.target import ORIGIN_URL, TIMEOUT, VKEY
+from tlogcheck.plugin.target import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
 from tlogcheck.plugin.target import URL as SUITE_URL
 
 # The suite's target options; --tlog-url is required here (triage has no embedded target).
 URL = replace(
     SUITE_URL, help="the deployment to triage: its public (edge / CDN) base URL (required)."
 )
-TARGET_OPTIONS: tuple[Option, ...] = (URL, ORIGIN_URL, VKEY, TIMEOUT)
+TARGET_OPTIONS: tuple[Option, ...] = (URL, ORIGIN_URL, VKEY, TIMEOUT, HEADER, CA_BUNDLE, PROXY)
 # The gate's own flags and env twins, with triage's meaning.
 ROLLOUT = replace(
     GATE_ROLLOUT,
@@ -71,7 +71,10 @@ def resolve_option(args: argparse.Namespace, opt: Option) -> Any:
     source = f"command line {opt.flag}"
     if raw is None and os.environ.get(opt.env, "").strip():
         value = os.environ[opt.env]
-        raw = value.replace(",", " ").split() if opt.multiple else value
+        if opt.multiple and opt.env_separator is not None:
+            raw = [v for v in value.split(opt.env_separator) if v.strip()]
+        else:
+            raw = value.replace(",", " ").split() if opt.multiple else value
         source = f"environment {opt.env}"
     if raw is None:
         raw, source = opt.default, "default"
@@ -82,7 +85,8 @@ def resolve_option(args: argparse.Namespace, opt: Option) -> Any:
             return [opt.convert(v) for v in raw]
         return opt.convert(raw)
     except (ValueError, ConfigError) as exc:
-        raise ConfigError(f"{opt.flag} (from {source}): {exc}") from None
+        why = "a malformed value (not shown: it is a secret)" if opt.secret else str(exc)
+        raise ConfigError(f"{opt.flag} (from {source}): {why}") from None
 
 
 def _index(text: str) -> int:
@@ -251,8 +255,21 @@ def run(args: argparse.Namespace) -> int:
         resolve_option(args, ROLLOUT), resolve_option(args, ROLLOUT_NAMESPACE), args.tail
     )
     recorder = Recorder() if args.out else None
-    with TLogClient(url, origin_url=origin_url, timeout=timeout, recorder=recorder) as client:
-        result = run_triage(alert, client, vkeys=vkeys, indices=indices, kube=kube)
+    # What real deployments need: an access gateway's header, the org's CA, a proxy.
+    reach: dict[str, Any] = {
+        "headers": resolve_option(args, HEADER),
+        "ca_bundle": resolve_option(args, CA_BUNDLE),
+        "proxy": resolve_option(args, PROXY),
+    }
+
+    def probe() -> TLogClient:
+        # Without retries: a 5xx the suite's client would retry is what a user saw.
+        return TLogClient(url, origin_url=origin_url, timeout=timeout, retries=0, **reach)
+
+    with TLogClient(
+        url, origin_url=origin_url, timeout=timeout, recorder=recorder, **reach
+    ) as client:
+        result = run_triage(alert, client, vkeys=vkeys, indices=indices, kube=kube, probe=probe)
     bundle = None
     if recorder is not None:
         doc = _as_dict(result, None)

@@ -8,7 +8,7 @@ The steps reading Kubernetes (§2.1 versions, §2.2 server logs) are `incident.k
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tlogcheck import hitrate, note, spec
@@ -163,12 +163,9 @@ def _cache(client: TLogClient, tree: Tree) -> Step:
     return step
 
 
-def _errors_and_latency(
-    url: str, origin_url: str | None, timeout: float, tree: Tree | None
-) -> Step:
+def _errors_and_latency(probe: Callable[[], TLogClient], tree: Tree | None) -> Step:
     step = Step("§3.4", f"errors and p95 over {PROBE_REQUESTS} reads through the edge")
-    # Without retries: a 5xx the suite's client would retry is what a user saw.
-    with TLogClient(url, origin_url=origin_url, timeout=timeout, retries=0) as raw:
+    with probe() as raw:
         # Entry 0 exists in every served log: the probe needs no usable root.
         size = tree.tree_size if tree is not None else 1
         paths = [spec.PATH_ROOT] + [spec.entry_path(i % size) for i in range(PROBE_REQUESTS - 1)]
@@ -193,11 +190,23 @@ def run_triage(
     vkeys: Sequence[note.Verifier] = (),
     indices: Sequence[int] = (),
     kube: Sequence[Step] = (),
+    probe: Callable[[], TLogClient] | None = None,
 ) -> Triage:
     """Run §2 for `alert` (and the alert's own measurement) against `client`'s target.
 
     `kube`: the §2.1/§2.2 steps already run (`incident.kube.kube_steps`), or skipped.
+    `probe`: makes the client of the errors/p95 probe, one without retries (a 5xx the
+    suite's client would retry is what a user saw); by default like `client`'s target.
     """
+
+    def plain_probe() -> TLogClient:
+        return TLogClient(
+            client.edge_url,
+            origin_url=client.origin_url if client.has_separate_origin else None,
+            timeout=client.timeout,
+            retries=0,
+        )
+
     steps = list(kube)
     tree: Tree | None = None
     try:
@@ -207,14 +216,7 @@ def run_triage(
         if tree is not None:
             steps.append(_inclusion(client, tree, indices))
             steps.append(_cache(client, tree))
-        steps.append(
-            _errors_and_latency(
-                client.edge_url,
-                client.origin_url if client.has_separate_origin else None,
-                client.timeout,
-                tree,
-            )
-        )
+        steps.append(_errors_and_latency(probe or plain_probe, tree))
     except TargetUnreachable as exc:
         steps.append(Step("-", "target", finding=f"could not ask: {exc}", unreachable=True))
     return Triage(alert, steps)
