@@ -266,3 +266,58 @@ def test_any_flipped_hash_byte_is_caught(size: int, data: st.DataObject) -> None
         tree.check_root()
         for i in range(size):
             tree.verify_entry(i)
+
+
+# --- paths read back and cache rules (the serving side and the suite) ---------------------
+
+
+@given(st.integers(0, 5), st.integers(0, 10**12), st.integers(1, 256))
+def test_tile_paths_read_back(level: int, index: int, width: int) -> None:
+    assert tiles.parse_tile_path(tiles.tile_path(level, index, width)) == tiles.TilePath(
+        level, index, width
+    )
+    bundle = tiles.parse_tile_path(tiles.entries_path(index, width))
+    assert bundle == tiles.TilePath(tiles.ENTRIES_LEVEL, index, width) and bundle.is_bundle
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tile/0/x000/003",  # not the one spelling of 3
+        "tile/0/3",
+        "tile/0/0003",
+        "tile/0/003.p/0",
+        "tile/0/003.p/256",
+        "tile/0/003.p/01",
+        "tile/00/000",
+        "tile/-1/000",
+        "tile/x/000",
+        "tile/0/x1/000",
+        "tile/0/001/000",  # a group without x before the last
+        "tile/entries",
+        "tiles/0/000",
+        "tile/0/٣٣٣",
+    ],
+)
+def test_paths_not_spelled_as_the_spec_spells_them_are_refused(path: str) -> None:
+    assert tiles.parse_tile_path(path) is None
+
+
+@pytest.mark.parametrize(
+    "path, value, ok",
+    [
+        ("tile/0/000", "public, max-age=31536000, immutable", True),
+        ("tile/entries/x001/000", "max-age=86400, immutable", True),
+        ("tile/0/000", "public, max-age=31536000", False),  # not immutable
+        ("tile/0/000", "max-age=3600, immutable", False),  # not long-lived
+        ("tile/0/000", None, False),
+        ("tile/0/003.p/5", "public, max-age=60", True),
+        ("tile/0/003.p/5", "public, max-age=31536000, immutable", False),
+        ("tile/0/003.p/5", "no-store", False),
+        ("checkpoint", "public, max-age=300", True),
+        ("/checkpoint", "max-age=301", False),
+        ("checkpoint", None, False),
+    ],
+)
+def test_cache_rules_of_a_tiled_log(path: str, value: str | None, ok: bool) -> None:
+    assert (tiles.cache_problem(path, value) is None) == ok, tiles.cache_problem(path, value)

@@ -25,10 +25,9 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import TLogClient
-from tlogcheck.hitrate import MAX_MISS_RATIO, MEASURED_ROUNDS, steady_miss_ratio
-from tlogcheck.plugin.report import add_fact
+from tlogcheck.plugin.hits import judge_hit_rate
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail, inconclusive
+from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import (
     PATH_CHECKPOINT,
     PATH_HEALTH,
@@ -90,26 +89,4 @@ def test_immutable_reads_hit_the_edge_cache(
     chosen = sample_indices[:: max(1, len(sample_indices) // READ_PATHS)][:READ_PATHS]
     paths = [p for i in chosen for p in (entry_path(i), proof_path(i, n))]
     tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
-    found = steady_miss_ratio(tlog_client, paths)
-    if not found.reported:
-        pytest.skip(
-            "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status, "
-            "Cache-Status): an origin without an edge cache; the hit rate is not checked"
-        )
-    misses = found.misses
-    add_fact(request.config, "cache_miss_ratio", round(found.ratio, 4))
-    if found.ratio > MAX_MISS_RATIO:
-        fail(
-            "cache",
-            expected=f"immutable paths served from the edge cache once warm: misses <= "
-            f"{MAX_MISS_RATIO:.0%} of the reads of the last {MEASURED_ROUNDS} rounds",
-            served=f"{len(misses)} of {len(found.measured)} reads of {len(paths)} paths missed "
-            f"({found.ratio:.0%}) after {found.rounds - MEASURED_ROUNDS} warm-up rounds, e.g.\n"
-            + "\n".join(f"          {r.describe()}" for r in misses[:5]),
-        )
-    if found.unknown:
-        inconclusive(
-            f"{len(found.unknown)} of {len(found.measured)} cache statuses are not known hit "
-            f"or miss words: {', '.join(found.unknown_words()[:5])}; the miss ratio cannot "
-            "be told (known words: docs/cdn.md)"
-        )
+    judge_hit_rate(request.config, tlog_client, paths)

@@ -6,6 +6,7 @@ well-formed signed note whose signature verifies with the configured verifier ke
 test is skipped with the reason, never a silent pass.
 
 That the checkpoint and the root describe the same tree is the consistency check's.
+A tiled log (`--tlog-api tiles`) is held to the same rules at `<prefix>/checkpoint`.
 """
 
 from __future__ import annotations
@@ -13,22 +14,29 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck import note
+from tlogcheck.checks import TILES, Check
 from tlogcheck.client import Response
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.verify import read_checkpoint
 
-pytestmark = pytest.mark.checkpoint
+pytestmark = [pytest.mark.checkpoint, pytest.mark.api("v1", "tiles")]
 
 
-def test_checkpoint_is_a_well_formed_signed_note(served_checkpoint: Response) -> None:
+def _check(target: Target) -> str | Check:
+    return TILES["checkpoint"] if target.api == "tiles" else "checkpoint"
+
+
+def test_checkpoint_is_a_well_formed_signed_note(
+    served_checkpoint: Response, tlog_target: Target
+) -> None:
     try:
         read_checkpoint(served_checkpoint)
     except FormatError as exc:
         fail(
-            "checkpoint",
-            expected="GET /v1/log/checkpoint: 200 and a C2SP signed note "
+            _check(tlog_target),
+            expected=f"GET {served_checkpoint.path}: 200 and a C2SP signed note "
             "(origin line, tree size, base64 root hash, blank line, signature lines)",
             served=f"{exc}\n          {served_checkpoint.describe()}",
         )
@@ -48,7 +56,7 @@ def test_checkpoint_signature_verifies(served_checkpoint: Response, tlog_target:
         except FormatError:
             signers = "none readable"
         fail(
-            "checkpoint",
+            _check(tlog_target),
             expected=f"a signature that verifies with {keys} (--tlog-vkey)",
             served=f"{exc}; signatures by: {signers}\n          {served_checkpoint.describe()}",
         )

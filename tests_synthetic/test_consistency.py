@@ -25,11 +25,12 @@ import pytest
 
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError
-from tlogcheck.plugin.report import VERIFIED_TREE_KEY, summary_line
+from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
 from tlogcheck.spec import PATH_CHECKPOINT
-from tlogcheck.state import KnownTree, load_state
+from tlogcheck.state import KnownTree
 from tlogcheck.verify import (
     MIX_ATTEMPTS,
     ServedRoot,
@@ -207,16 +208,8 @@ def test_log_extends_the_state_tree(
     served_root: ServedRoot,
     request: pytest.FixtureRequest,
 ) -> None:
-    if tlog_target.state_path is None:
-        pytest.skip("no --tlog-state given: no remembered tree to prove from")
     served = served_root.tree
-    state = load_state(tlog_target.state_path)
-    if state is None:
-        _verified(request, served)
-        pytest.skip(
-            f"state file {tlog_target.state_path} does not exist yet: a fully passing run "
-            f"records {served.describe()}"
-        )
+    state = state_to_prove_from(request, tlog_target, served)
     problem, _ = _from_recorded(tlog_client, state.known_tree(tlog_target.state_path), served)
     if problem is not None:
         fail(
@@ -226,9 +219,4 @@ def test_log_extends_the_state_tree(
         )
     # A lagging edge shows an older tree than the state's: the state keeps the newer one.
     newest = max(served, Tree(state.tree_size, state.root_hash), key=lambda t: t.tree_size)
-    _verified(request, newest)
-
-
-def _verified(request: pytest.FixtureRequest, tree: Tree) -> None:
-    """Offer `tree` to the state file; the controller writes it only after a full pass."""
-    request.node.user_properties.append((VERIFIED_TREE_KEY, (tree.tree_size, tree.root_hash.hex())))
+    offer_verified(request, newest)

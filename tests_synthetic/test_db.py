@@ -11,7 +11,10 @@ With `--tlog-db`, the release's db.jsonl is read once (streaming):
   pods with the newer's, so the origin is asked until a pod serving the file's size
   answers (bounded); none in the bounded asks is an origin behind its release.
 
-Without `--tlog-db` both are skipped with the reason.
+All three hold for a tiled log too (`--tlog-api tiles`): its served tree is the
+checkpoint's.
+
+Without `--tlog-db` they are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import pytest
 from tlogcheck.client import TLogClient
 from tlogcheck.db import DbAudit
 from tlogcheck.errors import FormatError
+from tlogcheck.plugin.fixtures import served_by
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
-from tlogcheck.verify import ServedRoot, origin_serving, read_root
+from tlogcheck.verify import origin_serving, served_tree
 
 pytestmark = pytest.mark.db
 
 
+@pytest.mark.api("v1", "tiles")
 def test_db_jsonl_matches_the_release_hash(tlog_target: Target, db_audit: DbAudit) -> None:
     if tlog_target.db_sha256 is None:
         pytest.skip("no --tlog-db-sha256 given: the file's hash is not compared")
@@ -40,9 +45,11 @@ def test_db_jsonl_matches_the_release_hash(tlog_target: Target, db_audit: DbAudi
         )
 
 
+@pytest.mark.api("v1", "tiles")
 def test_db_jsonl_rebuilds_the_served_root(
-    tlog_target: Target, db_audit: DbAudit, served_root: ServedRoot
+    tlog_target: Target, db_audit: DbAudit, request: pytest.FixtureRequest
 ) -> None:
+    served_root = served_by(request, tlog_target)
     served = served_root.tree
     if served.tree_size > db_audit.tree_size:
         fail(
@@ -66,20 +73,22 @@ def test_db_jsonl_rebuilds_the_served_root(
         )
 
 
+@pytest.mark.api("v1", "tiles")
 def test_origin_serves_the_whole_release(
     tlog_client: TLogClient,
     tlog_target: Target,
     db_audit: DbAudit,
-    origin_root: ServedRoot,
+    request: pytest.FixtureRequest,
 ) -> None:
+    origin = served_by(request, tlog_target, "origin")
     want = db_audit.tree_size
-    response = origin_serving(tlog_client, want, origin_root.response)
+    response = origin_serving(tlog_client, want, origin.response)
     try:
-        served = read_root(response).tree_size
+        served = served_tree(response).tree_size
     except FormatError as exc:
         fail(
             "db",
-            expected=f"the origin's root, to compare with {tlog_target.db}",
+            expected=f"the origin's {response.path}, to compare with {tlog_target.db}",
             served=f"{exc}\n          {response.describe()}",
         )
     if served < want:

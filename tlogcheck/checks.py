@@ -9,7 +9,7 @@ test report says "inconclusive": a `user_properties` entry under
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 INCONCLUSIVE_KEY = "tlogcheck_inconclusive"
 # A failure whose alert is not its check's (a stalled target, a rejected certificate)
@@ -145,6 +145,42 @@ CERTIFICATE = Check(
     "(`openssl s_client -connect HOST:443 -servername HOST`); if the CA is private, give "
     "it with --tlog-ca-bundle",
 )
+
+
+# A tiled log (--tlog-api tiles) has no /v1/log paths: the next step names its own.
+TILES: dict[str, Check] = {
+    c.name: c
+    for c in (
+        replace(
+            CHECKS["root"],
+            next_step="compare edge and origin: `curl -s $URL/checkpoint` and "
+            "`curl -H 'X-Bypass: 1' -s $URL/checkpoint`, then the tile named above "
+            "(`curl -s $URL/TILE | sha256sum`, with and without X-Bypass: 1)",
+        ),
+        replace(
+            CHECKS["inclusion"],
+            next_step="re-verify the failing index (`tlogcheck verify URL INDEX --api tiles`), "
+            "fetch the tile or bundle named above from edge and origin, then compare "
+            "`sha256sum db.jsonl` with the release artefact",
+        ),
+        replace(
+            CHECKS["parity"],
+            next_step="compare origin and edge (X-Bypass: 1) on /checkpoint and the tiles "
+            "named; if the edge is stale or split, invalidate the CDN "
+            "(./infra/cdn/invalidate.sh)",
+        ),
+        replace(
+            CHECKS["checkpoint"],
+            next_step="check the signing key (--tlog-vkey) and the checkpoint's tree against "
+            "the origin's (`curl -H 'X-Bypass: 1' -s $URL/checkpoint`)",
+        ),
+        replace(
+            CHECKS["etag"],
+            next_step="check the headers (Cache-Control, ETag, immutable) of the tiles on the "
+            "origin with X-Bypass: 1",
+        ),
+    )
+}
 
 
 def alert_of(user_properties: Iterable[tuple[str, object]]) -> str | None:

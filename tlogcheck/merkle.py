@@ -225,6 +225,18 @@ class StoredTree:
         border[(start, end)] = digest
         return digest
 
+    def level_hashes(self, height: int, start: int, count: int) -> bytes:
+        """`count` stored hashes of level `height` from number `start`, concatenated
+        (a C2SP tile is one such run at a height that is a multiple of 8)."""
+        nodes = self._size >> height
+        if height < 0 or start < 0 or count < 0 or start + count > nodes:
+            raise IndexError(
+                f"hashes {start}..{start + count - 1} of level {height}: it holds {nodes}"
+            )
+        if count == 0:
+            return b""
+        return self._levels[height][start * HASH_SIZE : (start + count) * HASH_SIZE]
+
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self._size:
             raise IndexError(f"tree size {size} outside 0..{self._size}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from tlogcheck import spec
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.merkle import (
     EMPTY_ROOT,
@@ -38,6 +39,12 @@ MAX_ENTRY = (1 << 16) - 1
 
 # The body at a path, or None when the log answers 404 (any other failure raises).
 Fetch = Callable[[str], "bytes | None"]
+
+# Paths relative to the log's prefix.
+PATH_CHECKPOINT = "checkpoint"
+ENTRIES_LEVEL = -1  # `TilePath.level` of an entry bundle
+# Full tiles and bundles never change: at least a day in every cache on the way.
+LONG_MAX_AGE = 86400
 
 
 def encode_index(n: int) -> str:
@@ -72,6 +79,87 @@ def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
 def entries_path(index: int, width: int = TILE_WIDTH) -> str:
     """`tile/entries/<N>[.p/<W>]`, relative to the log's prefix."""
     return f"tile/entries/{encode_index(index)}{_width_suffix(width)}"
+
+
+@dataclass(frozen=True)
+class TilePath:
+    """A tile or bundle path read back: level (`ENTRIES_LEVEL` for a bundle), index, width."""
+
+    level: int
+    index: int
+    width: int
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.level == ENTRIES_LEVEL
+
+    @property
+    def full(self) -> bool:
+        return self.width == TILE_WIDTH
+
+
+def _decode_index(groups: list[str]) -> int | None:
+    if not groups or any(len(g) != 3 for g in groups[-1:]):
+        return None
+    digits = [g[1:] for g in groups[:-1]] + [groups[-1]]
+    if any(not g.startswith("x") for g in groups[:-1]):
+        return None
+    if any(len(d) != 3 or not d.isascii() or not d.isdigit() for d in digits):
+        return None
+    n = int("".join(digits))
+    # One spelling per index: no leading x000 groups.
+    return n if encode_index(n) == "/".join(groups) else None
+
+
+def parse_tile_path(path: str) -> TilePath | None:
+    """`tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]` (no leading slash), or None
+    when `path` is not one spelled as the spec spells it."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "tile":
+        return None
+    width = TILE_WIDTH
+    if len(parts) >= 4 and parts[-2].endswith(".p"):
+        w = parts[-1]
+        if not w.isascii() or not w.isdigit() or w[0] == "0" or int(w) >= TILE_WIDTH:
+            return None
+        width = int(w)
+        parts = [*parts[:-2], parts[-2][:-2]]
+    if parts[1] == "entries":
+        level = ENTRIES_LEVEL
+    elif parts[1].isascii() and parts[1].isdigit() and (parts[1] == "0" or parts[1][0] != "0"):
+        level = int(parts[1])
+        if level > 63:
+            return None
+    else:
+        return None
+    index = _decode_index(parts[2:])
+    return None if index is None else TilePath(level, index, width)
+
+
+def cache_problem(path: str, value: str | None) -> str | None:
+    """What is wrong with `value` as the Cache-Control of a 200 for tiled-log `path`.
+
+    Full tiles and bundles are long-lived and immutable (max-age >= LONG_MAX_AGE); partial
+    tiles and the checkpoint are cached briefly (max-age <= spec.SHORT_MAX_AGE, never
+    immutable), so a cache never keeps a tree the log has grown past.
+    """
+    cc = spec.parse_cache_control(value)
+    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+    age = spec.max_age(value)
+    parsed = parse_tile_path(path.lstrip("/"))
+    if parsed is not None and parsed.full:
+        if "immutable" not in cc or "no-store" in cc or "no-cache" in cc:
+            return f"{shown}; a full tile or bundle never changes: expected immutable"
+        if age is None or age < LONG_MAX_AGE:
+            return f"{shown}; expected max-age >= {LONG_MAX_AGE} for a full tile or bundle"
+        return None
+    if "immutable" in cc:
+        return f"{shown}; a partial tile or the checkpoint must never be immutable"
+    if "no-store" in cc:
+        return f"{shown}; expected a short max-age (<= {spec.SHORT_MAX_AGE}), not no-store"
+    if age is None or age > spec.SHORT_MAX_AGE:
+        return f"{shown}; expected max-age <= {spec.SHORT_MAX_AGE}"
+    return None
 
 
 def tile_width(level: int, index: int, size: int) -> int:

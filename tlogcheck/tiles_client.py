@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tlogcheck.client import Response, TLogClient
-from tlogcheck.errors import FormatError
+from tlogcheck import tiles
+from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
+from tlogcheck.errors import FormatError, TargetUnreachable
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
 
-PATH_CHECKPOINT = "/checkpoint"
+PATH_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
 
 
 @dataclass
@@ -33,6 +34,9 @@ class TileReader:
         self.responses.append(response)
         if response.status == 404:
             return None
+        if response.status in RETRY_STATUSES:
+            # Still unavailable after the client's retries: not asked, not proved wrong.
+            raise TargetUnreachable(f"{path}: {response.describe()}")
         if response.status != 200:
             raise FormatError(
                 f"{path}: HTTP {response.status}, expected 200 ({response.describe()})"

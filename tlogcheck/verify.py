@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tlogcheck import merkle, note, spec
+from tlogcheck import merkle, note, spec, tiles
 from tlogcheck.errors import FormatError, ProofError, TLogCheckError
 from tlogcheck.spec import (
     consistency_path,
@@ -107,11 +107,13 @@ class EdgeProbe:
     releases: dict[str, int]
 
 
-def probe_edge(client: TLogClient) -> EdgeProbe:
+def probe_edge(client: TLogClient, api: str = "v1") -> EdgeProbe:
     """Whether an edge cache answers at the target: a cache-status header on any answer
     of the edge view (X-Cache, CF-Cache-Status, X-Cache-Status). A Service URL, or pods
-    reached directly, never says one. Stops at the first request that gets no answer."""
+    reached directly, never says one. Stops at the first request that gets no answer.
+    A tiled log (`api="tiles"`) is asked for its checkpoint."""
     from tlogcheck.cdn import CACHE_STATUS_HEADERS
+    from tlogcheck.tiles_client import PATH_CHECKPOINT
 
     asks = [
         (spec.PATH_ROOT, "edge"),
@@ -120,6 +122,8 @@ def probe_edge(client: TLogClient) -> EdgeProbe:
         (spec.PATH_ROOT, "origin"),
         (entry_path(0), "origin"),
     ]
+    if api == "tiles":
+        asks = [(PATH_CHECKPOINT, "edge"), (PATH_CHECKPOINT, "edge"), (PATH_CHECKPOINT, "origin")]
     releases: Counter[str] = Counter()
     edge_answers: list[Response] = []
     problem = ""
@@ -176,17 +180,19 @@ def _ask_until(
 
 
 def origin_serving(client: TLogClient, size: int, first: Response) -> Response:
-    """The origin's root, asked again (bounded as `answered_by`) until a pod serving at
-    least `size` entries answers: during a canary, the newer release's pods are a few of
-    the origin Service's. The last answer when none did; `first`: the answer already had."""
+    """The origin's root (or checkpoint: `first`'s path), asked again (bounded as
+    `answered_by`) until a pod serving at least `size` entries answers: during a canary,
+    the newer release's pods are a few of the origin Service's. The last answer when none
+    did; `first`: the answer already had."""
 
     def done(r: Response) -> bool:
         try:
-            return read_root(r).tree_size >= size
+            return served_tree(r).tree_size >= size
         except FormatError:
             return True  # not a root at all: asking again will not make it one
 
-    return _ask_until(client, spec.PATH_ROOT, view="origin", done=done, first=first)
+    path = first.path.partition("?")[0]
+    return _ask_until(client, path, view="origin", done=done, first=first)
 
 
 def answered_by(
@@ -248,9 +254,12 @@ def read_checkpoint(response: Response) -> tuple[note.SignedNote, note.Checkpoin
     return signed, note.parse_checkpoint(signed.text)
 
 
+_TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
+
+
 def served_tree(response: Response) -> Tree:
     """The tree a root or checkpoint response describes (unverified); FormatError if none."""
-    if response.path.partition("?")[0] == spec.PATH_CHECKPOINT:
+    if response.path.partition("?")[0] in (spec.PATH_CHECKPOINT, _TILES_CHECKPOINT):
         _, cp = read_checkpoint(response)
         return Tree(cp.tree_size, cp.root_hash, response.release)
     root = read_root(response)

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.refstack.edges import EDGES
 from tlogcheck import merkle, note, spec
 from tlogcheck.cdn import is_hit
 from tlogcheck.client import Response, TLogClient
-from tlogcheck.refstack.nginx import nginx_available
 from tlogcheck.refstack.stack import RunningStack, start_stack
 from tlogcheck.refstack.store import freshness
 
@@ -48,18 +48,7 @@ class Target:
         return self.stack.info.edge_url
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "builtin",
-        pytest.param(
-            "nginx",
-            marks=pytest.mark.skipif(
-                nginx_available() is None, reason="nginx is not installed (apt-get install nginx)"
-            ),
-        ),
-    ],
-)
+@pytest.fixture(scope="module", params=EDGES)
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     kind: str = request.param
     with start_stack(entries=ENTRIES, edge=kind, subprocess=True) as stack:

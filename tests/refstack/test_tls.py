@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.refstack.edges import EDGES
 from tlogcheck.cli.runs import SuiteRun, run_suite
-from tlogcheck.refstack.nginx import nginx_available
 from tlogcheck.refstack.stack import RunningStack, start_stack
 
 SECRET = "s3cr3t-T0ken-9f2c"
@@ -32,18 +32,7 @@ def _why(run: SuiteRun) -> str:
     return f"exit {run.exitstatus}\n" + "\n".join(run.output.splitlines()[-40:])
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "builtin",
-        pytest.param(
-            "nginx",
-            marks=pytest.mark.skipif(
-                nginx_available() is None, reason="nginx is not installed (apt-get install nginx)"
-            ),
-        ),
-    ],
-)
+@pytest.fixture(scope="module", params=EDGES)
 def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     with start_stack(
         entries=128, edge=request.param, tls=True, require_header=HEADER, subprocess=False

@@ -23,11 +23,9 @@ import pytest
 from tlogcheck.checks import CHECK_MARKERS
 from tlogcheck.cli.demo import (
     FUNCTIONAL_CHECKS,
-    MATRIX_ARGS,
-    MATRIX_ENTRIES,
     MATRIX_FAULT_SPEC,
     SuiteRun,
-    custody_root,
+    matrix_common,
     matrix_misses,
     matrix_run,
     matrix_table,
@@ -35,7 +33,8 @@ from tlogcheck.cli.demo import (
 )
 from tlogcheck.refstack.faults import FAULTS
 
-COMMON = (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
+COMMON = matrix_common("v1")
+TILES_COMMON = matrix_common("tiles")
 FUNCTIONAL = set(FUNCTIONAL_CHECKS)
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -90,6 +89,30 @@ def test_healthy_deployment_passes_10_runs_in_a_row(mode: str) -> None:
         assert _troubled(run) == set(), _why(run)
         # Every functional check ran: a pass, not a deselection.
         assert set(run.check_verdicts()) == FUNCTIONAL, _why(run)
+
+
+# The checks of a tiled log: every functional check but the canary's (API v1 only).
+TILES_CHECKS = FUNCTIONAL - {"canary"}
+
+
+@pytest.mark.parametrize("mode", ["serial", "xdist"])
+def test_healthy_tiled_log_passes_5_runs_in_a_row(mode: str) -> None:
+    extra = ("-n", "2") if mode == "xdist" else ()
+    for attempt in range(5):
+        run = run_suite([*TILES_COMMON, *extra])
+        assert run.exitstatus == 0, f"run {attempt + 1} of 5 ({mode}): {_why(run)}"
+        assert _troubled(run) == set(), _why(run)
+        verdicts = run.check_verdicts()
+        # Each check of a tiled log passed (some of its tests skip: the API v1 ones).
+        assert {c for c, v in verdicts.items() if v == "passed"} == TILES_CHECKS, _why(run)
+        assert verdicts["canary"] == "skipped", _why(run)
+
+
+def test_every_tiles_check_has_a_tiles_fault_it_must_catch() -> None:
+    caught = {c for doc in FAULTS.values() if doc.api == "tiles" for c in doc.caught_by}
+    # health and the cache/ETag/parity rules are shared with API v1's faults, which the
+    # tiled log's checks are shown catching in tests/synthetic/test_tiles_suite.py.
+    assert {"checkpoint", "root", "inclusion", "db"} <= caught, caught
 
 
 def test_slow_but_correct_deployment_passes_every_functional_check() -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck.cli.demo import MATRIX_ARGS, MATRIX_ENTRIES, custody_root
+from tlogcheck.cli.demo import matrix_common
 from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.errors import EXIT_INCONCLUSIVE
 from tlogcheck.refstack.faults import DIALECT_NAMES
 
-COMMON = (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
+COMMON = matrix_common("v1")
 
 
 def _run(*faults: str) -> SuiteRun:

@@ -108,8 +108,8 @@ def matrix_table() -> str:
     from tlogcheck.refstack.faults import FAULTS
 
     rows = [
-        "| fault | side | imitates | caught by (must fail) | may also fail |",
-        "|---|---|---|---|---|",
+        "| fault | side | API | imitates | caught by (must fail) | may also fail |",
+        "|---|---|---|---|---|---|",
     ]
     for doc in FAULTS.values():
         alert = (
@@ -117,7 +117,7 @@ def matrix_table() -> str:
         )
         caught = ", ".join(doc.caught_by) or "— (every check passes)"
         also = ", ".join(doc.also) or "—"
-        rows.append(f"| `{doc.usage}` | {doc.side} | {alert} | {caught} | {also} |")
+        rows.append(f"| `{doc.usage}` | {doc.side} | {doc.api} | {alert} | {caught} | {also} |")
     return "\n".join(rows)
 
 
@@ -125,6 +125,16 @@ def matrix_table() -> str:
 MATRIX_ENTRIES = 256
 MATRIX_ARGS: tuple[str, ...] = (
     f"--tlog-embedded-entries={MATRIX_ENTRIES}",
+    "--tlog-sample=16",
+    "-m",
+    "not load",
+)
+# The tiles faults (api "tiles") are checked with --tlog-api tiles on a log with full
+# tiles, partial ones at two levels and a partial bundle (1,000 = 3 × 256 + 232).
+MATRIX_TILES_ENTRIES = 1000
+MATRIX_TILES_ARGS: tuple[str, ...] = (
+    "--tlog-api=tiles",
+    f"--tlog-embedded-entries={MATRIX_TILES_ENTRIES}",
     "--tlog-sample=16",
     "-m",
     "not load",
@@ -153,11 +163,20 @@ def custody_root(size: int) -> str:
     return f"{size}:{root_of(demo_entries(0, size)).hex()}"
 
 
+def matrix_common(api: str = "v1") -> tuple[str, ...]:
+    """The matrix's options for an API, the custody record of the log's first half included."""
+    if api == "tiles":
+        return (*MATRIX_TILES_ARGS, f"--tlog-known-root={custody_root(MATRIX_TILES_ENTRIES // 2)}")
+    return (*MATRIX_ARGS, f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}")
+
+
 def matrix_run(name: str) -> SuiteRun:
-    """The functional suite against the embedded deployment with fault `name`."""
+    """The functional suite, through the fault's API, against the embedded deployment with
+    fault `name`."""
+    from tlogcheck.refstack.faults import FAULTS
+
     args = [
-        *MATRIX_ARGS,
-        f"--tlog-known-root={custody_root(MATRIX_ENTRIES // 2)}",
+        *matrix_common(FAULTS[name].api),
         f"--tlog-embedded-fault={MATRIX_FAULT_SPEC.get(name, name)}",
         *MATRIX_FAULT_OPTIONS.get(name, ()),
     ]

@@ -53,6 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "gate: a failure of this test aborts the Argo Rollout (see --rollout)"
     )
+    config.addinivalue_line(
+        "markers",
+        "api(*names): the APIs a check applies to (v1, tiles; without it v1 only): "
+        "under --tlog-api tiles the others skip, under v1 the tiles-only ones are deselected",
+    )
     suite.configure(config)
     gate_part.configure(config)
     load_part.configure(config)

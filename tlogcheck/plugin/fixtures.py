@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tlogcheck import verify
     from tlogcheck.client import Response, TLogClient
     from tlogcheck.db import DbAudit
+    from tlogcheck.plugin.tiles_fixtures import ServedCheckpoint
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +64,18 @@ def _served_root(client: TLogClient, view: str) -> verify.ServedRoot:
 
 
 def _note_served(config: pytest.Config, view: str, served: verify.ServedRoot) -> verify.ServedRoot:
-    r = served.response
+    note_served(config, view, served.tree, served.response)
+    return served
+
+
+def note_served(config: pytest.Config, view: str, tree: verify.Tree, r: Response) -> None:
+    """What a view served, in the report's "served" section."""
     report.add_served(
         config,
         view,
         {
-            "tree_size": served.root.tree_size,
-            "root_hash": served.root.root_hash.hex(),
+            "tree_size": tree.tree_size,
+            "root_hash": tree.root_hash.hex(),
             "release": r.release,
             "etag": r.etag,
             "cache_status": r.cache_status,
@@ -77,7 +83,6 @@ def _note_served(config: pytest.Config, view: str, served: verify.ServedRoot) ->
             "fetched_at": report.iso_time(time.time()),
         },
     )
-    return served
 
 
 @pytest.fixture(scope="session")
@@ -93,11 +98,13 @@ def origin_root(request: pytest.FixtureRequest, tlog_client: TLogClient) -> veri
 
 
 @pytest.fixture(scope="session")
-def served_checkpoint(tlog_client: TLogClient) -> Response:
-    """The edge's /v1/log/checkpoint response, fetched once."""
-    from tlogcheck.spec import PATH_CHECKPOINT
+def served_checkpoint(tlog_client: TLogClient, tlog_target: Target) -> Response:
+    """The edge's checkpoint response, fetched once: /v1/log/checkpoint, or a tiled log's
+    <prefix>/checkpoint with --tlog-api tiles."""
+    from tlogcheck import spec, tiles_client
 
-    return tlog_client.get(PATH_CHECKPOINT, shared=True)
+    path = tiles_client.PATH_CHECKPOINT if tlog_target.api == "tiles" else spec.PATH_CHECKPOINT
+    return tlog_client.get(path, shared=True)
 
 
 @pytest.fixture(scope="session")
@@ -109,9 +116,7 @@ def sample_indices(tlog_target: Target, served_root: verify.ServedRoot) -> list[
 
 
 @pytest.fixture(scope="session")
-def stable_client(
-    request: pytest.FixtureRequest, tlog_target: Target
-) -> Iterator[TLogClient]:
+def stable_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator[TLogClient]:
     """A client of the stable side (--tlog-stable-url), apart from the target's: its
     answers are not the target's and do not count in the target's release mix."""
     if tlog_target.stable_url is None:
@@ -162,14 +167,24 @@ def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     return found
 
 
+def served_by(
+    request: pytest.FixtureRequest, tlog_target: Target, view: str = "edge"
+) -> verify.ServedRoot | ServedCheckpoint:
+    """What a view says it serves: its root under API v1, a tiled log's checkpoint."""
+    tiles = tlog_target.api == "tiles"
+    if view == "origin":
+        return request.getfixturevalue("origin_tiles_checkpoint" if tiles else "origin_root")  # type: ignore[no-any-return]
+    return request.getfixturevalue("tiles_checkpoint" if tiles else "served_root")  # type: ignore[no-any-return]
+
+
 def _db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
     from tlogcheck.db import audit
 
     if tlog_target.db is None:
         pytest.skip("no --tlog-db given: db.jsonl is not checked")
-    served: verify.ServedRoot = request.getfixturevalue("served_root")
+    served = served_by(request, tlog_target)
     try:
-        return audit(tlog_target.db, prefix_sizes=[served.root.tree_size], strict=True)
+        return audit(tlog_target.db, prefix_sizes=[served.tree.tree_size], strict=True)
     except DbError:
         pass
     # The served tree may be larger than the file, which the audit refuses as a prefix;

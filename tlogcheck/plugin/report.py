@@ -311,13 +311,24 @@ def check_lines(config: pytest.Config) -> list[str]:
     return out
 
 
+FOLD = 6  # tests skipped for one reason shown on one line from this many
+
+
 def problem_lines(config: pytest.Config) -> list[str]:
     """What was not verified and why: inconclusive and skipped tests with their reasons."""
-    out = []
+    groups: dict[tuple[str, str], list[str]] = {}
     for rec in run(config).tests.values():
         if rec.outcome in ("inconclusive", "skipped"):
             reason = rec.message.splitlines()[0] if rec.message else ""
-            out.append(f"  {rec.outcome}: {rec.nodeid}: {reason}")
+            groups.setdefault((rec.outcome, reason), []).append(rec.nodeid)
+    out = []
+    for (outcome, reason), nodeids in groups.items():
+        if len(nodeids) < FOLD:
+            out += [f"  {outcome}: {nodeid}: {reason}" for nodeid in nodeids]
+            continue
+        # Many tests for one reason (every API v1 check of a tiled log): one line.
+        modules = sorted({n.split("::", 1)[0].rsplit("/", 1)[-1] for n in nodeids})
+        out.append(f"  {outcome}: {len(nodeids)} tests of {', '.join(modules)}: {reason}")
     return out
 
 

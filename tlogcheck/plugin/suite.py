@@ -89,6 +89,13 @@ __all__ = [
 
 OPTIONS: list[Option] = [*TARGET_OPTIONS, report.REPORT_JSON, evidence.EVIDENCE]
 
+# The APIs a check applies to: `@pytest.mark.api("v1", "tiles")`; without it, v1 only.
+API_MARKER = "api"
+V1_ONLY = (
+    "an API v1 check: the log is read as C2SP tiles (--tlog-api tiles), whose checks are "
+    "tests_synthetic/test_tiles.py"
+)
+
 _PLANNED_KEY = pytest.StashKey[Target]()
 _PROBE_KEY: pytest.StashKey[EdgeProbe] = pytest.StashKey()
 _MEMO_KEY: pytest.StashKey[ResponseMemo] = pytest.StashKey()
@@ -158,7 +165,7 @@ def _probe(config: pytest.Config, t: Target) -> Target:
 
     try:
         with make_client(config, t) as client:
-            found = verify.probe_edge(client)
+            found = verify.probe_edge(client, t.api)
     except ConfigError as exc:
         found = verify.EdgeProbe(None, str(exc), {})
     config.stash[_PROBE_KEY] = found
@@ -229,6 +236,11 @@ class SuitePlugin:
         if t is None:
             return []
         lines = [f"tlogcheck: target {t.describe()}", f"tlogcheck: origin view: {t.origin_view}"]
+        if t.api == "tiles":
+            lines.append(
+                "tlogcheck: API tiles (--tlog-api): a C2SP tlog-tiles log at that prefix; "
+                "the API v1 checks skip"
+            )
         what = (
             f"indices {', '.join(map(str, t.indices))}"
             if t.indices
@@ -285,6 +297,19 @@ class SuitePlugin:
                 )
         return rep
 
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # A log read through API v1 has no tiles to check: the tiles-only checks are not
+        # collected (deselected), rather than reported as not verified.
+        t = config.stash.get(TARGET_KEY, None) or config.stash.get(_PLANNED_KEY, None)
+        if t is not None and t.api == "tiles":
+            return
+        tiled = [item for item in items if not _applies(item, "v1")]
+        if tiled:
+            config.hook.pytest_deselected(items=tiled)
+            items[:] = [item for item in items if _applies(item, "v1")]
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         t = self.config.stash.get(TARGET_KEY, None)
@@ -292,6 +317,8 @@ class SuitePlugin:
             return
         if time.time() >= t.run_started + t.run_timeout:
             raise RunBudgetSpent(f"run budget of {t.run_timeout:g} s spent")
+        if not _applies(item, t.api):
+            pytest.skip(V1_ONLY)
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
@@ -346,14 +373,20 @@ def _deployment_header(t: Target) -> list[str]:
     if shown:
         lines.append(f"tlogcheck: proxy: {'; '.join(shown)}")
     if t.headers:
-        lines.append(
-            f"tlogcheck: headers sent on every request: {', '.join(t.header_names)}"
-        )
+        lines.append(f"tlogcheck: headers sent on every request: {', '.join(t.header_names)}")
     lines.append(
         f"tlogcheck: run budget {t.run_timeout:g}s (--tlog-run-timeout): tests not decided "
         "by then are inconclusive"
     )
     return lines
+
+
+def _applies(item: pytest.Item, api: str) -> bool:
+    """Whether a check applies to a log read through `api` (marker `api(...)`; none: v1)."""
+    if not runs_suite_item(item):
+        return True
+    marker = item.get_closest_marker(API_MARKER)
+    return api in (marker.args if marker is not None else ("v1",))
 
 
 def runs_suite_item(item: pytest.Item) -> bool:
@@ -474,6 +507,9 @@ def configure(config: pytest.Config) -> None:
     from tlogcheck.plugin import fixtures
 
     config.pluginmanager.register(fixtures, "tlogcheck-suite-fixtures")
+    from tlogcheck.plugin import tiles_fixtures
+
+    config.pluginmanager.register(tiles_fixtures, "tlogcheck-tiles-fixtures")
     config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
     evidence.configure(config)
     if config.pluginmanager.hasplugin("xdist"):

@@ -280,8 +280,20 @@ STABLE_URL = Option(
     metavar="URL",
 )
 
+API = Option(
+    "--tlog-api",
+    "TLOG_API",
+    "the API the log is checked through: v1 (`/v1/log/...`, spec tlog-ro-api-v1) or "
+    "tiles (C2SP tlog-tiles: --tlog-url is the log's prefix, `<prefix>/checkpoint` and "
+    "`<prefix>/tile/...`; the checks without a tiles meaning skip, saying why).",
+    default="v1",
+    choices=("v1", "tiles"),
+    metavar="v1|tiles",
+)
+
 OPTIONS: list[Option] = [
     URL,
+    API,
     ORIGIN_URL,
     STABLE_URL,
     EXPECT_RELEASE,
@@ -338,6 +350,7 @@ class Target:
     proxy: str | None = field(default=None, repr=False)
     run_timeout: float = 600.0
     run_started: float = 0.0  # time.time() when the run began: one budget for all workers
+    api: str = "v1"  # --tlog-api: "v1" or "tiles"
     stack: RunningStack | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -364,9 +377,10 @@ class Target:
         if not self.embedded:
             return self.url
         faults = ", ".join(self.faults) or "none"
+        api = ", read as a tiled log" if self.api == "tiles" else ""
         return (
             f"the embedded reference deployment at {self.url} "
-            f"({self.entries} demo entries, faults: {faults})"
+            f"({self.entries} demo entries, faults: {faults}{api})"
         )
 
     def target_args(self) -> list[str]:
@@ -380,6 +394,8 @@ class Target:
                 args.append(f"--tlog-origin-url={self.origin_url}")
             if self.stable_url:
                 args.append(f"--tlog-stable-url={self.stable_url}")
+        if self.api != "v1":
+            args.append(f"--tlog-api={self.api}")
         if self.expect_release:
             args.append(f"--tlog-expect-release={self.expect_release}")
         if self.ca_bundle:
@@ -432,6 +448,7 @@ class Target:
             "proxy": self.proxy,
             "run_timeout": self.run_timeout,
             "run_started": self.run_started,
+            "api": self.api,
         }
 
     @classmethod
@@ -465,6 +482,7 @@ class Target:
             proxy=wire.get("proxy"),
             run_timeout=float(wire.get("run_timeout", 600.0)),
             run_started=float(wire.get("run_started", 0.0)),
+            api=str(wire.get("api", "v1")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -537,6 +555,7 @@ def plan(config: pytest.Config) -> Target:
     headers: list[tuple[str, str]] = _value(config, HEADER)
     ca = _value(config, CA_BUNDLE)
     proxy = _value(config, PROXY)
+    api = _value(config, API)
     if origin_url and not url:
         raise _usage(ORIGIN_URL, config, "needs --tlog-url (the embedded deployment has its own)")
     if stable_url and not url:
@@ -591,6 +610,7 @@ def plan(config: pytest.Config) -> Target:
         proxy=proxy,
         run_timeout=run_timeout,
         run_started=time.time(),
+        api=api,
     )
 
 

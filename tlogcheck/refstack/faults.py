@@ -45,6 +45,7 @@ __all__ = [
 Side = Literal["origin", "edge", "release"]
 # "none": no argument; "optional": NAME or NAME:ARG; "required": NAME:ARG only.
 ArgMode = Literal["none", "optional", "required"]
+Api = Literal["v1", "tiles"]
 
 # The checks of tests_synthetic, by marker name (tlogcheck.plugin.CHECK_MARKERS).
 CHECK_NAMES = (
@@ -90,6 +91,7 @@ class FaultDoc:
     caught_by: tuple[str, ...]  # checks that must fail
     also: tuple[str, ...] = ()  # checks that may fail as well
     legitimate: bool = False  # a state the spec allows: the suite must pass
+    api: Api = "v1"  # the API the fault breaks: the suite checks it with --tlog-api API
 
     @property
     def takes_arg(self) -> bool:
@@ -549,6 +551,85 @@ FAULTS: dict[str, FaultDoc] = _doc(
         "§2.3, §3.2",
         ("parity",),
     ),
+    # The tiled log (C2SP tlog-tiles) the origin serves beside API v1: checked with
+    # --tlog-api tiles (the detection matrix runs these on a log of 1,000 entries).
+    FaultDoc(
+        "tiles-corrupt-hash",
+        "origin",
+        "none",
+        "",
+        "Hash 0 of the full level-0 tile tile/0/000 is flipped (needs 256 entries or more): "
+        "the tile no longer hashes to its parent in tile/1/000; checkpoint and bundles stay "
+        "right.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("inclusion",),
+        also=("consistency",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-corrupt-entry",
+        "origin",
+        "none",
+        "",
+        "Entry 0 of bundle tile/entries/000 is altered (one digit changed, same length): "
+        "it no longer hashes to hash 0 of tile/0/000.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("inclusion",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-corrupt-level1",
+        "origin",
+        "none",
+        "",
+        "Hash 0 of level-1 tile tile/1/000 is flipped: the root rebuilt from the right "
+        "edge and every proof through it are wrong.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root", "inclusion"),
+        also=("consistency",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-partial-short",
+        "origin",
+        "none",
+        "",
+        "Every partial hash tile is served one hash short (tile/0/003.p/232 holds 231 "
+        "hashes): the right edge cannot be rebuilt.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root", "inclusion"),
+        also=("consistency",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-checkpoint-other-key",
+        "origin",
+        "none",
+        "",
+        "/checkpoint is signed by another key of the same name (the tree is right): no "
+        "signature verifies with the log's verifier key.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("checkpoint",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-checkpoint-ahead",
+        "origin",
+        "optional",
+        "N (entries the checkpoint is ahead; default 16)",
+        "/checkpoint signs the tree N entries on while the tiles and bundles served stay "
+        "those of the release: the tiles the checkpoint needs answer 404.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root", "inclusion", "db"),
+        also=("consistency",),
+        api="tiles",
+    ),
 )
 
 DIALECT_NAMES = ("cloudfront", "akamai", "fastly", "azure", "rfc9211", "unknown")
@@ -580,7 +661,10 @@ def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
         return arg
     if not arg.isdigit():
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be a decimal integer")
-    positive = ("oversize-body", "truncated", "signer-stall", "origin-behind", "multi-node-edge")
+    positive = (
+        "oversize-body", "truncated", "signer-stall", "origin-behind", "multi-node-edge",
+        "tiles-checkpoint-ahead",
+    )  # fmt: skip
     if doc.name in (*positive, "blip") and int(arg) == 0:
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be positive")
     return str(int(arg))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import unquote
 
-from tlogcheck import note, spec
+from tlogcheck import note, spec, tiles
 from tlogcheck.errors import ConfigError
 from tlogcheck.merkle import StoredTree
 from tlogcheck.refstack.data import EntryView
@@ -56,6 +56,7 @@ _MAX_DIGITS = 19
 _HUGE = 1 << 63
 _EXTRA_HASH = _sha256(b"tlogcheck refstack: extra-proof-hash").digest()
 _SIG_PREFIX = "\u2014 ".encode()
+_TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
 _DIGIT_SWAP = bytes.maketrans(b"0123456789", b"1234567898")
 
 
@@ -207,6 +208,7 @@ class Log:
         self.short = f"public, max-age={short_max_age}"
         self.short_max_age = short_max_age
         self._bodies: dict[str, bytes] = {}
+        self._ahead: dict[int, Log] = {}
 
     # -- the log -------------------------------------------------------------------
 
@@ -330,6 +332,14 @@ class Log:
         served = self._entries if len(self._entries) == n else self._entries[:n]
         return self._derived(served, build, size=n + extra)
 
+    def ahead(self, extra: int) -> Log:
+        """The tree `extra` entries on (this log `truncated`), made once: what a checkpoint
+        ahead of the tiles served describes."""
+        log = self._ahead.get(extra)
+        if log is None:
+            log = self._ahead[extra] = self.truncated(extra)
+        return log
+
     # -- bodies --------------------------------------------------------------------
 
     def _root_body(self, faults: FaultMap) -> bytes:
@@ -369,6 +379,10 @@ class Log:
                 body = _spoil_signature(body)
             self._bodies[key] = body
         return body
+
+    def checkpoint_body(self, faults: FaultMap) -> bytes:
+        """The signed checkpoint as served under `faults` (also the tiled log's)."""
+        return self._checkpoint_body(faults)
 
     def _healthz_body(self) -> bytes:
         body = self._bodies.get("healthz")
@@ -461,7 +475,27 @@ class Log:
             if "healthz-5xx" in f:
                 raise _HttpError(503, "unhealthy (fault healthz-5xx)")
             return 200, JSON, NO_STORE, self._healthz_body()
+        if path == _TILES_CHECKPOINT or path.startswith("/tile/"):
+            _method(method)
+            _params(query, ())
+            # Imported here: the tiles module builds on this one.
+            from tlogcheck.refstack import tileserve
+
+            found = tileserve.answer(self, path, f)
+            if found is None:
+                raise _HttpError(404, f"no such tile at tree size {self.size}")
+            return 200, *found
         raise _HttpError(404, "unknown path")
+
+    text_type = TEXT
+
+    def immutable_cache(self, f: FaultMap) -> str:
+        """Cache-Control of what never changes, under the cache faults on."""
+        return self._immutable(f)
+
+    def short_cache(self, f: FaultMap) -> str:
+        """Cache-Control of the root and checkpoint, under the cache faults on."""
+        return self._short(f)
 
     def _immutable(self, f: FaultMap) -> str:
         return self.short if "missing-immutable" in f else IMMUTABLE

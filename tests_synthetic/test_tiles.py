@@ -1,0 +1,400 @@
+"""A tiled log (C2SP tlog-tiles) — the playbook's checks with `--tlog-api tiles`.
+
+`--tlog-url` is the log's prefix: `<prefix>/checkpoint` is its signed checkpoint,
+`<prefix>/tile/<L>/<N>[.p/<W>]` its hash tiles, `<prefix>/tile/entries/<N>[.p/<W>]` its
+entry bundles. A tiled log serves no proofs: they are computed from tiles, and every tile
+read is checked first — 32 bytes a hash, its hash in the tile above, every bundle entry
+against its level-0 hash — so a wrong byte anywhere fails naming the tile's path. In the
+playbook's order:
+
+- health (§0, §3.1): the checkpoint answers 200 within the timeout on the edge and the
+  origin; `/healthz` is checked where it is served (a tiled log need not serve one).
+- checkpoint (§3.2): a signed note that verifies with `--tlog-vkey` (test_checkpoint.py,
+  which holds for both APIs).
+- root (§0): the root rebuilt from the right-edge tiles is the checkpoint's.
+- inclusion (§0, §3.2): the edge indices and the seeded sample, read from their bundles,
+  proven included in the checkpoint's tree.
+- consistency (§5): the checkpoint's tree extends every `--tlog-known-root` and the
+  `--tlog-state` tree; a fully passing run records it there.
+- parity (§2.3, §3.2): edge and origin (X-Bypass: 1) serve one log: the same checkpoint
+  with byte-identical tiles, or an older edge tree the origin's tiles prove a prefix of,
+  within the checkpoint's max-age.
+- cache (§3.3): full tiles and bundles long-lived and immutable, partial tiles and the
+  checkpoint short; full tiles, once read, are served from the edge's cache.
+- etag (§4): an ETag is not required of a tiled log; one in the spec's SHA-256 form must
+  be the body's, and any ETag revalidates (If-None-Match: 304 with no body).
+- db (§4): db.jsonl's hash, the checkpoint's root rebuilt from it, the origin's
+  checkpoint covering it (test_db.py, which holds for both APIs).
+
+The API v1 checks skip under `--tlog-api tiles`, saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from tlogcheck import tiles
+from tlogcheck.checks import TILES
+from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
+from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.plugin.hits import judge_hit_rate
+from tlogcheck.plugin.report import add_count, add_fact
+from tlogcheck.plugin.target import Target
+from tlogcheck.plugin.tiles_fixtures import ServedCheckpoint
+from tlogcheck.plugin.verdicts import fail, inconclusive
+from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
+from tlogcheck.spec import PATH_HEALTH, etag_problem
+from tlogcheck.tiles import TiledTree
+from tlogcheck.tiles_client import PATH_CHECKPOINT, TileReader
+from tlogcheck.verify import NO_EDGE, Tree, staleness
+
+pytestmark = pytest.mark.api("tiles")
+
+SHOWN = 3
+READ_TILES = 16  # full tiles and bundles compared across views and read for the hit rate
+# A validator no body has.
+MADE_UP = '"' + "0" * 64 + '"'
+UNJUDGED = "unjudged"  # a revalidation the target was unavailable for
+_SHA256_ETAG = re.compile(r'(W/)?"[0-9a-f]{64}"')
+
+
+def _paths(size: int) -> list[str]:
+    """The checkpoint, the right-edge tiles and bundle of `size`, and up to READ_TILES
+    full tiles and bundles: one of every kind the log serves."""
+    paths = [PATH_CHECKPOINT]
+    edge = tiles.edge_tiles(size)
+    paths += ["/" + t.path for t in edge]
+    if size:
+        last = (size - 1) // tiles.TILE_WIDTH
+        paths.append("/" + tiles.entries_path(last, tiles.tile_width(0, last, size)))
+    return paths + ["/" + p for p in _full_paths(size)]
+
+
+def _full_paths(size: int) -> list[str]:
+    """Full level-0 tiles and bundles, spread over the log (at most READ_TILES)."""
+    full = size // tiles.TILE_WIDTH
+    if not full:
+        return []
+    step = max(1, full // (READ_TILES // 2))
+    chosen = list(range(0, full, step))[: READ_TILES // 2]
+    return [p for n in chosen for p in (tiles.tile_path(0, n), tiles.entries_path(n))]
+
+
+# --- health: playbook §0, §3.1 ----------------------------------------------------------
+
+
+@pytest.mark.health
+@pytest.mark.parametrize("view", ["edge", "origin"])
+def test_checkpoint_answers_200_within_the_timeout(
+    tlog_client: TLogClient, tlog_target: Target, view: str, request: pytest.FixtureRequest
+) -> None:
+    response = tlog_client.get(PATH_CHECKPOINT, view=view, shared=True)
+    add_fact(request.config, f"checkpoint_status.{view}", response.status)
+    expected = f"GET {PATH_CHECKPOINT} on the {view} view: 200 within {tlog_target.timeout:g}s"
+    if response.status != 200:
+        fail("health", expected=expected, served=response.describe())
+    if response.elapsed > tlog_target.timeout:
+        fail("health", expected=expected, served=f"{response.elapsed:.2f}s: {response.describe()}")
+
+
+@pytest.mark.health
+@pytest.mark.parametrize("view", ["edge", "origin"])
+def test_healthz_answers_where_it_is_served(tlog_client: TLogClient, view: str) -> None:
+    response = tlog_client.get(PATH_HEALTH, view=view)
+    if response.status == 404:
+        pytest.skip(f"{PATH_HEALTH} is not served on the {view} view (a tiled log need not)")
+    if response.status != 200:
+        fail(
+            "health",
+            expected=f"GET {PATH_HEALTH} on the {view} view, where it is served: 200",
+            served=response.describe(),
+        )
+
+
+# --- root: playbook §0 ------------------------------------------------------------------
+
+
+@pytest.mark.root
+def test_root_rebuilt_from_the_right_edge_tiles_is_the_checkpoints(
+    tiled_tree: TiledTree, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    try:
+        tiled_tree.check_root()
+        return
+    except (ProofError, FormatError) as exc:
+        problem = str(exc)
+    fail(
+        TILES["root"],
+        expected=f"the root rebuilt from the right-edge tiles equals the checkpoint's "
+        f"{tiles_checkpoint.tree.describe()}",
+        served=problem,
+    )
+
+
+# --- inclusion: playbook §0, §3.2 -------------------------------------------------------
+
+
+@pytest.mark.inclusion
+def test_sampled_entries_are_included_in_the_checkpoint(
+    tiled_tree: TiledTree,
+    tiles_checkpoint: ServedCheckpoint,
+    tiles_sample: list[int],
+    tlog_target: Target,
+    request: pytest.FixtureRequest,
+) -> None:
+    failures: list[tuple[int, str]] = []
+    for i in tiles_sample:
+        try:
+            tiled_tree.verify_entry(i)
+        except (ProofError, FormatError) as exc:
+            failures.append((i, str(exc)))
+    add_count(request.config, "entries_verified", len(tiles_sample) - len(failures))
+    add_count(request.config, "entries_failed", len(failures))
+    if not failures:
+        return
+    first = failures[0][0]
+    shown = "\n".join(f"          index {i}: {problem}" for i, problem in failures[:SHOWN])
+    if len(failures) > SHOWN:
+        shown += f"\n          ... and {len(failures) - SHOWN} more"
+    rerun = {"re-run one": tlog_target.replay_command(check="inclusion", index=first)}
+    if not tlog_target.embedded:
+        rerun["or"] = f"tlogcheck verify {tlog_target.url} {first} --api tiles"
+    fail(
+        TILES["inclusion"],
+        expected=f"each of {len(tiles_sample)} sampled entries, read from its bundle, is "
+        f"included in the checkpoint's {tiles_checkpoint.tree.describe()}",
+        served=f"{len(failures)} failed: {', '.join(str(i) for i, _ in failures)}\n{shown}",
+        extra={"seed": str(tlog_target.seed), **rerun},
+    )
+
+
+# --- consistency: playbook §5 -----------------------------------------------------------
+
+
+def _extends(tree: TiledTree, recorded: Tree, origin: Callable[[], TiledTree]) -> str | None:
+    """None when the served tree and `recorded` are one log, else the problem. A recorded
+    tree larger than the served one (a lagging edge) is proved by the origin's tiles."""
+    try:
+        if recorded.tree_size <= tree.size:
+            tree.verify_extends(recorded.tree_size, recorded.root_hash)
+            return None
+        newer = origin()
+        if newer.size < recorded.tree_size:
+            return (
+                f"{recorded.describe()} is ahead of the edge ({tree.size}) and the origin "
+                f"({newer.size}): the log went back (a rollback)"
+            )
+        newer.verify_extends(recorded.tree_size, recorded.root_hash)
+        newer.verify_extends(tree.size, tree.root)
+    except (ProofError, FormatError) as exc:
+        return f"{recorded.describe()}: {exc}"
+    return None
+
+
+def _origin_tree(request: pytest.FixtureRequest) -> Callable[[], TiledTree]:
+    def read() -> TiledTree:
+        reader: TileReader = request.getfixturevalue("origin_tile_reader")
+        served: ServedCheckpoint = request.getfixturevalue("origin_tiles_checkpoint")
+        return reader.tree(served.tree.tree_size, served.tree.root_hash)
+
+    return read
+
+
+@pytest.mark.consistency
+def test_log_extends_every_known_root(
+    tiled_tree: TiledTree,
+    tiles_checkpoint: ServedCheckpoint,
+    tlog_target: Target,
+    request: pytest.FixtureRequest,
+) -> None:
+    if not tlog_target.known_roots:
+        pytest.skip("no --tlog-known-root given: no recorded tree to prove from")
+    origin = _origin_tree(request)
+    problems = [
+        p
+        for known in tlog_target.known_roots
+        if (p := _extends(tiled_tree, Tree(known.tree_size, known.root_hash), origin))
+    ]
+    if problems:
+        fail(
+            "consistency",
+            expected=f"the checkpoint's {tiles_checkpoint.tree.describe()} extends every "
+            "--tlog-known-root (consistency from the tiles)",
+            served="\n          ".join(problems),
+        )
+
+
+@pytest.mark.consistency
+def test_log_extends_the_state_tree(
+    tiled_tree: TiledTree,
+    tiles_checkpoint: ServedCheckpoint,
+    tlog_target: Target,
+    request: pytest.FixtureRequest,
+) -> None:
+    served = tiles_checkpoint.tree
+    state = state_to_prove_from(request, tlog_target, served)
+    recorded = Tree(state.tree_size, state.root_hash)
+    problem = _extends(tiled_tree, recorded, _origin_tree(request))
+    if problem is not None:
+        fail(
+            "consistency",
+            expected=f"the checkpoint's {served.describe()} extends the last verified tree "
+            f"({tlog_target.state_path})",
+            served=problem,
+        )
+    offer_verified(request, max(served, recorded, key=lambda t: t.tree_size))
+
+
+# --- parity: playbook §2.3, §3.2 --------------------------------------------------------
+
+
+def _answer(response: Response) -> tuple[int, bytes]:
+    return response.status, response.body
+
+
+@pytest.mark.parity
+def test_edge_and_origin_serve_one_log(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    tiles_checkpoint: ServedCheckpoint,
+    origin_tiles_checkpoint: ServedCheckpoint,
+    origin_tile_reader: TileReader,
+) -> None:
+    if tlog_target.has_edge is False:
+        pytest.skip(NO_EDGE)
+    edge, origin = tiles_checkpoint.tree, origin_tiles_checkpoint.tree
+    expected = "edge and origin (X-Bypass: 1) serve one log: one checkpoint and the same tiles"
+    if edge.tree_size > origin.tree_size or (edge.tree_size == origin.tree_size and edge != origin):
+        fail(
+            TILES["parity"],
+            expected=expected,
+            served=f"split view: the edge's checkpoint {edge.describe()}, the origin's "
+            f"{origin.describe()}\n          edge:   {tiles_checkpoint.response.describe()}"
+            f"\n          origin: {origin_tiles_checkpoint.response.describe()}",
+        )
+    if edge.tree_size < origin.tree_size:
+        newer = origin_tile_reader.tree(origin.tree_size, origin.root_hash)
+        problem = _extends(newer, edge, lambda: newer)
+        if problem is None:
+            problem, _ = staleness(edge, tiles_checkpoint.response)
+        if problem is not None:
+            fail(TILES["parity"], expected=expected, served=f"the edge lags the origin: {problem}")
+        return
+    paths = _paths(edge.tree_size)[1:]
+    asks = [(p, v) for p in paths for v in ("edge", "origin")]
+    answers = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    by_path: dict[str, dict[str, Response]] = {}
+    for response in answers:
+        by_path.setdefault(response.path, {})[response.view] = response
+    problems = [
+        f"{path}: edge {views['edge'].describe()}\n            origin {views['origin'].describe()}"
+        for path, views in by_path.items()
+        if (views["edge"].status, views["edge"].body)
+        != (views["origin"].status, views["origin"].body)
+    ]
+    if problems:
+        fail(
+            TILES["parity"],
+            expected=f"{expected}: byte-identical tiles and bundles of {edge.describe()}",
+            served=f"{len(problems)} of {len(by_path)} paths differ:\n          "
+            + "\n          ".join(problems[:SHOWN]),
+        )
+
+
+# --- cache: playbook §3.3 ---------------------------------------------------------------
+
+
+@pytest.mark.cache
+def test_cache_control_of_tiles_and_checkpoint(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    paths = _paths(tiles_checkpoint.tree.tree_size)
+    asks = [(p, v) for p in paths for v in ("edge", "origin")]
+    problems = []
+    for response in tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks):
+        if response.status != 200:
+            continue  # what is missing is the root and inclusion checks' business
+        problem = tiles.cache_problem(response.path, response.cache_control)
+        if problem is not None:
+            problems.append(f"{response.view} {response.path}: {problem}")
+    if problems:
+        fail(
+            "cache",
+            expected="full tiles and bundles immutable with a max-age of a day or more; "
+            "partial tiles and the checkpoint a short max-age, never immutable",
+            served="\n          ".join(problems),
+        )
+
+
+@pytest.mark.cache
+def test_full_tiles_hit_the_edge_cache(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    tiles_checkpoint: ServedCheckpoint,
+    request: pytest.FixtureRequest,
+) -> None:
+    if tlog_target.has_edge is False:
+        pytest.skip(NO_EDGE)
+    paths = ["/" + p for p in _full_paths(tiles_checkpoint.tree.tree_size)]
+    if not paths:
+        pytest.skip(f"no full tile yet ({tiles_checkpoint.tree.describe()}): nothing immutable")
+    judge_hit_rate(request.config, tlog_client, paths)
+
+
+# --- etag: playbook §4 ------------------------------------------------------------------
+
+
+def _etag_problems(client: TLogClient, response: Response) -> list[str]:
+    etag = response.etag
+    if response.status != 200 or etag is None:
+        return []
+    problems = []
+    if _SHA256_ETAG.fullmatch(etag):
+        problem = etag_problem(etag, response.body)
+        if problem is not None:
+            problems.append(f"{response.view} {response.path}: {problem}")
+    again = client.get(response.path, view=response.view, headers={"If-None-Match": etag})
+    made_up = client.get(response.path, view=response.view, headers={"If-None-Match": MADE_UP})
+    if {again.status, made_up.status} & RETRY_STATUSES:
+        return [UNJUDGED]  # unavailable after the retries: nothing to judge by
+    if again.status == 200 and again.body == response.body:
+        pass  # a server need not revalidate; it must not answer with other bytes
+    elif again.status != 304 or again.body:
+        problems.append(
+            f"{response.view} {response.path} with If-None-Match: {etag}: {again.describe()}"
+        )
+    # The checkpoint may move on between two reads; a tile never does.
+    whole = made_up.body == response.body if response.path != PATH_CHECKPOINT else made_up.body
+    if made_up.status != 200 or not whole:
+        problems.append(
+            f"{response.view} {response.path} with If-None-Match: {MADE_UP}: {made_up.describe()}"
+        )
+    return problems
+
+
+@pytest.mark.etag
+def test_etags_hash_and_revalidate(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    paths = _paths(tiles_checkpoint.tree.tree_size)[: 2 + READ_TILES // 4]
+    asks = [(p, v) for p in paths for v in ("edge", "origin")]
+    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    tagged = [r for r in responses if r.etag is not None]
+    if not tagged:
+        pytest.skip("no ETag on the checkpoint, tiles or bundles: nothing to check")
+    found = [p for ps in tlog_client.map(lambda r: _etag_problems(tlog_client, r), tagged)
+             for p in ps]  # fmt: skip
+    problems = [p for p in found if p != UNJUDGED]
+    if found.count(UNJUDGED) == len(tagged):
+        inconclusive(f"every revalidation of {len(tagged)} responses answered 502/503/504")
+    if problems:
+        fail(
+            TILES["etag"],
+            expected='an ETag of the form "<SHA-256>" is the body\'s; If-None-Match with the '
+            "ETag gets 304 and no body (or the same bytes), with another validator the whole "
+            "body",
+            served=f"{len(problems)} problems:\n          " + "\n          ".join(problems[:8]),
+        )

@@ -1,0 +1,98 @@
+"""C2SP tlog-tiles over one release's log: `/checkpoint`, `/tile/<L>/<N>[.p/<W>]` and
+`/tile/entries/<N>[.p/<W>]`, with the tiles faults.
+
+The origin serves both APIs at once, at the same prefix: API v1 under `/v1/log/` and the
+tiled log beside it, so one deployment (and one edge) is checked either way
+(`--tlog-api v1|tiles`). Tiles are runs of the stored tree's levels 0, 8, 16, ..., sliced
+on request; bundles are the entries' bytes with their uint16 length prefixes. A tile of
+any width up to what the tree holds is served (an older checkpoint's partial tile is a
+prefix of today's); wider than that is 404. Full tiles and bundles are immutable,
+partial ones and the checkpoint short, as `tlogcheck.tiles.cache_problem` checks.
+
+The tiles faults (`faults.py`, api "tiles"):
+
+- `tiles-corrupt-hash`: hash 0 of the full level-0 tile 0 flipped;
+- `tiles-corrupt-entry`: entry 0 of bundle 0 altered (as `corrupt-entry` alters it);
+- `tiles-corrupt-level1`: hash 0 of level-1 tile 0 flipped;
+- `tiles-partial-short`: every partial hash tile one hash short;
+- `tiles-checkpoint-other-key`: the checkpoint signed by another key of the same name;
+- `tiles-checkpoint-ahead[:N]`: the checkpoint is of the tree N entries on (a real tree:
+  the log with N more entries), while the tiles stay those of the log served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from tlogcheck import note, tiles
+from tlogcheck.refstack.faults import DEFAULT_BEHIND
+from tlogcheck.refstack.log import alter_entry
+
+if TYPE_CHECKING:
+    from tlogcheck.refstack.log import Log
+
+__all__ = ["TILE_TYPE", "OTHER_KEY_SEED", "answer"]
+
+TILE_TYPE = "application/octet-stream"
+OTHER_KEY_SEED = hashlib.sha256(b"tlogcheck refstack: another signer of the same name").digest()
+_HASH = 32
+
+
+def _flip_first(body: bytes) -> bytes:
+    return bytes([body[0] ^ 0xFF]) + body[1:] if body else body
+
+
+def tile_body(log: Log, where: tiles.TilePath, faults: Mapping[str, str]) -> bytes | None:
+    """The bytes at a tile or bundle path of `log`, or None when it holds no such tile."""
+    size = log.size
+    level = 0 if where.is_bundle else where.level
+    if where.width > tiles.tile_width(level, where.index, size):
+        return None
+    start = where.index * tiles.TILE_WIDTH
+    if where.is_bundle:
+        entries = log.entries
+        if start + where.width > len(entries):
+            return None  # a log that announces entries it cannot serve (`truncated`)
+        items = [entries[start + i] for i in range(where.width)]
+        if "tiles-corrupt-entry" in faults and where.index == 0:
+            items[0] = alter_entry(items[0])
+        return tiles.format_bundle(items)
+    body = log.tree.level_hashes(tiles.TILE_HEIGHT * level, start, where.width)
+    if faults:
+        first = where.index == 0
+        if "tiles-corrupt-hash" in faults and level == 0 and first and where.full:
+            body = _flip_first(body)
+        if "tiles-corrupt-level1" in faults and level == 1 and first:
+            body = _flip_first(body)
+        if "tiles-partial-short" in faults and not where.full:
+            body = body[:-_HASH]
+    return body
+
+
+def checkpoint_body(log: Log, faults: Mapping[str, str]) -> bytes:
+    """The tiled log's checkpoint: the v1 checkpoint, unless a tiles fault changes it."""
+    ahead = faults.get("tiles-checkpoint-ahead")
+    if ahead is not None:
+        log = log.ahead(int(ahead) if ahead else DEFAULT_BEHIND)
+    if "tiles-checkpoint-other-key" not in faults:
+        return log.checkpoint_body(faults)
+    name = log.origin_name
+    text = note.format_checkpoint(name, log.size, log.root)
+    other, _ = note.signer_from_seed(name, OTHER_KEY_SEED)
+    return note.sign_note(text, other)
+
+
+def answer(log: Log, path: str, faults: Mapping[str, str]) -> tuple[str, str, bytes] | None:
+    """(content type, Cache-Control, body) of a tiles path, or None: not found."""
+    if path == "/" + tiles.PATH_CHECKPOINT:
+        return log.text_type, log.short_cache(faults), checkpoint_body(log, faults)
+    where = tiles.parse_tile_path(path[1:])
+    if where is None:
+        return None
+    body = tile_body(log, where, faults)
+    if body is None:
+        return None
+    cache = log.immutable_cache(faults) if where.full else log.short
+    return TILE_TYPE, cache, body
