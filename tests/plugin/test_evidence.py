@@ -36,3 +36,36 @@ def test_a_passing_run_writes_no_bundle(tmp_path: Path) -> None:
     run = run_suite([*ARGS, f"--tlog-evidence={out}"])
     assert run.exitstatus == 0, run.output
     assert not out.exists()
+
+
+TILES = ["--tlog-api=tiles", "--tlog-embedded-entries=1000", "--tlog-sample=8", "-m", "not load"]
+
+
+@pytest.mark.parametrize(
+    "fault, proven",
+    [
+        ("tiles-corrupt-entry", "inclusion: PROVEN: edge /tile/entries/000"),
+        ("tiles-corrupt-hash", "tile/0/000 hashes to"),
+        ("tiles-corrupt-level1", "tiles: PROVEN"),
+        ("tiles-checkpoint-ahead", "the log promises what it does not serve"),
+    ],
+)
+def test_a_tiled_log_bundle_proves_tiles_against_the_signed_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str, proven: str
+) -> None:
+    out = tmp_path / "bundle"
+    run = run_suite([*TILES, f"--tlog-embedded-fault={fault}", f"--tlog-evidence={out}"])
+    assert run.exitstatus == 1, run.output
+    assert main(["evidence", "verify", str(out)]) == 1
+    assert proven in capsys.readouterr().out
+
+
+def test_a_tiled_log_bundle_of_a_header_failure_shows_no_misbehaviour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bundle"
+    run = run_suite([*TILES, "--tlog-embedded-fault=missing-immutable", f"--tlog-evidence={out}"])
+    assert run.exitstatus == 1, run.output
+    assert main(["evidence", "verify", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "root rebuilt from the right edge" in text and "tile/entries/000 (edge)" in text

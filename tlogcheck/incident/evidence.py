@@ -10,20 +10,28 @@ result does not depend on the misbehaving server still answering. What counts as
 - an entry and its inclusion proof that fail against a signed checkpoint of the proof's
   size: what was served is not in the tree the log signed.
 
+- for a tiled log (C2SP tlog-tiles, `<prefix>/checkpoint`): right-edge tiles that do
+  not rebuild the signed root, and tiles or bundles that do not hash up to it (a bundle
+  entry that is not its level-0 hash, a full tile that is not its parent's hash), read
+  from the bundle's own tiles; a tile the signed checkpoint needs recorded as 404.
+
 The same failures against an unsigned root (`/v1/log/root`, or a checkpoint with no
 key to verify it) are shown too, marked as not signature-backed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tlogcheck import merkle, note, spec
+from tlogcheck import merkle, note, spec, tiles
 from tlogcheck.client import Response
 from tlogcheck.errors import FormatError, NoteError, ProofError, TLogCheckError
 from tlogcheck.incident.bundle import Bundle
+from tlogcheck.tiles import TiledTree
 from tlogcheck.verify import check_inclusion, read_checkpoint, read_root
+
+TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
 
 __all__ = ["Finding", "Offline", "SignedTree", "verify_bundle"]
 
@@ -86,7 +94,7 @@ def _trees(bundle: Bundle, keys: Sequence[note.Verifier], out: Offline) -> None:
         if r.status != 200:
             continue
         try:
-            if bare == spec.PATH_CHECKPOINT:
+            if bare in (spec.PATH_CHECKPOINT, TILES_CHECKPOINT):
                 if keys:
                     cp = note.verify_checkpoint(r.body, keys)
                     out.trees.append(SignedTree(cp.tree_size, cp.root_hash, True, r))
@@ -203,6 +211,63 @@ def _inclusions(bundle: Bundle, out: Offline) -> None:
                 break
 
 
+class _NotRecorded(Exception):
+    """A tile the offline reading needs is not in the bundle."""
+
+
+def _tile_fetch(bundle: Bundle, view: str) -> Callable[[str], bytes | None]:
+    recorded = {
+        r.path[1:]: r for r in bundle.responses if r.view == view and r.path.startswith("/tile/")
+    }
+
+    def fetch(path: str) -> bytes | None:
+        r = recorded.get(path)
+        if r is None or r.status not in (200, 404):
+            raise _NotRecorded(path)
+        return None if r.status == 404 else r.body
+
+    return fetch
+
+
+def _tiled(bundle: Bundle, out: Offline) -> None:
+    done: set[tuple[str, int, bytes]] = set()
+    checkpoints = [t for t in out.trees if t.response.path.partition("?")[0] == TILES_CHECKPOINT]
+    for tree in sorted(checkpoints, key=lambda t: not t.signed):
+        view = tree.response.view
+        if (view, tree.tree_size, tree.root_hash) in done:
+            continue
+        done.add((view, tree.tree_size, tree.root_hash))
+        tiled = TiledTree(_tile_fetch(bundle, view), tree.tree_size, tree.root_hash)
+        try:
+            tiled.check_root()
+        except _NotRecorded as exc:
+            out.notes.append(f"{tree.describe()}: tile {exc} is not in the bundle: not rebuilt")
+            continue
+        except (ProofError, FormatError) as exc:
+            out.findings.append(Finding("tiles", tree.signed, f"{tree.describe()}: {exc}"))
+            continue
+        out.checked.append(f"tiles of {tree.describe()}: root rebuilt from the right edge")
+        read: set[tuple[str, str]] = set()
+        for r in bundle.responses:
+            where = tiles.parse_tile_path(r.path[1:]) if r.view == view else None
+            if where is None or not where.is_bundle or r.status != 200:
+                continue
+            if (r.path, r.sha256) in read:  # the same bytes read again prove nothing new
+                continue
+            read.add((r.path, r.sha256))
+            if where.width != tiles.tile_width(0, where.index, tree.tree_size):
+                continue  # a bundle of another tree size
+            try:
+                tiled.entries(where.index)
+            except _NotRecorded as exc:
+                out.notes.append(f"{r.path}: tile {exc} is not in the bundle: not verified")
+            except (ProofError, FormatError) as exc:
+                detail = f"{view} {r.path} (sha256 {r.sha256}) against {tree.describe()}: {exc}"
+                out.findings.append(Finding("inclusion", tree.signed, detail))
+            else:
+                out.checked.append(f"{r.path} ({view}) in {tree.describe()}: verified")
+
+
 def verify_bundle(bundle: Bundle) -> Offline:
     """Re-run the verification from the bundle alone. FormatError: the bundle is unusable."""
     out = Offline()
@@ -214,6 +279,7 @@ def verify_bundle(bundle: Bundle) -> Offline:
         _split_views(out)
         _consistency(bundle, out)
         _inclusions(bundle, out)
+        _tiled(bundle, out)
     except TLogCheckError as exc:  # a parser's complaint about stored bytes
         raise FormatError(f"bundle {bundle.path}: {exc}") from None
     return out
