@@ -214,6 +214,8 @@ def test_serve_prints_urls_and_vkey_and_stops_cleanly(tmp_path: Path, stop: sign
         assert url in out
     assert info.vkey in out and info.vkey == data.demo_signer()[1]
     assert "weak-etag" in out
+    assert f"tiles    {info.edge_url}/checkpoint" in out
+    assert f"--tlog-api tiles --tlog-url {info.edge_url}" in out
     assert not ready.exists()
     assert not Path(info.data_dir).exists()
     assert all(refused(url) for url in urls(info))

@@ -4,7 +4,9 @@
     tlogcheck serve --db release/db.jsonl --signer-key release/signer.key --port 8080
     tlogcheck serve --canary-entries 3000 --canary-weight 30     # an Argo canary step
 
-Prints the URLs (edge, origin, canary origin, admin) and the verifier key, and, with
+The origin serves the log both as API v1 (`/v1/log/...`) and as a C2SP tiled log at the
+same prefix (`/checkpoint`, `/tile/...`): one deployment, checked with `--tlog-api v1` or
+`tiles`. Prints the URLs (edge, origin, canary origin, admin) and the verifier key, and, with
 `--ready-file PATH`, writes the stack's description there as JSON once every listener
 accepts connections (removed again at exit). SIGTERM or Ctrl-C stops it cleanly: the
 servers close, an nginx edge is stopped, a temporary data directory is removed, and
@@ -163,6 +165,8 @@ def summary(info: StackInfo) -> str:
         f"tlogcheck serve: release {info.release}, {info.tree_size} entries ({info.db_path})",
         f"  edge     {info.edge_url}   ({info.edge_kind})",
         f"  origin   {info.origin_url}",
+        f"  tiles    {info.edge_url}/checkpoint   (C2SP tlog-tiles beside API v1: "
+        f"--tlog-api tiles --tlog-url {info.edge_url})",
     ]
     if info.canary_origin_url is not None:
         lines.append(
