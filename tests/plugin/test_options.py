@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tlogcheck.plugin.suite import OPTIONS, Target
-from tlogcheck.plugin.target import http_url, plan, seed_value
+from tlogcheck.plugin.target import plan
+from tlogcheck.plugin.target_options import http_url, seed_value
 
 pytest_plugins = ["pytester"]
 

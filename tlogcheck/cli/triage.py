@@ -31,8 +31,8 @@ from tlogcheck.incident.kube import kube_steps
 from tlogcheck.incident.triage import Triage, run_triage
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
 from tlogcheck.plugin.options import Option
-from tlogcheck.plugin.target import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
-from tlogcheck.plugin.target import URL as SUITE_URL
+from tlogcheck.plugin.target_options import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
+from tlogcheck.plugin.target_options import URL as SUITE_URL
 
 # The suite's target options; --tlog-url is required here (triage has no embedded target).
 URL = replace(

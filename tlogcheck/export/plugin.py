@@ -25,7 +25,7 @@ from tlogcheck.errors import ConfigError
 from tlogcheck.export import metrics, summary
 from tlogcheck.plugin import report
 from tlogcheck.plugin.options import Option, value
-from tlogcheck.plugin.target import http_url
+from tlogcheck.plugin.target_options import http_url
 
 __all__ = ["METRICS_FILE", "METRICS_JOB", "OPTIONS", "PUSHGATEWAY", "configure"]
 

@@ -70,8 +70,8 @@ from tlogcheck.errors import (
 from tlogcheck.plugin import evidence, report
 from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.report import note_test
-from tlogcheck.plugin.target import OPTIONS as TARGET_OPTIONS
 from tlogcheck.plugin.target import TARGET_KEY, Target, plan, runs_suite
+from tlogcheck.plugin.target_options import OPTIONS as TARGET_OPTIONS
 from tlogcheck.plugin.verdicts import inconclusive_cause
 from tlogcheck.state import State, now_rfc3339, save_state
 
