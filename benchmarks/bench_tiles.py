@@ -12,7 +12,9 @@ sample, and the newest entries (what a monitor following the log reads):
   tiles, the proof computed from tiles and verified), tiles read once per run.
 
 Both run sequentially on one connection-pooled `TLogClient`; requests and wall seconds
-are printed side by side. Nothing is asserted.
+are printed side by side. Then the suite's own read of 64 sampled entries of a tiled log
+(`tests_synthetic/test_tiles.py`): tiles read one by one beside tiles read ahead
+concurrently (`TileReader.prefetch`). Nothing is asserted.
 
     .venv/bin/python benchmarks/bench_tiles.py [--leaves N] [--proofs K] [--delay S]
 """
@@ -119,6 +121,34 @@ def _tiles(client: TLogClient, sample: list[int], vkey: str) -> None:
         tree.verify_entry(i)
 
 
+def _suite_read(client: TLogClient, sample: list[int], vkey: str, ahead: bool) -> None:
+    """The suite's inclusion check of a tiled log: tiles read ahead concurrently (`ahead`)
+    or one by one, each then checked."""
+    reader = TileReader(client)
+    cp, _ = reader.checkpoint([note.parse_verifier_key(vkey)])
+    if ahead:
+        reader.prefetch(p for i in sample for p in tiles.paths_for_entry(i, cp.tree_size))
+    tree = reader.tree(cp.tree_size, cp.root_hash)
+    for i in sample:
+        tree.verify_entry(i)
+
+
+def _measure_suite(log: _Log, server: ThreadingHTTPServer, sample: list[int], delay: float) -> None:
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    print(
+        f"the suite's read of {len(sample)} sampled entries, {log.tree.size} entries, "
+        f"+{delay * 1000:g} ms per request, client concurrency 16:"
+    )
+    for name, ahead in (("one by one", False), ("read ahead", True)):
+        with TLogClient(url, timeout=10, max_body=1 << 20) as client:
+            before = log.requests["tiles"]
+            start = time.perf_counter()
+            _suite_read(client, sample, log.vkey, ahead)
+            seconds = time.perf_counter() - start
+        requests = log.requests["tiles"] - before
+        print(f"  {name:10}  requests {requests:6d}  seconds {seconds:7.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--leaves", type=int, default=1_000_000)
@@ -139,6 +169,7 @@ def main() -> None:
     try:
         for what, sample in samples.items():
             _measure(log, server, sample, what, args.delay)
+        _measure_suite(log, server, samples["seeded random sample"][:64], args.delay)
     finally:
         server.shutdown()
         server.server_close()

@@ -321,3 +321,33 @@ def test_paths_not_spelled_as_the_spec_spells_them_are_refused(path: str) -> Non
 )
 def test_cache_rules_of_a_tiled_log(path: str, value: str | None, ok: bool) -> None:
     assert (tiles.cache_problem(path, value) is None) == ok, tiles.cache_problem(path, value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 1300), st.data())
+def test_paths_for_entry_are_read_by_verifying_it(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, size - 1))
+    entries = [b"e%d" % i for i in range(size)]
+    seen: list[str] = []
+    tree = tiles.TiledTree(
+        _dict_fetch(tiles.build_tiles(entries), seen), size, merkle.root_of(entries)
+    )
+    tree.verify_entry(index)
+    want = tiles.paths_for_entry(index, size)
+    # Nothing read ahead is wasted: the checked read asks for every one of them.
+    assert set(want) <= set(seen) and len(set(want)) == len(want)
+
+
+def test_paths_for_entry_of_a_three_level_log(
+    big: tuple[list[bytes], dict[str, bytes], bytes],
+) -> None:
+    _, files, root = big
+    for index in (0, 65535, 256000, BIG - 1):
+        seen: list[str] = []
+        tiles.TiledTree(_dict_fetch(files, seen), BIG, root).verify_entry(index)
+        assert set(tiles.paths_for_entry(index, BIG)) <= set(seen)
+    assert tiles.paths_for_entry(256000, BIG) == [
+        "tile/entries/x001/000.p/77", "tile/0/x001/000.p/77", "tile/1/003.p/232",
+        "tile/2/000.p/3",
+    ]  # fmt: skip
+    assert tiles.paths_for_entry(BIG, BIG) == []

@@ -2,10 +2,10 @@
 
 `--tlog-url` is the log's prefix: `<prefix>/checkpoint` is its signed checkpoint,
 `<prefix>/tile/<L>/<N>[.p/<W>]` its hash tiles, `<prefix>/tile/entries/<N>[.p/<W>]` its
-entry bundles. A tiled log serves no proofs: they are computed from tiles, and every tile
-read is checked first — 32 bytes a hash, its hash in the tile above, every bundle entry
-against its level-0 hash — so a wrong byte anywhere fails naming the tile's path. In the
-playbook's order:
+entry bundles. A tiled log serves no proofs: they are computed from tiles (read ahead
+concurrently, then checked one by one), and every tile read is checked first — 32 bytes
+a hash, its hash in the tile above, every bundle entry against its level-0 hash — so a
+wrong byte anywhere fails naming the tile's path. In the playbook's order:
 
 - health (§0, §3.1): the checkpoint answers 200 within the timeout on the edge and the
   origin; `/healthz` is checked where it is served (a tiled log need not serve one).
@@ -140,11 +140,14 @@ def test_root_rebuilt_from_the_right_edge_tiles_is_the_checkpoints(
 @pytest.mark.inclusion
 def test_sampled_entries_are_included_in_the_checkpoint(
     tiled_tree: TiledTree,
+    tile_reader: TileReader,
     tiles_checkpoint: ServedCheckpoint,
     tiles_sample: list[int],
     tlog_target: Target,
     request: pytest.FixtureRequest,
 ) -> None:
+    size = tiles_checkpoint.tree.tree_size
+    tile_reader.prefetch(p for i in tiles_sample for p in tiles.paths_for_entry(i, size))
     failures: list[tuple[int, str]] = []
     for i in tiles_sample:
         try:

@@ -215,6 +215,21 @@ def edge_tiles(size: int) -> list[Tile]:
     return tiles
 
 
+def paths_for_entry(index: int, size: int) -> list[str]:
+    """What reading entry `index` of a tree of `size` needs first: its bundle, its level-0
+    tile and the tiles above it (each full tile is checked against its parent). The
+    proof's other tiles are the right edge's (`edge_tiles`) and neighbours in these."""
+    if not 0 <= index < size:
+        return []
+    bundle = index // TILE_WIDTH
+    paths = [entries_path(bundle, tile_width(0, bundle, size))]
+    level, n = 0, bundle
+    while (width := tile_width(level, n, size)) > 0:
+        paths.append(tile_path(level, n, width))
+        level, n = level + 1, n // TILE_WIDTH
+    return paths
+
+
 def parse_tile(data: bytes, width: int, path: str) -> list[bytes]:
     """The hashes of a tile; its length must be exactly 32 × width."""
     if len(data) != HASH_SIZE * width:

@@ -7,12 +7,12 @@ Every response is kept in `responses` so checks can look at headers (cache rules
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tlogcheck import tiles
 from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
-from tlogcheck.errors import FormatError, TargetUnreachable
+from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
 
@@ -29,7 +29,29 @@ class TileReader:
     # Key names whose signatures on the last checkpoint verified.
     signed_by: list[str] = field(default_factory=list)
 
+    # Bodies read ahead by `prefetch` (None: a 404), each handed out once by `fetch`.
+    _ahead: dict[str, bytes | None] = field(default_factory=dict)
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Read `paths` concurrently (the client's concurrency) so the checked reads that
+        follow wait for one round trip, not one each. Failures are left for `fetch` to
+        meet again, where they are reported in context."""
+        todo = [p for p in dict.fromkeys(paths) if p not in self._ahead]
+
+        def read(path: str) -> None:
+            try:
+                self._ahead[path] = self._read(path)
+            except TLogCheckError:
+                pass
+
+        self.client.map(read, todo)
+
     def fetch(self, path: str) -> bytes | None:
+        if path in self._ahead:
+            return self._ahead.pop(path)
+        return self._read(path)
+
+    def _read(self, path: str) -> bytes | None:
         response = self.client.get("/" + path, view=self.view)
         self.responses.append(response)
         if response.status == 404:
