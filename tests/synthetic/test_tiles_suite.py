@@ -177,3 +177,13 @@ def test_api_travels_to_workers_and_into_the_replay_command() -> None:
                seed=7, timeout=1.0, sample=1, api="tiles")  # fmt: skip
     assert Target.from_wire(t.to_wire()).api == "tiles"
     assert "--tlog-api=tiles" in t.replay_command()
+
+
+def test_the_demos_tiles_step_ends_as_it_says() -> None:
+    from tlogcheck.cli.demo import STEPS
+
+    step = next(s for s in STEPS if "--tlog-api=tiles" in s.args)
+    run = run_suite(step.args)
+    assert step.succeeded(run), _why(run)
+    assert run.failed_checks == {"inclusion"}, _why(run)
+    assert "tile/0/000 hashes to" in run.output

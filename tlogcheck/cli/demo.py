@@ -63,6 +63,20 @@ STEPS: list[DemoStep] = [
         "hashes), the playbook alert and section (TLogInclusionProofFail, §3.2), the "
         "next diagnostic step, the seed, and the command that re-runs one failing index.",
     ),
+    DemoStep(
+        "3. The same log read as C2SP tiles, one tile corrupted",
+        "The deployment also serves its log as a C2SP tiled log (/checkpoint, /tile/...), "
+        "the layout of Tessera logs and Rekor v2. With --tlog-api tiles the suite reads "
+        "it that way: proofs computed from tiles, every tile checked against the one "
+        "above it. Here one hash of the full tile tile/0/000 is flipped (fault "
+        "`tiles-corrupt-hash`): expect the inclusion check to fail naming that tile, and "
+        "the API v1 checks to skip, saying why.",
+        (*_COMMON, "--tlog-api=tiles", "--tlog-embedded-fault=tiles-corrupt-hash"),
+        EXIT_FAILED,
+        frozenset({"inclusion"}),
+        after="The failure names the tile whose hashes do not add up to its parent "
+        "(tile/1/000...), and the re-run command keeps --tlog-api=tiles.",
+    ),
 ]
 
 
