@@ -49,7 +49,7 @@ from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
 from tlogcheck.spec import PATH_HEALTH, etag_problem
 from tlogcheck.tiles import TiledTree
 from tlogcheck.tiles_client import PATH_CHECKPOINT, TileReader
-from tlogcheck.verify import NO_EDGE, Tree, staleness
+from tlogcheck.verify import NO_EDGE, Tree, answered_by, from_release, mixed, staleness
 
 pytestmark = pytest.mark.api("tiles")
 
@@ -201,6 +201,7 @@ def _origin_tree(request: pytest.FixtureRequest) -> Callable[[], TiledTree]:
     def read() -> TiledTree:
         reader: TileReader = request.getfixturevalue("origin_tile_reader")
         served: ServedCheckpoint = request.getfixturevalue("origin_tiles_checkpoint")
+        reader.release = served.tree.release
         return reader.tree(served.tree.tree_size, served.tree.root_hash)
 
     return read
@@ -264,39 +265,36 @@ def test_edge_and_origin_serve_one_log(
     tlog_target: Target,
     tiles_checkpoint: ServedCheckpoint,
     origin_tiles_checkpoint: ServedCheckpoint,
+    tiled_tree: TiledTree,
     origin_tile_reader: TileReader,
 ) -> None:
     if tlog_target.has_edge is False:
         pytest.skip(NO_EDGE)
     edge, origin = tiles_checkpoint.tree, origin_tiles_checkpoint.tree
     expected = "edge and origin (X-Bypass: 1) serve one log: one checkpoint and the same tiles"
-    if edge.tree_size > origin.tree_size or (edge.tree_size == origin.tree_size and edge != origin):
-        fail(
-            TILES["parity"],
-            expected=expected,
-            served=f"split view: the edge's checkpoint {edge.describe()}, the origin's "
-            f"{origin.describe()}\n          edge:   {tiles_checkpoint.response.describe()}"
-            f"\n          origin: {origin_tiles_checkpoint.response.describe()}",
-        )
-    if edge.tree_size < origin.tree_size:
-        newer = origin_tile_reader.tree(origin.tree_size, origin.root_hash)
-        problem = _extends(newer, edge, lambda: newer)
-        if problem is None:
-            problem, _ = staleness(edge, tiles_checkpoint.response)
+    views = (
+        f"\n          edge:   {tiles_checkpoint.response.describe()}"
+        f"\n          origin: {origin_tiles_checkpoint.response.describe()}"
+    )
+    if edge != origin:
+        problem = _one_log(edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint)
         if problem is not None:
-            fail(TILES["parity"], expected=expected, served=f"the edge lags the origin: {problem}")
+            fail(TILES["parity"], expected=expected, served=problem + views)
         return
     paths = _paths(edge.tree_size)[1:]
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
-    answers = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
     by_path: dict[str, dict[str, Response]] = {}
-    for response in answers:
+    release = edge.release
+
+    def ask(pv: tuple[str, str]) -> Response:
+        return answered_by(tlog_client, pv[0], view=pv[1], release=release)
+
+    for response in tlog_client.map(ask, asks):
         by_path.setdefault(response.path, {})[response.view] = response
     problems = [
-        f"{path}: edge {views['edge'].describe()}\n            origin {views['origin'].describe()}"
-        for path, views in by_path.items()
-        if (views["edge"].status, views["edge"].body)
-        != (views["origin"].status, views["origin"].body)
+        f"{path}: edge {v['edge'].describe()}\n            origin {v['origin'].describe()}"
+        for path, v in by_path.items()
+        if _answer(v["edge"]) != _answer(v["origin"])
     ]
     if problems:
         fail(
@@ -305,6 +303,38 @@ def test_edge_and_origin_serve_one_log(
             served=f"{len(problems)} of {len(by_path)} paths differ:\n          "
             + "\n          ".join(problems[:SHOWN]),
         )
+
+
+def _one_log(
+    edge: Tree,
+    origin: Tree,
+    edge_tree: TiledTree,
+    origin_reader: TileReader,
+    served: ServedCheckpoint,
+) -> str | None:
+    """Two checkpoints of the two views: None when they are one log as they may be, else
+    the problem. The older must be proved a prefix of the newer by the newer's tiles; an
+    older edge must be within its max-age (a lagging cache); an older origin only when two
+    releases answered (a canary: the origin Service mixes the old release's pods)."""
+    if edge.tree_size == origin.tree_size:
+        return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
+    if edge.tree_size < origin.tree_size:
+        origin_reader.release = origin.release
+        newer = origin_reader.tree(origin.tree_size, origin.root_hash)
+        problem = _extends(newer, edge, lambda: newer)
+        if problem is not None:
+            return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
+        problem, _ = staleness(edge, served.response)
+        return None if problem is None else f"the edge lags the origin: {problem}"
+    problem = _extends(edge_tree, origin, lambda: edge_tree)
+    if problem is not None:
+        return f"split view: the origin's tree is not a prefix of the edge's: {problem}"
+    if mixed(edge.release, origin.release):
+        return None  # a canary: the newer release's tree, proven to extend the older's
+    return (
+        f"the origin serves an older tree than the edge ({origin.describe()} < "
+        f"{edge.describe()}), one release answering: pods behind, or a rollback"
+    )
 
 
 # --- cache: playbook §3.3 ---------------------------------------------------------------
@@ -344,6 +374,8 @@ def test_full_tiles_hit_the_edge_cache(
     paths = ["/" + p for p in _full_paths(tiles_checkpoint.tree.tree_size)]
     if not paths:
         pytest.skip(f"no full tile yet ({tiles_checkpoint.tree.describe()}): nothing immutable")
+    release = tiles_checkpoint.tree.release
+    tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
     judge_hit_rate(request.config, tlog_client, paths)
 
 
@@ -359,8 +391,14 @@ def _etag_problems(client: TLogClient, response: Response) -> list[str]:
         problem = etag_problem(etag, response.body)
         if problem is not None:
             problems.append(f"{response.view} {response.path}: {problem}")
-    again = client.get(response.path, view=response.view, headers={"If-None-Match": etag})
-    made_up = client.get(response.path, view=response.view, headers={"If-None-Match": MADE_UP})
+    # During a canary a pod of another release may answer: ask the one that gave the ETag.
+    again, made_up = (
+        from_release(
+            client, response.path, view=response.view, release=response.release,
+            headers={"If-None-Match": validator},
+        )
+        for validator in (etag, MADE_UP)
+    )  # fmt: skip
     if {again.status, made_up.status} & RETRY_STATUSES:
         return [UNJUDGED]  # unavailable after the retries: nothing to judge by
     if again.status == 200 and again.body == response.body:

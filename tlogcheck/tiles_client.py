@@ -15,6 +15,7 @@ from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
 from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
+from tlogcheck.verify import answered_by
 
 PATH_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
 
@@ -28,6 +29,9 @@ class TileReader:
     responses: list[Response] = field(default_factory=list)
     # Key names whose signatures on the last checkpoint verified.
     signed_by: list[str] = field(default_factory=list)
+    # The release (X-TLog-Release) whose checkpoint the tiles are read for: a 404 from a
+    # pod of another release is asked again (bounded), as `verify.answered_by` does.
+    release: str | None = None
 
     # Bodies read ahead by `prefetch` (None: a 404), each handed out once by `fetch`.
     _ahead: dict[str, bytes | None] = field(default_factory=dict)
@@ -53,6 +57,11 @@ class TileReader:
 
     def _read(self, path: str) -> bytes | None:
         response = self.client.get("/" + path, view=self.view)
+        if response.status == 404 and self.release is not None:
+            # During a canary a pod of the other release may not have this tree's tiles.
+            response = answered_by(
+                self.client, "/" + path, view=self.view, release=self.release, first=response
+            )
         self.responses.append(response)
         if response.status == 404:
             return None

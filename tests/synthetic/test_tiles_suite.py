@@ -11,7 +11,9 @@ healthy: that it then passes is the healthy half.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from tlogcheck.cli.demo import MATRIX_FAULT_OPTIONS, MATRIX_FAULT_SPEC, matrix_c
 from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.plugin.suite import Target
 from tlogcheck.plugin.target import plan
+from tlogcheck.refstack.stack import RunningStack
 
 pytest_plugins = ["pytester"]
 
@@ -187,3 +190,46 @@ def test_the_demos_tiles_step_ends_as_it_says() -> None:
     assert step.succeeded(run), _why(run)
     assert run.failed_checks == {"inclusion"}, _why(run)
     assert "tile/0/000 hashes to" in run.output
+
+
+# --- a canary, read as tiles --------------------------------------------------------------
+
+MakeRefstack = Callable[..., RunningStack]
+CANARY = ("--tlog-api=tiles", "-m", "not load", "--tlog-sample=16")
+
+
+def _canary(make_refstack: MakeRefstack, weight: int, **kwargs: Any) -> RunningStack:
+    return make_refstack(entries=256, canary_entries=300, canary_weight=weight, **kwargs)
+
+
+def test_public_edge_of_a_healthy_canary_passes(make_refstack: MakeRefstack) -> None:
+    info = _canary(make_refstack, 50).info
+    run = run_suite([f"--tlog-url={info.edge_url}", f"--tlog-vkey={info.vkey}", *CANARY])
+    assert run.exitstatus == 0, _why(run)
+    assert set(run.report["releases"]) == {"v1.0.0", "v1.1.0"}, run.report["releases"]
+
+
+@pytest.mark.parametrize("weight, origin", [(0, "canary"), (100, "stable")])
+def test_parity_proves_two_releases_tiles_are_one_log(
+    make_refstack: MakeRefstack, weight: int, origin: str
+) -> None:
+    """The edge reaches one release only, the origin view the other."""
+    info = _canary(make_refstack, weight).info
+    origin_url = info.canary_origin_url if origin == "canary" else info.origin_url
+    run = run_suite(
+        [f"--tlog-url={info.edge_url}", f"--tlog-origin-url={origin_url}", *CANARY, "-m", "parity"]
+    )
+    assert run.exitstatus == 0, _why(run)
+    assert run.check_verdicts()["parity"] == "passed", _why(run)
+
+
+def test_parity_fails_a_canary_whose_tiles_are_not_an_extension(
+    make_refstack: MakeRefstack,
+) -> None:
+    info = _canary(make_refstack, 0, faults=["history-rewrite"]).info
+    run = run_suite(
+        [f"--tlog-url={info.edge_url}", f"--tlog-origin-url={info.canary_origin_url}", *CANARY,
+         "-m", "parity"]
+    )  # fmt: skip
+    assert run.exitstatus == 1, _why(run)
+    assert "split view: the edge's tree is not a prefix of the origin's" in run.output

@@ -87,6 +87,7 @@ def origin_tiles_checkpoint(
 def tiled_tree(tile_reader: TileReader, tiles_checkpoint: ServedCheckpoint) -> TiledTree:
     """The edge checkpoint's tree, read from the edge's tiles as checks ask (each tile once)."""
     tree = tiles_checkpoint.tree
+    tile_reader.release = tree.release
     return tile_reader.tree(tree.tree_size, tree.root_hash)
 
 
