@@ -33,8 +33,11 @@ from tlogcheck.errors import ConfigError, DbError, NoteError
 
 __all__ = [
     "DEMO_KEY_NAME",
+    "Chained",
     "DemoData",
     "EntryView",
+    "Patched",
+    "alter_entry",
     "PackedEntries",
     "demo_entries",
     "demo_entry",
@@ -297,3 +300,53 @@ def load_db(source: str | os.PathLike[str]) -> tuple[PackedEntries, list[bytes]]
     if len(offsets) != len(leaves) + 1 or offsets[-1] != len(buf):
         raise DbError(f"{path}: a line holds a carriage return (\\r): not one JSON object")
     return PackedEntries(buf, offsets), leaves
+
+
+# --- derived views: what the reference deployment's faults and canary serve -----------
+
+_DIGIT_SWAP = bytes.maketrans(b"0123456789", b"1234567898")
+
+
+def alter_entry(entry: bytes) -> bytes:
+    """A different entry that is still the same JSON shape: its last decimal digit moved
+    (0->1 ... 8->9, 9->8: never a new leading zero), or, without digits, a space
+    before the closing brace."""
+    for pos in range(len(entry) - 1, -1, -1):
+        c = entry[pos]
+        if 0x30 <= c <= 0x39:
+            return entry[:pos] + entry[pos : pos + 1].translate(_DIGIT_SWAP) + entry[pos + 1 :]
+    end = entry.rfind(b"}")
+    if end < 0:
+        return entry + b" "
+    return entry[:end] + b" " + entry[end:]
+
+
+class Patched(EntryView):
+    """A view of entries with one of them replaced."""
+
+    __slots__ = ("_base", "_entry_bytes", "_index")
+
+    def __init__(self, base: Sequence[bytes], index: int, entry: bytes) -> None:
+        self._base, self._index, self._entry_bytes = base, index, entry
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    def _entry(self, index: int) -> bytes:
+        return self._entry_bytes if index == self._index else self._base[index]
+
+
+class Chained(EntryView):
+    """Entries of a log followed by more: the canary release's view of the stable one."""
+
+    __slots__ = ("_base", "_extra")
+
+    def __init__(self, base: Sequence[bytes], extra: Sequence[bytes]) -> None:
+        self._base, self._extra = base, extra
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._extra)
+
+    def _entry(self, index: int) -> bytes:
+        n = len(self._base)
+        return self._base[index] if index < n else self._extra[index - n]

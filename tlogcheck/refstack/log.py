@@ -24,7 +24,8 @@ from urllib.parse import unquote
 from tlogcheck import note, spec, tiles
 from tlogcheck.errors import ConfigError
 from tlogcheck.merkle import StoredTree
-from tlogcheck.refstack.data import EntryView
+from tlogcheck.refstack import tileserve
+from tlogcheck.refstack.data import Chained, Patched, alter_entry
 from tlogcheck.refstack.faults import DEFAULT_BEHIND, DEFAULT_TRUNCATED_EXTRA, FaultSet
 
 __all__ = [
@@ -57,21 +58,6 @@ _HUGE = 1 << 63
 _EXTRA_HASH = _sha256(b"tlogcheck refstack: extra-proof-hash").digest()
 _SIG_PREFIX = "\u2014 ".encode()
 _TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
-_DIGIT_SWAP = bytes.maketrans(b"0123456789", b"1234567898")
-
-
-def alter_entry(entry: bytes) -> bytes:
-    """A different entry that is still the same JSON shape: its last decimal digit moved
-    (0->1 ... 8->9, 9->8: never a new leading zero), or, without digits, a space
-    before the closing brace."""
-    for pos in range(len(entry) - 1, -1, -1):
-        c = entry[pos]
-        if 0x30 <= c <= 0x39:
-            return entry[:pos] + entry[pos : pos + 1].translate(_DIGIT_SWAP) + entry[pos + 1 :]
-    end = entry.rfind(b"}")
-    if end < 0:
-        return entry + b" "
-    return entry[:end] + b" " + entry[end:]
 
 
 def _flip(digest: bytes) -> bytes:
@@ -135,37 +121,6 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
         if candidate == opaque:
             return True
     return False
-
-
-class _Patched(EntryView):
-    """A view of entries with one of them replaced."""
-
-    __slots__ = ("_base", "_entry_bytes", "_index")
-
-    def __init__(self, base: Sequence[bytes], index: int, entry: bytes) -> None:
-        self._base, self._index, self._entry_bytes = base, index, entry
-
-    def __len__(self) -> int:
-        return len(self._base)
-
-    def _entry(self, index: int) -> bytes:
-        return self._entry_bytes if index == self._index else self._base[index]
-
-
-class _Chained(EntryView):
-    """Entries of a log followed by more: the canary release's view of the stable one."""
-
-    __slots__ = ("_base", "_extra")
-
-    def __init__(self, base: Sequence[bytes], extra: Sequence[bytes]) -> None:
-        self._base, self._extra = base, extra
-
-    def __len__(self) -> int:
-        return len(self._base) + len(self._extra)
-
-    def _entry(self, index: int) -> bytes:
-        n = len(self._base)
-        return self._base[index] if index < n else self._extra[index - n]
 
 
 TreeSource = StoredTree | Callable[[], StoredTree]
@@ -296,7 +251,7 @@ class Log:
         if not 0 <= index < self.size:
             raise ConfigError(f"fork index {index} outside 0..{self.size - 1}")
         changed = alter_entry(self._entries[index])
-        entries = _Patched(self._entries, index, changed)
+        entries = Patched(self._entries, index, changed)
 
         def build() -> StoredTree:
             leaves = self._leaves()
@@ -315,7 +270,7 @@ class Log:
             return StoredTree(leaves)
 
         base = self._entries if len(self._entries) == self.size else self._entries[: self.size]
-        return self._derived(_Chained(base, extra), build, release=release)
+        return self._derived(Chained(base, extra), build, release=release)
 
     def truncated(self, extra: int = DEFAULT_TRUNCATED_EXTRA) -> Log:
         """Announces `size + extra` entries (root, checkpoint, proofs) but serves `size`."""
@@ -478,9 +433,6 @@ class Log:
         if path == _TILES_CHECKPOINT or path.startswith("/tile/"):
             _method(method)
             _params(query, ())
-            # Imported here: the tiles module builds on this one.
-            from tlogcheck.refstack import tileserve
-
             found = tileserve.answer(self, path, f)
             if found is None:
                 raise _HttpError(404, f"no such tile at tree size {self.size}")

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tlogcheck import note, tiles
+from tlogcheck.refstack.data import alter_entry
 from tlogcheck.refstack.faults import DEFAULT_BEHIND
-from tlogcheck.refstack.log import alter_entry
 
 if TYPE_CHECKING:
     from tlogcheck.refstack.log import Log
