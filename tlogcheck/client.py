@@ -52,7 +52,6 @@ deadline-enforcing socket layer (`tlogcheck.transport`). Bodies are read with
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -60,7 +59,6 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -68,7 +66,6 @@ from typing import TypeVar
 import httpx
 
 from tlogcheck import __version__, spec, tls
-from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_status_of
 from tlogcheck.errors import (
     ConfigError,
     FormatError,
@@ -78,6 +75,7 @@ from tlogcheck.errors import (
     TargetUnreachable,
 )
 from tlogcheck.memo import Key, ResponseMemo, again
+from tlogcheck.response import Response
 from tlogcheck.spec import (
     ConsistencyProof,
     Health,
@@ -107,72 +105,11 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
 VIEWS = ("edge", "origin")
+
 _DIGITS = re.compile(r"[0-9]+")
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# ---------------------------------------------------------------------------------------
-# Response
-
-
-@dataclass(frozen=True)
-class Response:
-    """One answer of the target: the status, headers and the whole (capped) body."""
-
-    url: str
-    path: str
-    view: str
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    # Wall time of the whole `get`, retry waits included: what the check waited.
-    elapsed: float
-    attempts: int = 1
-
-    def header(self, name: str) -> str | None:
-        """A response header (repeated lines joined with ", "), or None."""
-        value: str | None = self.headers.get(name)
-        return value
-
-    @property
-    def cache_status(self) -> str | None:
-        return cache_status_of(self.headers)
-
-    @property
-    def release(self) -> str | None:
-        return self.header("x-tlog-release")
-
-    @property
-    def etag(self) -> str | None:
-        return self.header("etag")
-
-    @property
-    def cache_control(self) -> str | None:
-        return self.header("cache-control")
-
-    @property
-    def age(self) -> int | None:
-        value = (self.header("age") or "").strip()
-        return int(value) if _DIGITS.fullmatch(value) else None
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
-
-    def describe(self) -> str:
-        """One line of evidence: view, path, status, the headers checks read, body hash."""
-        parts = [f"{self.view} GET {self.path} -> HTTP {self.status}"]
-        names = ("etag", "cache-control", "x-tlog-release", "content-encoding", "age")
-        for name in (*names, *(h.lower() for h in CACHE_STATUS_HEADERS), "location"):
-            value = self.header(name)
-            if value is not None:
-                parts.append(f"{name}: {value}")
-        parts.append(f"body {len(self.body)} bytes sha256 {self.sha256}")
-        if self.attempts > 1:
-            parts.append(f"after {self.attempts} attempts")
-        return ", ".join(parts)
-
 
 # ---------------------------------------------------------------------------------------
 # The client
