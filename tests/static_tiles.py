@@ -9,8 +9,8 @@ sends none.
 
 from __future__ import annotations
 
+import gzip
 import threading
-from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,16 +31,25 @@ def files_of(directory: Path, checkpoint: str) -> dict[str, bytes]:
 
 
 class StaticTiles:
-    def __init__(self, files: Mapping[str, bytes], *, cache: str | None = "rules") -> None:
-        self.files = dict(files)
+    """`files` (kept, not copied: a test may change them while serving) under `prefix`;
+    `gzip = True` sends every body gzipped, asked or not; `paths` records what was asked."""
+
+    def __init__(
+        self, files: dict[str, bytes], *, prefix: str = "", cache: str | None = "rules"
+    ) -> None:
+        self.files = files
+        self.prefix = prefix
         self.cache = cache
+        self.gzip = False
+        self.paths: list[str] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 -- http.server's name
-                path = self.path.split("?", 1)[0].lstrip("/")
+                path = self.path.split("?", 1)[0].removeprefix(owner.prefix).lstrip("/")
+                owner.paths.append(path)
                 body = owner.files.get(path)
                 if body is None:
                     self.send_response(404)
@@ -49,6 +58,9 @@ class StaticTiles:
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
+                if owner.gzip:
+                    body = gzip.compress(body)
+                    self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(body)))
                 if owner.cache == "rules":
                     parsed = tiles.parse_tile_path(path)
@@ -68,7 +80,7 @@ class StaticTiles:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{host!s}:{port}{self.prefix}"
 
     def __enter__(self) -> StaticTiles:
         return self

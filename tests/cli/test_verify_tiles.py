@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.static_tiles import StaticTiles
 from tlogcheck import merkle, note, tiles
 from tlogcheck.cli import main
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -28,43 +26,13 @@ class _Log:
         self.entries = [b"tile entry %d" % i for i in range(N)]
         self.files = tiles.build_tiles(self.entries)
         self.files["checkpoint"] = _checkpoint(N, merkle.root_of(self.entries))
-        self.gzip = False
-        self.paths: list[str] = []
 
 
 @pytest.fixture
-def log() -> Iterator[tuple[_Log, str]]:
+def log() -> Iterator[tuple[_Log, StaticTiles]]:
     state = _Log()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            path = self.path.removeprefix("/log/")
-            state.paths.append(path)
-            body = state.files.get(path)
-            if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            if state.gzip:
-                body = gzip.compress(body)
-                self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/log"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with StaticTiles(state.files, prefix="/log", cache=None) as server:
+        yield state, server
 
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -75,27 +43,32 @@ def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, st
 
 
 @pytest.mark.parametrize("index", [0, 255, 256, N - 1])
-def test_verified(log: tuple[_Log, str], capsys: pytest.CaptureFixture[str], index: int) -> None:
-    state, url = log
+def test_verified(
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str], index: int
+) -> None:
+    state, server = log
+    url = server.url
     code, out, err = verify(capsys, url, str(index), "--vkey", VKEY)
     assert code == EXIT_OK, out + err
     assert out.startswith(f"verified: entry {index} in tree {N} root ")
     assert f"checkpoint signed by {ORIGIN}" in out
-    assert state.paths[0] == "checkpoint"
+    assert server.paths[0] == "checkpoint"
 
 
 def test_gzip_is_accepted_unasked(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state, url = log
-    state.gzip = True
+    state, server = log
+    url = server.url
+    server.gzip = True
     assert verify(capsys, url, "300")[0] == EXIT_OK
 
 
 def test_remembered_tree_is_checked_for_consistency(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state, url = log
+    state, server = log
+    url = server.url
     old = 300
     root = merkle.root_of(state.entries[:old]).hex()
     # The log has moved on: the partial tiles of size 300 are gone, their full tiles serve.
@@ -108,9 +81,10 @@ def test_remembered_tree_is_checked_for_consistency(
 
 
 def test_checkpoint_signed_by_another_key(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state, url = log
+    state, server = log
+    url = server.url
     state.files["checkpoint"] = _checkpoint(N, merkle.root_of(state.entries), OTHER_SKEY)
     code, out, _ = verify(capsys, url, "3", "--vkey", VKEY)
     assert code == EXIT_FAILED
@@ -118,9 +92,10 @@ def test_checkpoint_signed_by_another_key(
 
 
 def test_checkpoint_ahead_of_the_tiles(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state, url = log
+    state, server = log
+    url = server.url
     entries = [*state.entries, b"not served"]
     state.files["checkpoint"] = _checkpoint(N + 1, merkle.root_of(entries))
     code, out, _ = verify(capsys, url, "3", "--vkey", VKEY)
@@ -137,13 +112,14 @@ def test_checkpoint_ahead_of_the_tiles(
     ],
 )
 def test_corrupt_tiles_fail(
-    log: tuple[_Log, str],
+    log: tuple[_Log, StaticTiles],
     capsys: pytest.CaptureFixture[str],
     path: str,
     offset: int,
     message: str,
 ) -> None:
-    state, url = log
+    state, server = log
+    url = server.url
     data = bytearray(state.files[path])
     data[offset] ^= 0x40
     state.files[path] = bytes(data)
@@ -153,9 +129,10 @@ def test_corrupt_tiles_fail(
 
 
 def test_partial_tile_one_hash_short(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state, url = log
+    state, server = log
+    url = server.url
     state.files["tile/0/002.p/40"] = state.files["tile/0/002.p/40"][:-32]
     code, out, _ = verify(capsys, url, "520")
     assert code == EXIT_FAILED
@@ -163,9 +140,9 @@ def test_partial_tile_one_hash_short(
 
 
 def test_index_outside_and_unreachable(
-    log: tuple[_Log, str], capsys: pytest.CaptureFixture[str]
+    log: tuple[_Log, StaticTiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, url = log
+    url = log[1].url
     code, _, err = verify(capsys, url, str(N))
     assert code == EXIT_USAGE
     assert f"index {N} is outside the tree" in err
