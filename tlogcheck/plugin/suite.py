@@ -315,10 +315,11 @@ class SuitePlugin:
         t = self.config.stash.get(TARGET_KEY, None)
         if t is None or not runs_suite_item(item):
             return
-        if time.time() >= t.run_started + t.run_timeout:
-            raise RunBudgetSpent(f"run budget of {t.run_timeout:g} s spent")
+        # A check that does not apply is skipped, spent budget or not: never inconclusive.
         if not _applies(item, t.api):
             pytest.skip(V1_ONLY)
+        if time.time() >= t.run_started + t.run_timeout:
+            raise RunBudgetSpent(f"run budget of {t.run_timeout:g} s spent")
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
