@@ -40,6 +40,7 @@ __all__ = [
     "PATH_ROOT",
     "ConsistencyProof",
     "cache_control_problem",
+    "short_cache_problem",
     "content_type_problem",
     "malformed_requests",
     "consistency_path",
@@ -174,6 +175,23 @@ def stale_while_revalidate(value: str | None) -> int:
     return int(arg) if arg is not None and arg.isdigit() else 0
 
 
+def short_cache_problem(value: str | None, what: str = "a short path") -> str | None:
+    """What is wrong with `value` as the Cache-Control of what is cached briefly (the root,
+    the checkpoint: max-age <= SHORT_MAX_AGE, never immutable, never no-store), or None."""
+    cc = parse_cache_control(value)
+    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+    age = max_age(value)
+    if "immutable" in cc:
+        return f"{shown}; {what} must never be immutable"
+    if "no-store" in cc:
+        return f"{shown}; {what} is cached briefly, not no-store"
+    if age is None:
+        return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
+    if age > SHORT_MAX_AGE:
+        return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
+    return None
+
+
 def cache_control_problem(path: str, value: str | None) -> str | None:
     """What is wrong with `value` as the Cache-Control of a 200 for `path`, or None."""
     kind = path_kind(path)
@@ -182,16 +200,7 @@ def cache_control_problem(path: str, value: str | None) -> str | None:
     if kind == "no-store":
         return None if "no-store" in cc else f"{shown}; expected no-store"
     if kind == "short":
-        age = max_age(value)
-        if "immutable" in cc:
-            return f"{shown}; a short path must never be immutable"
-        if "no-store" in cc:
-            return f"{shown}; a short path is cached briefly, not no-store"
-        if age is None:
-            return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
-        if age > SHORT_MAX_AGE:
-            return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
-        return None
+        return short_cache_problem(value)
     want = parse_cache_control(IMMUTABLE_CACHE_CONTROL)
     if {k: cc.get(k, "<absent>") for k in want} != want:
         return f"{shown}; expected {IMMUTABLE_CACHE_CONTROL}"

@@ -213,7 +213,7 @@ class Log:
     def warm(self) -> Log:
         """Build the tree and the root / checkpoint bodies now rather than on a request."""
         self._root_body(_NO_FAULTS)
-        self._checkpoint_body(_NO_FAULTS)
+        self.checkpoint_body(_NO_FAULTS)
         return self
 
     def _leaves(self) -> list[bytes]:
@@ -315,7 +315,8 @@ class Log:
             self._bodies[key] = body
         return body
 
-    def _checkpoint_body(self, faults: FaultMap) -> bytes:
+    def checkpoint_body(self, faults: FaultMap) -> bytes:
+        """The signed checkpoint as served under `faults` (also the tiled log's)."""
         mismatch = "checkpoint-root-mismatch" in faults
         bad_sig = "checkpoint-bad-signature" in faults
         stall = faults.get("signer-stall")
@@ -334,10 +335,6 @@ class Log:
                 body = _spoil_signature(body)
             self._bodies[key] = body
         return body
-
-    def checkpoint_body(self, faults: FaultMap) -> bytes:
-        """The signed checkpoint as served under `faults` (also the tiled log's)."""
-        return self._checkpoint_body(faults)
 
     def _healthz_body(self) -> bytes:
         body = self._bodies.get("healthz")
@@ -416,11 +413,11 @@ class Log:
         if path == spec.PATH_ROOT:
             _method(method)
             _params(query, ())
-            return 200, JSON, self._short(f), self._root_body(f)
+            return 200, JSON, self.short_cache(f), self._root_body(f)
         if path == spec.PATH_CHECKPOINT:
             _method(method)
             _params(query, ())
-            return 200, TEXT, self._short(f), self._checkpoint_body(f)
+            return 200, TEXT, self.short_cache(f), self.checkpoint_body(f)
         if path == spec.PATH_CONSISTENCY:
             _method(method)
             return self._consistency(query, f)
@@ -439,20 +436,12 @@ class Log:
             return 200, *found
         raise _HttpError(404, "unknown path")
 
-    text_type = TEXT
-
     def immutable_cache(self, f: FaultMap) -> str:
         """Cache-Control of what never changes, under the cache faults on."""
-        return self._immutable(f)
+        return self.short if "missing-immutable" in f else IMMUTABLE
 
     def short_cache(self, f: FaultMap) -> str:
         """Cache-Control of the root and checkpoint, under the cache faults on."""
-        return self._short(f)
-
-    def _immutable(self, f: FaultMap) -> str:
-        return self.short if "missing-immutable" in f else IMMUTABLE
-
-    def _short(self, f: FaultMap) -> str:
         if "root-immutable" in f:
             return IMMUTABLE
         if "edge-lag-swr" in f:
@@ -475,7 +464,7 @@ class Log:
                 body = alter_entry(body)
             if "wrong-content-type" in f:
                 ctype = "text/html; charset=utf-8"
-        return 200, ctype, self._immutable(f), body
+        return 200, ctype, self.immutable_cache(f), body
 
     def _proof(self, raw: str, query: str, f: FaultMap) -> tuple[int, str, str, bytes]:
         if "/" in raw:
@@ -486,7 +475,7 @@ class Log:
         latest = "tree_size" not in params
         if not latest:
             n = _decimal(params["tree_size"], "tree_size", f)
-            cache = self._immutable(f)
+            cache = self.immutable_cache(f)
             if not 1 <= n <= size:
                 raise _HttpError(
                     404, f"tree_size {params['tree_size'][:40]} out of range: 1..{size}"
@@ -531,7 +520,7 @@ class Log:
                 "consistency_path": [h.hex() for h in _spoil_path(path, f)],
             }
         )
-        return 200, JSON, self._immutable(f), body
+        return 200, JSON, self.immutable_cache(f), body
 
 
 def _method(method: str) -> None:

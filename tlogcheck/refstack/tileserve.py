@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tlogcheck import note, tiles
+from tlogcheck import note, spec, tiles
 from tlogcheck.refstack.data import alter_entry
 from tlogcheck.refstack.faults import DEFAULT_BEHIND
 
@@ -87,7 +87,7 @@ def checkpoint_body(log: Log, faults: Mapping[str, str]) -> bytes:
 def answer(log: Log, path: str, faults: Mapping[str, str]) -> tuple[str, str, bytes] | None:
     """(content type, Cache-Control, body) of a tiles path, or None: not found."""
     if path == "/" + tiles.PATH_CHECKPOINT:
-        return log.text_type, log.short_cache(faults), checkpoint_body(log, faults)
+        return spec.TEXT_TYPE, log.short_cache(faults), checkpoint_body(log, faults)
     where = tiles.parse_tile_path(path[1:])
     if where is None:
         return None
