@@ -20,8 +20,8 @@ import statistics
 import sys
 from collections import Counter
 
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.refstack.stack import start_stack
+from tlogcheck.runs import run_suite
 
 WEIGHTS = (None, 10, 50, 90)
 

@@ -27,9 +27,9 @@ import time
 
 import httpcore
 
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.client import TLogClient
 from tlogcheck.refstack.stack import start_stack
+from tlogcheck.runs import run_suite
 from tlogcheck.spec import entry_path
 
 ENTRIES = 1024

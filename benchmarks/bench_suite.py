@@ -22,12 +22,12 @@ import sys
 import time
 
 from tlogcheck import merkle
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.client import TLogClient
 from tlogcheck.refstack.stack import start_stack
-from tlogcheck.sampling import sample_indices
+from tlogcheck.runs import run_suite
 from tlogcheck.spec import entry_path, parse_inclusion, proof_path
 from tlogcheck.verify import Tree, read_root, verify_inclusions
+from tlogcheck.verify.sampling import sample_indices
 
 SEED = 20240101
 

@@ -32,8 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 from tlogcheck import merkle, note, tiles
 from tlogcheck.client import TLogClient
 from tlogcheck.spec import PATH_ROOT, entry_path, parse_root, proof_path
-from tlogcheck.tiles_client import TileReader
 from tlogcheck.verify import check_inclusion
+from tlogcheck.verify.tiles import TileReader
 
 ORIGIN = "bench.example/log"
 

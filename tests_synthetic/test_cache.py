@@ -9,7 +9,7 @@
   edge of several nodes, each with its own cache, misses the first read on each node: a
   cold second read proves nothing, so each path is read round after round until two
   rounds running are under the line (at most 10), and those last two count.
-- Cache statuses are read in every vendor's vocabulary (`tlogcheck.cdn`: CloudFront,
+- Cache statuses are read in every vendor's vocabulary (`tlogcheck.client.cdn`: CloudFront,
   Akamai, Fastly, Cloudflare, nginx, Azure, RFC 9211 `Cache-Status`); a word that is not
   known makes the hit rate inconclusive, quoting it, unless the known misses alone
   already pass the line. A target that reports no cache status at all is an origin

@@ -26,15 +26,14 @@ from collections import Counter
 
 import pytest
 
-from tlogcheck import sampling
-from tlogcheck.checks import RELEASE_MIX
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError, TargetUnreachable
+from tlogcheck.playbook.checks import RELEASE_MIX
 from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
-from tlogcheck.verify import ServedRoot, prove_extends, release_mix
+from tlogcheck.verify import ServedRoot, prove_extends, release_mix, sampling
 
 pytestmark = pytest.mark.canary
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck import note
-from tlogcheck.checks import TILES, Check
 from tlogcheck.client import Response
 from tlogcheck.errors import FormatError
+from tlogcheck.playbook.checks import TILES, Check
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.verify import read_checkpoint

@@ -37,19 +37,26 @@ from collections.abc import Callable
 import pytest
 
 from tlogcheck import tiles
-from tlogcheck.checks import TILES
 from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.hits import judge_hit_rate
 from tlogcheck.plugin.report import add_count, add_fact
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.tiles_fixtures import ServedCheckpoint
 from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
 from tlogcheck.spec import PATH_HEALTH, etag_problem
 from tlogcheck.tiles import TiledTree
-from tlogcheck.tiles_client import PATH_CHECKPOINT, TileReader
-from tlogcheck.verify import NO_EDGE, Tree, answered_by, from_release, mixed, staleness
+from tlogcheck.verify import (
+    NO_EDGE,
+    ServedCheckpoint,
+    Tree,
+    answered_by,
+    from_release,
+    mixed,
+    staleness,
+)
+from tlogcheck.verify.tiles import PATH_CHECKPOINT, TileReader
 
 pytestmark = pytest.mark.api("tiles")
 

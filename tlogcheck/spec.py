@@ -56,6 +56,7 @@ __all__ = [
     "Root",
     "parse_consistency",
     "parse_error",
+    "parse_header",
     "parse_health",
     "parse_inclusion",
     "parse_root",
@@ -462,3 +463,23 @@ def parse_error(body: bytes) -> str:
     text = _string(kind, _object(kind, body), "error")
     assert text is not None
     return text
+
+
+# --- request headers a deployment adds ------------------------------------------------
+
+# An access gateway's token or a tenant header: sent on every request, given on the
+# command line or in the environment as one `Name: value` line.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value); the value is a secret and never appears in a message."""
+    name, sep, val = raw.partition(":")
+    name, val = name.strip(), val.strip()
+    if not sep or not _TOKEN.fullmatch(name):
+        raise ValueError("expected `Name: value`: a header name (letters, digits, -), a colon")
+    if not val or any(ord(c) < 0x20 or ord(c) == 0x7F for c in val):
+        raise ValueError(f"header {name}: the value is empty or holds control characters")
+    if name.lower() in ("host", "content-length", "transfer-encoding", "accept-encoding"):
+        raise ValueError(f"header {name} is set by tlogcheck itself")
+    return name, val

@@ -1,7 +1,7 @@
 """C2SP tlog-tiles: paths, tile arithmetic, bundles, and proofs computed from checked tiles.
 
 Pure and pytest-free: a `TiledTree` reads tiles through a `fetch(path) -> bytes` callable
-(the network layer lives in `tlogcheck.tiles_client`), and checks every tile it reads:
+(the network layer lives in `tlogcheck.verify.tiles`), and checks every tile it reads:
 
 - a tile is 32 × width bytes, its width fixed by the tree size (⌊s/256^L⌋ − 256·N, at
   most 256);

@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.export.promtools import need
 from tlogcheck.cli.demo import MATRIX_ARGS
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.export.metrics import build_registry
 from tlogcheck.refstack.server import free_port
+from tlogcheck.runs import run_suite
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

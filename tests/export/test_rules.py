@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.export.promtools import need
 from tlogcheck.cli.demo import MATRIX_ARGS
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.export import rules
 from tlogcheck.playbook import ALERTS
+from tlogcheck.runs import run_suite
 
 CI_PROMETHEUS = Path(__file__).resolve().parents[2] / "ci" / "prometheus"
 RULES = CI_PROMETHEUS / "tlog-alerts.rules.yaml"

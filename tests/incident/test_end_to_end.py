@@ -19,7 +19,7 @@ import pytest
 
 from tests.k8s_standin import K8sStandIn
 from tlogcheck.cli import main
-from tlogcheck.cli.runs import run_suite
+from tlogcheck.runs import run_suite
 
 TOKEN = "e2e-token-31c9a0f4b2"
 

@@ -166,7 +166,7 @@ def test_unreachable_target_is_could_not_ask(capsys: pytest.CaptureFixture[str])
 def test_from_report_re_verifies_the_reports_failing_indices(
     make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from tlogcheck.cli.runs import run_suite
+    from tlogcheck.runs import run_suite
 
     info = info_of(make_refstack(entries=ENTRIES, faults=["corrupt-entry:300"]))
     run = run_suite(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlogcheck.cli.demo import MATRIX_ARGS
-from tlogcheck.cli.runs import SuiteRun, run_suite
+from tlogcheck.runs import SuiteRun, run_suite
 
 ROOT = "/v1/log/root"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tlogcheck.cli import main
-from tlogcheck.cli.runs import run_suite
+from tlogcheck.runs import run_suite
 
 ARGS = ["--tlog-embedded-entries=256", "--tlog-seed=7", "--tlog-sample=8", "-m", "not load"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tlogcheck.options.target import http_url, seed_value
 from tlogcheck.plugin.suite import OPTIONS, Target
 from tlogcheck.plugin.target import plan
-from tlogcheck.plugin.target_options import http_url, seed_value
 
 pytest_plugins = ["pytester"]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.forward_proxy import ForwardProxy
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.refstack.stack import RunningStack, start_stack
+from tlogcheck.runs import SuiteRun, run_suite
 
 HIDDEN = "tlog.internal.test"
 ARGS = ("--tlog-sample=4", "-m", "health or root or inclusion")

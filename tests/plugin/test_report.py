@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.checks import INCONCLUSIVE_KEY
+from tlogcheck.playbook.checks import INCONCLUSIVE_KEY
 from tlogcheck.plugin import report
 
 pytest_plugins = ["pytester"]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.errors import EXIT_INCONCLUSIVE
 from tlogcheck.refstack.stack import RunningStack
+from tlogcheck.runs import run_suite
 
 pytest_plugins = ["pytester"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck.cli.runs import run_suite
+from tlogcheck.runs import run_suite
 
 pytest_plugins = ["pytester"]
 

@@ -19,8 +19,8 @@ import pytest
 
 from tests.refstack.edges import EDGES
 from tlogcheck import merkle, note, spec
-from tlogcheck.cdn import is_hit
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.cdn import is_hit
 from tlogcheck.refstack.stack import RunningStack, start_stack
 from tlogcheck.refstack.store import freshness
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tlogcheck import merkle, spec
-from tlogcheck.cdn import cache_status_of, cache_verdict, is_hit
+from tlogcheck.client.cdn import cache_status_of, cache_verdict, is_hit
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
 from tlogcheck.refstack.edge import Edge

@@ -11,6 +11,7 @@ import ast
 import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ import httpx
 import pytest
 
 from tlogcheck import note
-from tlogcheck.checks import CHECK_MARKERS
 from tlogcheck.errors import ConfigError, NoteError, ProofError
 from tlogcheck.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
+from tlogcheck.playbook.checks import CHECK_MARKERS
 from tlogcheck.refstack import data, origin
 from tlogcheck.refstack.faults import (
     BLIP_AFTER,
@@ -482,7 +483,14 @@ def _call(app: Origin, path: str, method: str = "GET") -> tuple[list[dict[str, A
     sent: list[dict[str, Any]] = []
     slept: list[float] = []
 
+    caller = threading.get_ident()
+
     async def fake_sleep(seconds: float) -> None:
+        # The patch is process-wide: a reference deployment that another test runs in a
+        # thread of this process sleeps for real and is not counted.
+        if threading.get_ident() != caller:
+            await asyncio.sleep(seconds)
+            return
         slept.append(seconds)
         await asyncio.sleep(0)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.refstack.edges import EDGES
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.refstack.stack import RunningStack, start_stack
+from tlogcheck.runs import SuiteRun, run_suite
 
 SECRET = "s3cr3t-T0ken-9f2c"
 HEADER = f"X-Access: {SECRET}"

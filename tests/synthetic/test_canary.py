@@ -29,11 +29,11 @@ import httpx
 import pytest
 
 from tlogcheck import verify as facts
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
 from tlogcheck.plugin.target import Target, plan
 from tlogcheck.refstack.stack import RunningStack
+from tlogcheck.runs import SuiteRun, run_suite
 
 pytest_plugins = ["pytester"]
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck.checks import CHECK_MARKERS
 from tlogcheck.cli.demo import (
     FUNCTIONAL_CHECKS,
     MATRIX_FAULT_SPEC,
@@ -31,6 +30,7 @@ from tlogcheck.cli.demo import (
     matrix_table,
     run_suite,
 )
+from tlogcheck.playbook.checks import CHECK_MARKERS
 from tlogcheck.refstack.faults import FAULTS
 
 COMMON = matrix_common("v1")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.cli.demo import matrix_common
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.errors import EXIT_INCONCLUSIVE
 from tlogcheck.refstack.faults import DIALECT_NAMES
+from tlogcheck.runs import SuiteRun, run_suite
 
 COMMON = matrix_common("v1")
 

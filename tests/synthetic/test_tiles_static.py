@@ -16,9 +16,9 @@ import pytest
 
 from tests.static_tiles import StaticTiles, files_of
 from tlogcheck import note, tiles
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.merkle import root_of
 from tlogcheck.refstack.data import demo_signer
+from tlogcheck.runs import SuiteRun, run_suite
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "c2sp-tiles-tessera"
 TESSERA_KEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from tlogcheck.cli.demo import MATRIX_FAULT_OPTIONS, MATRIX_FAULT_SPEC, matrix_common
-from tlogcheck.cli.runs import SuiteRun, run_suite
 from tlogcheck.plugin.suite import Target
 from tlogcheck.plugin.target import plan
 from tlogcheck.refstack.stack import RunningStack
+from tlogcheck.runs import SuiteRun, run_suite
 
 pytest_plugins = ["pytester"]
 

@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.refstack.stack import RunningStack
+from tlogcheck.runs import run_suite
 
 MakeRefstack = Callable[..., RunningStack]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}

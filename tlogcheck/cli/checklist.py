@@ -25,8 +25,8 @@ from tlogcheck.cli import optargs
 from tlogcheck.errors import ConfigError
 from tlogcheck.gate import session as gate_options
 from tlogcheck.incident.checklist import CADENCES, FORMATS, Checklist, TargetInfo
-from tlogcheck.plugin import target_options
-from tlogcheck.plugin.options import Option, positive_int
+from tlogcheck.options import Option, positive_int
+from tlogcheck.options import target as target_options
 
 TARGET = [
     target_options.URL,

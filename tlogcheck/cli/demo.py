@@ -20,9 +20,9 @@ import shlex
 import textwrap
 from collections.abc import Sequence
 
-from tlogcheck.checks import CHECK_MARKERS
-from tlogcheck.cli.runs import DEMO_ENTRIES, DemoStep, SuiteRun, run_suite
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK
+from tlogcheck.playbook.checks import CHECK_MARKERS
+from tlogcheck.runs import DEMO_ENTRIES, DemoStep, SuiteRun, run_suite
 
 __all__ = [
     "STEPS",

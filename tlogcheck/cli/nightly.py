@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 from tlogcheck.errors import ConfigError
-from tlogcheck.plugin.options import Option
+from tlogcheck.options import Option
 
 NIGHTLY_LOAD_DURATION = 300  # seconds: long enough for p95 to mean something
 

@@ -9,13 +9,11 @@ the command line turns into exit 2.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from tlogcheck.errors import ConfigError
-from tlogcheck.plugin.options import Option
+from tlogcheck import options
+from tlogcheck.options import Option
 
 __all__ = ["add_options", "resolve"]
 
@@ -38,40 +36,7 @@ def add_options(parser: argparse.ArgumentParser | Any, options: Sequence[Option]
         parser.add_argument(opt.flag, **kwargs)
 
 
-def _one(opt: Option, raw: str, source: str) -> Any:
-    if opt.choices and raw not in opt.choices:
-        raise ConfigError(f"{opt.flag} ({source}): {raw!r} is not one of {', '.join(opt.choices)}")
-    try:
-        return opt.convert(raw)
-    except (TypeError, ValueError, ConfigError) as exc:
-        raise ConfigError(f"{opt.flag} ({source}): bad value {raw!r}: {exc}") from None
-
-
 def resolve(args: argparse.Namespace, opt: Option) -> Any:
-    """The option's value: command line > environment > default (converted)."""
-    cli = getattr(args, opt.dest, None)
-    env = os.environ.get(opt.env, "")
-    if opt.is_flag:
-        if cli:
-            return True
-        if env:
-            low = env.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ConfigError(f"{opt.flag} (env {opt.env}): {env!r} is not a boolean")
-        return bool(opt.default)
-    if opt.multiple:
-        if cli:
-            return [_one(opt, v, "command line") for v in cli]
-        if env:
-            return [_one(opt, v, f"env {opt.env}") for v in re.split(r"[,\s]+", env.strip()) if v]
-        return []
-    if cli is not None:
-        return _one(opt, cli, "command line")
-    if env:
-        return _one(opt, env, f"env {opt.env}")
-    if isinstance(opt.default, str):
-        return _one(opt, opt.default, f"default of {opt.flag}")
-    return opt.default
+    """The option's value: command line > environment > default (converted), by the same
+    rule the suite resolves it (`tlogcheck.options.resolve`); commands have no ini."""
+    return options.resolve(opt, cli=getattr(args, opt.dest, None))

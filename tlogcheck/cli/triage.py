@@ -29,10 +29,10 @@ from tlogcheck.gate.session import ROLLOUT_NAMESPACE as GATE_ROLLOUT_NAMESPACE
 from tlogcheck.incident.bundle import Recorder, write_bundle
 from tlogcheck.incident.kube import kube_steps
 from tlogcheck.incident.triage import Triage, run_triage
+from tlogcheck.options import Option
+from tlogcheck.options.target import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
+from tlogcheck.options.target import URL as SUITE_URL
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
-from tlogcheck.plugin.options import Option
-from tlogcheck.plugin.target_options import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
-from tlogcheck.plugin.target_options import URL as SUITE_URL
 
 # The suite's target options; --tlog-url is required here (triage has no embedded target).
 URL = replace(

@@ -193,7 +193,7 @@ def _verify_tiles(
     remembered_root: bytes | None,
 ) -> int:
     from tlogcheck.merkle import leaf_hash
-    from tlogcheck.tiles_client import TileReader
+    from tlogcheck.verify.tiles import TileReader
 
     reader = TileReader(client, view=out.view)
     try:

@@ -87,7 +87,7 @@ def build_registry(
 
     counts = {"entries_verified": "tlogcheck_entries_verified",
               "entries_failed": "tlogcheck_entries_failed"}  # fmt: skip
-    from tlogcheck.plugin.report import total
+    from tlogcheck.runs import total
 
     for key, metric in counts.items():
         n = total(dict(doc), key)

@@ -20,12 +20,13 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.checks import check_of
 from tlogcheck.errors import ConfigError
 from tlogcheck.export import metrics, summary
+from tlogcheck.options import Option
+from tlogcheck.options.target import http_url
+from tlogcheck.playbook.checks import check_of
 from tlogcheck.plugin import report
-from tlogcheck.plugin.options import Option, value
-from tlogcheck.plugin.target_options import http_url
+from tlogcheck.plugin.options import value
 
 __all__ = ["METRICS_FILE", "METRICS_JOB", "OPTIONS", "PUSHGATEWAY", "configure"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tlogcheck.checks import CHECKS
+from tlogcheck.playbook.checks import CHECKS
 
 __all__ = ["append", "markdown"]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
-    from tlogcheck.cli.runs import DemoStep, SuiteRun
+    from tlogcheck.runs import DemoStep, SuiteRun
 
 ROLLOUT = "tlog-ro"
 NAMESPACE = "tlog"
@@ -30,7 +30,7 @@ ABORT_PATH = f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/rollouts/{ROLLO
 
 
 def gate_args() -> tuple[str, ...]:
-    from tlogcheck.cli.runs import DEMO_ENTRIES
+    from tlogcheck.runs import DEMO_ENTRIES
 
     return (
         f"--tlog-embedded-entries={DEMO_ENTRIES}",
@@ -44,7 +44,7 @@ def gate_args() -> tuple[str, ...]:
 
 
 def demo_steps() -> list[DemoStep]:
-    from tlogcheck.cli.runs import DemoStep
+    from tlogcheck.runs import DemoStep
 
     return [
         DemoStep(
@@ -80,7 +80,7 @@ def would_abort(run: SuiteRun) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tlogcheck.cli.runs import run_suite
+    from tlogcheck.runs import run_suite
 
     del argv
     (step,) = demo_steps()

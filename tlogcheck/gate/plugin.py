@@ -39,7 +39,6 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.checks import alert_of, check_of, inconclusive_reason
 from tlogcheck.errors import EXIT_FAILED, ConfigError, GateError
 from tlogcheck.gate.argo import GateOutcome, Reason, RolloutGate
 from tlogcheck.gate.invalidate import KILL_GRACE_S, environment, run_invalidation
@@ -49,7 +48,6 @@ from tlogcheck.gate.session import (
     GATE_DRY_RUN,
     GATE_INVALIDATE,
     GATE_INVALIDATE_TIMEOUT,
-    GATE_KEY,
     GATE_ON_INCONCLUSIVE,
     OPTIONS,
     ROLLOUT,
@@ -58,6 +56,7 @@ from tlogcheck.gate.session import (
     GateState,
     Trigger,
 )
+from tlogcheck.playbook.checks import alert_of, check_of, inconclusive_reason
 from tlogcheck.plugin.evidence import EVIDENCE
 from tlogcheck.plugin.options import source_of, value
 
@@ -76,6 +75,8 @@ __all__ = [
 # A test may add short evidence for the Event through `rollout_gate.evidence(...)`;
 # user_properties survive xdist's report serialisation.
 EVIDENCE_KEY = "tlogcheck_gate_evidence"
+# The controller's gate of this session.
+GATE_KEY = pytest.StashKey[GateState]()
 SYNTHETIC_PACKAGE = "tests_synthetic"
 _WIRE_KEY = "tlogcheck_gate"
 

@@ -1,6 +1,6 @@
 """What the gate is told and what it did in one session: its options, its settings as
-resolved, the failing test that triggered it, and its outcome (`GateState`, kept in
-`config.stash[GATE_KEY]` on the controller). The gate part of the plugin
+resolved, the failing test that triggered it, and its outcome (`GateState`, kept in the
+controller's pytest stash by `tlogcheck.gate.plugin`). The gate part of the plugin
 (`tlogcheck.gate.plugin`) acts on them."""
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
 from tlogcheck.gate.invalidate import Invalidation, iso
-from tlogcheck.plugin.options import Option, positive_float
+from tlogcheck.options import Option, positive_float
 
 __all__ = [
     "GATE_ACTION",
     "GATE_DRY_RUN",
     "GATE_INVALIDATE",
     "GATE_INVALIDATE_TIMEOUT",
-    "GATE_KEY",
     "GATE_ON_INCONCLUSIVE",
     "OPTIONS",
     "ROLLOUT",
@@ -144,7 +141,7 @@ class Trigger:
 
 @dataclass
 class GateState:
-    """The gate of one session (controller side), kept in `config.stash[GATE_KEY]`."""
+    """The gate of one session (controller side), in the pytest stash (`gate.plugin.GATE_KEY`)."""
 
     settings: GateSettings
     gate: RolloutGate | None = None
@@ -213,5 +210,3 @@ class GateState:
             "inconclusive_ignored": len(self.inconclusive_ignored),
         }
 
-
-GATE_KEY = pytest.StashKey[GateState]()

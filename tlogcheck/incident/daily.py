@@ -4,7 +4,7 @@ load phase, and the edge's cache hit ratio.
 The load phase is locust through `tlogcheck.load.runner.run_load`, bounded in time
 and requests; its thresholds are the playbook's §3.4 line (error rate > 1 %,
 p95 > 300 ms). The hit ratio is measured, not read from a dashboard, as the suite's
-cache check measures it (`hitrate.steady_miss_ratio`): immutable paths read round after
+cache check measures it (`cache.steady_miss_ratio`): immutable paths read round after
 round until the miss ratio settles, in every CDN vendor's cache-status words; the
 steady state must stay within `TLogCacheMissHigh`'s line (miss ratio <= 30 %).
 """
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tlogcheck import hitrate, spec, verify
+from tlogcheck import spec, verify
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import TargetUnreachable, TLogCheckError
-from tlogcheck.hitrate import MAX_MISS_RATIO
 from tlogcheck.incident.checklist import Checklist, Item, TargetInfo, judge
+from tlogcheck.verify import cache
+from tlogcheck.verify.cache import MAX_MISS_RATIO
 
 __all__ = ["DailySettings", "run_daily"]
 
@@ -88,12 +89,12 @@ def _hit_ratio(client: TLogClient) -> Item:
     for i in range(0, size, step)[:HIT_SAMPLE]:
         paths += [spec.entry_path(i), spec.proof_path(i, size)]
     client.map(client.get, paths)  # the first answer may be a MISS that fills the cache
-    found = hitrate.steady_miss_ratio(client, paths)
+    found = cache.steady_miss_ratio(client, paths)
     if not found.reported:
         return Item(name, "skip", "no cache-status header: no edge to measure")
     text = (
         f"{len(found.misses)} of {len(found.measured)} reads of {len(paths)} immutable paths "
-        f"missed ({found.ratio:.0%}) after {found.rounds - hitrate.MEASURED_ROUNDS} warm-up "
+        f"missed ({found.ratio:.0%}) after {found.rounds - cache.MEASURED_ROUNDS} warm-up "
         f"rounds; TLogCacheMissHigh fires at a miss ratio > {MAX_MISS_RATIO:.0%}"
     )
     if found.ratio > MAX_MISS_RATIO:

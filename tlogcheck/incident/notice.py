@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tlogcheck.checks import CHECKS
 from tlogcheck.incident.reports import Incident, RunReport
 from tlogcheck.incident.words import W, alert_of, clip_line, scenario_of, when
 from tlogcheck.playbook import NOTICE_LABELS
+from tlogcheck.playbook.checks import CHECKS
 from tlogcheck.verify import release_mix
 
 __all__ = ["FORMATS", "actions", "fields", "render", "title"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tlogcheck.checks import CHECKS
 from tlogcheck.incident.notice import actions, title
 from tlogcheck.incident.reports import Incident, RunReport
 from tlogcheck.incident.words import W, alert_of, clip_line, scenario_of, when
 from tlogcheck.playbook import ALERTS, RCA_LABELS, SCENARIOS, Text
+from tlogcheck.playbook.checks import CHECKS
 from tlogcheck.verify import release_mix
 
 __all__ = ["render"]

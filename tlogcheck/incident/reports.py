@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tlogcheck.checks import CHECKS
 from tlogcheck.errors import ConfigError
-from tlogcheck.plugin.report import cache_hit_ratio
+from tlogcheck.playbook.checks import CHECKS
+from tlogcheck.verify.cache import cache_hit_ratio
 
 __all__ = ["MAX_REPORT_BYTES", "Incident", "RunReport", "incident", "load_report"]
 

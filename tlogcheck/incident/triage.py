@@ -11,12 +11,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tlogcheck import hitrate, note, spec
+from tlogcheck import note, spec
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import FormatError, NoteError, TargetUnreachable
-from tlogcheck.hitrate import MAX_MISS_RATIO
 from tlogcheck.playbook import Alert
-from tlogcheck.verify import Tree, judge_lag, read_root, verify_inclusion_at
+from tlogcheck.verify import Tree, cache, judge_lag, read_root, verify_inclusion_at
+from tlogcheck.verify.cache import MAX_MISS_RATIO
 
 __all__ = ["Step", "Triage", "run_triage"]
 
@@ -144,15 +144,15 @@ def _cache(client: TLogClient, tree: Tree) -> Step:
     n = min(CACHE_PATHS, tree.tree_size)
     paths = [spec.entry_path(i) for i in range(n)]
     client.map(client.get, paths)  # the first read may be the miss that fills the cache
-    # The suite's measure (`hitrate`): every vendor's words, each node of the edge warmed.
-    found = hitrate.steady_miss_ratio(client, paths)
+    # The suite's measure (`verify.cache`): every vendor's words, each node of the edge warmed.
+    found = cache.steady_miss_ratio(client, paths)
     if not found.reported:
         step.skipped = "no response carries a cache status header: no edge to measure"
         return step
     step.evidence.extend(r.describe() for r in found.measured[:4])
     step.finding = (
         f"{len(found.misses)} of {len(found.measured)} reads of {n} immutable paths missed "
-        f"({found.ratio:.0%}) after {found.rounds - hitrate.MEASURED_ROUNDS} warm-up rounds; "
+        f"({found.ratio:.0%}) after {found.rounds - cache.MEASURED_ROUNDS} warm-up rounds; "
         f"the origin answered {client.responses_seen().get('origin', 0)} direct reads; the "
         "CDN vendor's dashboard is out of reach from here"
     )

@@ -18,8 +18,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from tlogcheck.cli.runs import run_suite
 from tlogcheck.incident.checklist import Checklist, Item, TargetInfo
+from tlogcheck.runs import run_suite
 
 __all__ = ["RULES_GLOB", "WeeklySettings", "run_weekly"]
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.checks import explain
 from tlogcheck.errors import ConfigError, TargetUnreachable, TLogCheckError
 from tlogcheck.load.runner import (
     ERROR_ALERT,
@@ -32,15 +31,16 @@ from tlogcheck.load.runner import (
     Thresholds,
     run_load,
 )
-from tlogcheck.plugin import report
-from tlogcheck.plugin.options import (
+from tlogcheck.options import (
     Option,
     fraction,
     non_negative_int,
     positive_float,
     positive_int,
-    value,
 )
+from tlogcheck.playbook.checks import explain
+from tlogcheck.plugin import report
+from tlogcheck.plugin.options import value
 from tlogcheck.spec import PATH_HEALTH
 
 __all__ = [

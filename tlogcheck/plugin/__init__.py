@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck.checks import CHECK_MARKERS
-from tlogcheck.plugin.options import Option
+from tlogcheck.options import Option
+from tlogcheck.playbook.checks import CHECK_MARKERS
+from tlogcheck.plugin.options import add_option
 
 
 def all_options() -> list[Option]:
@@ -39,14 +40,14 @@ def all_options() -> list[Option]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tlogcheck", "tlogcheck: verify a TLog deployment")
     for option in all_options():
-        option.add_to(group, parser)
+        add_option(group, parser, option)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
-    from tlogcheck.plugin import suite
+    from tlogcheck.plugin import fixtures, suite, tiles_fixtures
 
     for name, text in CHECK_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: check '{name}': {text}")
@@ -59,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "under --tlog-api tiles the others skip, under v1 the tiles-only ones are deselected",
     )
     suite.configure(config)
+    config.pluginmanager.register(fixtures, "tlogcheck-suite-fixtures")
+    config.pluginmanager.register(tiles_fixtures, "tlogcheck-tiles-fixtures")
     gate_part.configure(config)
     load_part.configure(config)
     export_part.configure(config)

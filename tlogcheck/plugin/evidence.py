@@ -19,8 +19,9 @@ import pytest
 
 from tlogcheck.client import Response
 from tlogcheck.incident.bundle import Recorder, write_bundle
+from tlogcheck.options import Option
 from tlogcheck.plugin import report
-from tlogcheck.plugin.options import Option, value
+from tlogcheck.plugin.options import value
 from tlogcheck.plugin.target import TARGET_KEY
 
 __all__ = ["EVIDENCE", "EvidencePlugin", "recorder_for"]

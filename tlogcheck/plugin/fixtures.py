@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tlogcheck import sampling
 from tlogcheck.errors import ConfigError, DbError, FormatError
 from tlogcheck.plugin import report
 from tlogcheck.plugin.suite import make_client, target
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
+from tlogcheck.verify import sampling
 
 if TYPE_CHECKING:
     from tlogcheck import verify
     from tlogcheck.client import Response, TLogClient
     from tlogcheck.db import DbAudit
-    from tlogcheck.plugin.tiles_fixtures import ServedCheckpoint
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +100,10 @@ def origin_root(request: pytest.FixtureRequest, tlog_client: TLogClient) -> veri
 def served_checkpoint(tlog_client: TLogClient, tlog_target: Target) -> Response:
     """The edge's checkpoint response, fetched once: /v1/log/checkpoint, or a tiled log's
     <prefix>/checkpoint with --tlog-api tiles."""
-    from tlogcheck import spec, tiles_client
+    from tlogcheck import spec
+    from tlogcheck.verify import tiles as tiled
 
-    path = tiles_client.PATH_CHECKPOINT if tlog_target.api == "tiles" else spec.PATH_CHECKPOINT
+    path = tiled.PATH_CHECKPOINT if tlog_target.api == "tiles" else spec.PATH_CHECKPOINT
     return tlog_client.get(path, shared=True)
 
 
@@ -169,7 +169,7 @@ def db_audit(request: pytest.FixtureRequest, tlog_target: Target) -> DbAudit:
 
 def served_by(
     request: pytest.FixtureRequest, tlog_target: Target, view: str = "edge"
-) -> verify.ServedRoot | ServedCheckpoint:
+) -> verify.ServedRoot | verify.ServedCheckpoint:
     """What a view says it serves: its root under API v1, a tiled log's checkpoint."""
     tiles = tlog_target.api == "tiles"
     if view == "origin":

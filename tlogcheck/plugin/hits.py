@@ -1,5 +1,5 @@
 """The edge's hit rate as a verdict, shared by the cache checks of both APIs: immutable
-paths read round after round (`tlogcheck.hitrate`), then pass, fail (TLogCacheMissHigh)
+paths read round after round (`tlogcheck.verify.cache`), then pass, fail (TLogCacheMissHigh)
 or skip / inconclusive with the reason."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import pytest
 
 from tlogcheck.client import TLogClient
-from tlogcheck.hitrate import MAX_MISS_RATIO, MEASURED_ROUNDS, steady_miss_ratio
 from tlogcheck.plugin.report import add_fact
 from tlogcheck.plugin.verdicts import fail, inconclusive
+from tlogcheck.verify.cache import MAX_MISS_RATIO, MEASURED_ROUNDS, steady_miss_ratio
 
 
 def judge_hit_rate(config: pytest.Config, client: TLogClient, paths: Sequence[str]) -> None:

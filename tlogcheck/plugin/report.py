@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.cdn import is_hit
-from tlogcheck.checks import CHECKS, check_of, inconclusive_reason
-from tlogcheck.plugin.options import Option, value
+from tlogcheck.options import Option
+from tlogcheck.playbook.checks import CHECKS, check_of, inconclusive_reason
+from tlogcheck.plugin.options import value
 
 __all__ = [
     "REPORT_JSON",
@@ -171,7 +171,7 @@ def add_served(config: pytest.Config, view: str, facts: dict[str, Any]) -> None:
 
 def add_cache_statuses(config: pytest.Config, counts: dict[str, int]) -> None:
     """Edge responses per cache status of one process: a list, which the controller
-    concatenates over xdist workers; `cache_hit_ratio` sums it."""
+    concatenates over xdist workers; `tlogcheck.verify.cache.cache_hit_ratio` sums it."""
     if counts:
         found = run(config).sections.setdefault("edge_cache_status", [])
         if isinstance(found, list):
@@ -191,28 +191,6 @@ def add_count(config: pytest.Config, name: str, n: int) -> None:
     found = run(config).sections.setdefault("counts", [])
     if isinstance(found, list):
         found.append({name: n})
-
-
-def total(doc: dict[str, Any], name: str) -> int | None:
-    """The sum of a count over the report's processes; None when nothing counted it."""
-    found = doc.get("counts")
-    if not isinstance(found, list):
-        return None
-    values = [c[name] for c in found if isinstance(c, dict) and isinstance(c.get(name), int)]
-    return sum(values) if values else None
-
-
-def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
-    """(hit ratio, responses) of the edge responses a report counted; None without any."""
-    total = hits = 0
-    found = doc.get("edge_cache_status")
-    for counts in found if isinstance(found, list) else []:
-        if isinstance(counts, dict):
-            for status, n in counts.items():
-                if isinstance(n, int) and n > 0:
-                    total += n
-                    hits += n if is_hit(str(status).upper()) else 0
-    return (hits / total, total) if total else None
 
 
 def add_releases(config: pytest.Config, counts: dict[str, int]) -> None:

@@ -47,16 +47,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tlogcheck.checks import (
-    ALERT_KEY,
-    CERTIFICATE,
-    INCONCLUSIVE_KEY,
-    STALLED,
-    TRICKLED,
-    check_of,
-    explain,
-    inconclusive_reason,
-)
 from tlogcheck.errors import (
     EXIT_INCONCLUSIVE,
     ConfigError,
@@ -67,11 +57,21 @@ from tlogcheck.errors import (
     TargetStalled,
     TLogCheckError,
 )
+from tlogcheck.options import Option
+from tlogcheck.options.target import OPTIONS as TARGET_OPTIONS
+from tlogcheck.playbook.checks import (
+    ALERT_KEY,
+    CERTIFICATE,
+    INCONCLUSIVE_KEY,
+    STALLED,
+    TRICKLED,
+    check_of,
+    explain,
+    inconclusive_reason,
+)
 from tlogcheck.plugin import evidence, report
-from tlogcheck.plugin.options import Option
 from tlogcheck.plugin.report import note_test
 from tlogcheck.plugin.target import TARGET_KEY, Target, plan, runs_suite
-from tlogcheck.plugin.target_options import OPTIONS as TARGET_OPTIONS
 from tlogcheck.plugin.verdicts import inconclusive_cause
 from tlogcheck.state import State, now_rfc3339, save_state
 
@@ -358,8 +358,7 @@ class SuitePlugin:
 
 def _deployment_header(t: Target) -> list[str]:
     """TLS trust, proxy, extra headers and the run budget: how the target is reached."""
-    from tlogcheck import tls
-    from tlogcheck.client import proxy_for, redact_url
+    from tlogcheck.client import proxy_for, redact_url, tls
 
     urls = [u for u in (t.url, t.origin_url, t.stable_url) if u]
     lines = []
@@ -505,12 +504,6 @@ class XdistHooks:
 
 def configure(config: pytest.Config) -> None:
     config.pluginmanager.register(SuitePlugin(config), "tlogcheck-suite")
-    from tlogcheck.plugin import fixtures
-
-    config.pluginmanager.register(fixtures, "tlogcheck-suite-fixtures")
-    from tlogcheck.plugin import tiles_fixtures
-
-    config.pluginmanager.register(tiles_fixtures, "tlogcheck-tiles-fixtures")
     config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
     evidence.configure(config)
     if config.pluginmanager.hasplugin("xdist"):

@@ -1,6 +1,6 @@
 """What a run checks: the `Target` the suite's options resolve to.
 
-The options are `tlogcheck.plugin.target_options` (the report's in
+The options are `tlogcheck.options.target` (the report's in
 `tlogcheck.plugin.report`). `plan(config)` resolves and checks them all at configuration
 time: a bad value is a `pytest.UsageError` (exit 4) naming the option and where its value
 came from. The resulting `Target` is the same in every process of a session (`to_wire` /
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tlogcheck.errors import ConfigError, TLogCheckError
-from tlogcheck.plugin.options import Option, source_of, value
-from tlogcheck.plugin.target_options import (
+from tlogcheck.options import Option
+from tlogcheck.options.target import (
     API,
     CA_BUNDLE,
     DB,
@@ -45,6 +45,7 @@ from tlogcheck.plugin.target_options import (
     URL,
     VKEY,
 )
+from tlogcheck.plugin.options import source_of, value
 from tlogcheck.state import KnownTree, load_state
 
 if TYPE_CHECKING:
@@ -249,10 +250,8 @@ def _usage(option: Option, config: pytest.Config, problem: object) -> pytest.Usa
 def _value(config: pytest.Config, option: Option) -> Any:
     try:
         return value(config, option)
-    except ConfigError as exc:
-        # options.value says where the value came from first; _usage says it its own way.
-        _, _, problem = str(exc).partition(": ")
-        raise _usage(option, config, problem or exc) from None
+    except ConfigError as exc:  # it names the option and where its value came from
+        raise pytest.UsageError(f"tlogcheck: {exc}") from None
 
 
 def _vkey_string(raw: str) -> str:

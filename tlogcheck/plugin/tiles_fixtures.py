@@ -4,37 +4,28 @@ indices. Each is fetched once per process and shared, like the API v1 fixtures."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tlogcheck import sampling
-from tlogcheck.checks import TILES
 from tlogcheck.errors import FormatError
+from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.fixtures import note_served
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
+from tlogcheck.verify import sampling
+from tlogcheck.verify.views import ServedCheckpoint
 
 if TYPE_CHECKING:
-    from tlogcheck.client import Response, TLogClient
+    from tlogcheck.client import TLogClient
     from tlogcheck.tiles import TiledTree
-    from tlogcheck.tiles_client import TileReader
-    from tlogcheck.verify import Tree
-
-
-@dataclass(frozen=True)
-class ServedCheckpoint:
-    """A tiled log's checkpoint as one view served it (signature not verified here)."""
-
-    tree: Tree
-    response: Response
+    from tlogcheck.verify.tiles import TileReader
 
 
 def read_served_checkpoint(client: TLogClient, view: str) -> ServedCheckpoint:
     """The checkpoint `view` serves; a check fails (checkpoint) when it is not one."""
-    from tlogcheck.tiles_client import PATH_CHECKPOINT
     from tlogcheck.verify import served_tree
+    from tlogcheck.verify.tiles import PATH_CHECKPOINT
 
     response = client.get(PATH_CHECKPOINT, view=view, shared=True)
     try:
@@ -56,7 +47,7 @@ def _note_served(config: pytest.Config, view: str, served: ServedCheckpoint) -> 
 @pytest.fixture(scope="session")
 def tile_reader(tlog_client: TLogClient) -> TileReader:
     """Tiles through the edge view: what clients of the log read."""
-    from tlogcheck.tiles_client import TileReader
+    from tlogcheck.verify.tiles import TileReader
 
     return TileReader(tlog_client, "edge")
 
@@ -64,7 +55,7 @@ def tile_reader(tlog_client: TLogClient) -> TileReader:
 @pytest.fixture(scope="session")
 def origin_tile_reader(tlog_client: TLogClient) -> TileReader:
     """Tiles through the origin view (X-Bypass: 1 or --tlog-origin-url)."""
-    from tlogcheck.tiles_client import TileReader
+    from tlogcheck.verify.tiles import TileReader
 
     return TileReader(tlog_client, "origin")
 

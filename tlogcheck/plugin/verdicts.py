@@ -9,8 +9,8 @@ from typing import NoReturn
 
 import pytest
 
-from tlogcheck.checks import Check, explain
 from tlogcheck.errors import Inconclusive
+from tlogcheck.playbook.checks import Check, explain
 
 __all__ = ["fail", "inconclusive", "inconclusive_cause"]
 

@@ -32,7 +32,6 @@ from typing import Any
 
 import httpx
 
-from tlogcheck.client import parse_header
 from tlogcheck.errors import ConfigError
 from tlogcheck.refstack import certs, data
 from tlogcheck.refstack.admin import Admin
@@ -52,6 +51,7 @@ from tlogcheck.refstack.server import (
 from tlogcheck.refstack.stall import RequireHeader, Stalling
 from tlogcheck.refstack.upstream import Upstream
 from tlogcheck.refstack.variant import GzipVariant
+from tlogcheck.spec import parse_header
 
 __all__ = [
     "EDGE_KINDS",
@@ -137,8 +137,6 @@ class StackConfig:
         if self.signer_key is not None and self.db is None:
             raise ConfigError("--signer-key goes with --db (demo data has its own key)")
         if self.require_header is not None:
-            from tlogcheck.client import parse_header
-
             try:
                 parse_header(self.require_header)
             except ValueError as exc:

@@ -23,17 +23,40 @@ The tiles faults (`faults.py`, api "tiles"):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from tlogcheck import note, spec, tiles
+from tlogcheck.merkle import StoredTree
 from tlogcheck.refstack.data import alter_entry
 from tlogcheck.refstack.faults import DEFAULT_BEHIND
 
-if TYPE_CHECKING:
-    from tlogcheck.refstack.log import Log
+__all__ = ["TILE_TYPE", "OTHER_KEY_SEED", "Log", "answer"]
 
-__all__ = ["TILE_TYPE", "OTHER_KEY_SEED", "answer"]
+
+class Log(Protocol):
+    """What the tiles are sliced from: one release's log (`refstack.log.Log`)."""
+
+    origin_name: str
+    short: str
+    size: int
+
+    @property
+    def entries(self) -> Sequence[bytes]: ...
+
+    @property
+    def tree(self) -> StoredTree: ...
+
+    @property
+    def root(self) -> bytes: ...
+
+    def ahead(self, extra: int) -> Log: ...
+
+    def checkpoint_body(self, faults: Mapping[str, str]) -> bytes: ...
+
+    def short_cache(self, faults: Mapping[str, str]) -> str: ...
+
+    def immutable_cache(self, faults: Mapping[str, str]) -> str: ...
 
 TILE_TYPE = "application/octet-stream"
 OTHER_KEY_SEED = hashlib.sha256(b"tlogcheck refstack: another signer of the same name").digest()

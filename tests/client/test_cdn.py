@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tlogcheck.cdn import (
+from tlogcheck.client.cdn import (
     HIT_STATUSES,
     MISS_STATUSES,
     cache_status_of,

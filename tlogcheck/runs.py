@@ -1,4 +1,5 @@
-"""Running the suite as a user does: `pytest --pyargs tests_synthetic` in a subprocess.
+"""Running the suite as a user does (`pytest --pyargs tests_synthetic` in a subprocess),
+and reading the JSON report it writes.
 
 `run_suite` is how the demo, the project's self-tests and benchmarks run the suite: a
 subprocess, a JSON report, the exit status. `DemoStep` is one step of `tlogcheck demo`.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_ENTRIES", "DemoStep", "SuiteRun", "run_suite", "suite_command"]
+__all__ = ["DEMO_ENTRIES", "DemoStep", "SuiteRun", "run_suite", "suite_command", "total"]
 
 # Small enough to start in a blink, large enough for several levels of the tree.
 DEMO_ENTRIES = 1024
@@ -102,3 +103,12 @@ class DemoStep:
 
     def succeeded(self, run: SuiteRun) -> bool:
         return run.exitstatus == self.expect_status and self.expect_failed <= run.failed_checks
+
+
+def total(doc: dict[str, Any], name: str) -> int | None:
+    """The sum of a count over the report's processes; None when nothing counted it."""
+    found = doc.get("counts")
+    if not isinstance(found, list):
+        return None
+    values = [c[name] for c in found if isinstance(c, dict) and isinstance(c.get(name), int)]
+    return sum(values) if values else None

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tlogcheck import tiles
-from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
+from tlogcheck.client.http import RETRY_STATUSES, TLogClient
+from tlogcheck.client.response import Response
 from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
-from tlogcheck.verify import answered_by
+from tlogcheck.verify.views import answered_by
 
 PATH_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
 

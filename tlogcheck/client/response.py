@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tlogcheck.cdn import CACHE_STATUS_HEADERS, cache_status_of
+from tlogcheck.client.cdn import CACHE_STATUS_HEADERS, cache_status_of
 
 __all__ = ["Response"]
 

@@ -307,7 +307,7 @@ def test_redirect_loop_stops_after_three(server: SpecServer) -> None:
     assert server.paths() == ["/a", "/b", "/a", "/b"]
 
 
-# -- cache status (the words themselves: tests/test_cdn.py) ----------------------------
+# -- cache status (the words themselves: tests/client/test_cdn.py) ----------------------------
 
 
 @pytest.mark.parametrize(

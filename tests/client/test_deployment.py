@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.test_http import make_entries
+from tests.client.test_tls import https_server
 from tests.forward_proxy import ForwardProxy
 from tests.spec_server import SpecServer
-from tests.test_client import make_entries
-from tests.test_tls import https_server
 from tlogcheck.client import ResponseMemo, TLogClient, parse_header, proxy_for, redact_url
 from tlogcheck.errors import ConfigError, RunBudgetSpent, TargetStalled, TargetUnreachable
 from tlogcheck.refstack.certs import make_ca

@@ -21,7 +21,7 @@ from tlogcheck.errors import (
 )
 
 if TYPE_CHECKING:
-    from tlogcheck.response import Response
+    from tlogcheck.client.response import Response
 
 __all__ = ["Key", "ResponseMemo", "again"]
 

@@ -1,4 +1,4 @@
-"""tlogcheck.sampling: the edge indices and the seeded uniform sample."""
+"""tlogcheck.verify.sampling: the edge indices and the seeded uniform sample."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlogcheck.sampling import edge_indices, sample_indices, uniform_indices
+from tlogcheck.verify.sampling import edge_indices, sample_indices, uniform_indices
 
 
 def test_edges_of_a_small_tree() -> None:

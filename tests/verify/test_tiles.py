@@ -11,9 +11,9 @@ from tests.static_tiles import StaticTiles, files_of
 from tlogcheck import tiles
 from tlogcheck.client import TLogClient
 from tlogcheck.errors import TargetUnreachable
-from tlogcheck.tiles_client import TileReader
+from tlogcheck.verify.tiles import TileReader
 
-VECTORS = Path(__file__).resolve().parent / "vectors" / "c2sp-tiles-tessera"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "c2sp-tiles-tessera"
 
 
 def test_read_ahead_serves_each_tile_once_with_the_same_bytes() -> None:

@@ -9,7 +9,7 @@ import os
 from urllib.parse import urlsplit
 
 from tlogcheck.errors import ConfigError
-from tlogcheck.plugin.options import (
+from tlogcheck.options import (
     Option,
     non_negative_int,
     positive_float,
@@ -57,7 +57,7 @@ def release_id(raw: str) -> str:
 
 
 def header_line(raw: str) -> tuple[str, str]:
-    from tlogcheck.client import parse_header
+    from tlogcheck.spec import parse_header
 
     return parse_header(raw)
 
@@ -66,7 +66,7 @@ def ca_bundle(raw: str) -> str:
     path = os.path.abspath(raw.strip())
     if not (os.path.isfile(path) or os.path.isdir(path)) or not os.access(path, os.R_OK):
         raise ValueError(f"{raw} is not a readable file or directory")
-    from tlogcheck import tls
+    from tlogcheck.client import tls
 
     try:
         tls.ssl_context(path)

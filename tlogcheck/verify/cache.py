@@ -1,19 +1,26 @@
 """The edge's cache hit rate as the playbook alerts on it: the steady-state miss ratio of
 reads through the edge (TLogCacheMissHigh: > 30 %), in every CDN vendor's words
-(`tlogcheck.cdn`). Shared by the suite's cache check and the daily checklist."""
+(`tlogcheck.client.cdn`). Shared by the suite's cache check and the daily checklist."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tlogcheck.cdn import cache_verdict
+from tlogcheck.client.cdn import cache_verdict, is_hit
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
-__all__ = ["MAX_MISS_RATIO", "MEASURED_ROUNDS", "MAX_ROUNDS", "MissRatio", "steady_miss_ratio"]
+__all__ = [
+    "MAX_MISS_RATIO",
+    "MEASURED_ROUNDS",
+    "MAX_ROUNDS",
+    "MissRatio",
+    "cache_hit_ratio",
+    "steady_miss_ratio",
+]
 
 MAX_MISS_RATIO = 0.30  # TLogCacheMissHigh (playbook §1): cache miss ratio > 30 %
 MEASURED_ROUNDS = 2
@@ -39,7 +46,7 @@ class MissRatio:
 
     @property
     def unknown(self) -> list[Response]:
-        """Reads whose cache status is not a word `tlogcheck.cdn` knows."""
+        """Reads whose cache status is not a word `tlogcheck.client.cdn` knows."""
         return [r for r in self.measured if cache_verdict(r.cache_status) is None]
 
     @property
@@ -48,7 +55,7 @@ class MissRatio:
         return len(self.misses) / len(self.measured) if self.measured else 0.0
 
     def unknown_words(self) -> list[str]:
-        from tlogcheck.cdn import CACHE_STATUS_HEADERS
+        from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
 
         words = set()
         for r in self.unknown:
@@ -78,3 +85,16 @@ def steady_miss_ratio(client: TLogClient, paths: Sequence[str]) -> MissRatio:
             break
     measured = tuple(r for reads in rounds[-MEASURED_ROUNDS:] for r in reads)
     return MissRatio(measured, len(rounds), len(paths))
+
+
+def cache_hit_ratio(doc: dict[str, Any]) -> tuple[float, int] | None:
+    """(hit ratio, responses) of the edge responses a report counted; None without any."""
+    total = hits = 0
+    found = doc.get("edge_cache_status")
+    for counts in found if isinstance(found, list) else []:
+        if isinstance(counts, dict):
+            for status, n in counts.items():
+                if isinstance(n, int) and n > 0:
+                    total += n
+                    hits += n if is_hit(str(status).upper()) else 0
+    return (hits / total, total) if total else None

@@ -28,14 +28,14 @@ What each outcome means (the design's fail vs inconclusive):
 - `TargetStalled`: we asked (connected, request sent) and no complete answer came within
   the deadline: `started=False` when not even the status line came back, `started=True`
   when a response began and its body trickled. The target is failing its users.
-- `TargetCertificateError`: the TLS certificate does not verify (`tlogcheck.tls` words
+- `TargetCertificateError`: the TLS certificate does not verify (`tlogcheck.client.tls` words
   why). Real clients are refused too; never retried.
 - `FormatError`: the target answered but the answer cannot be used: the body is over the
   cap, or it came in a content coding we did not ask for and cannot decode.
 - Any other status (404, 500, 304, a 503 still there after the retries, a cross-host
   3xx) is returned as a `Response`: the check decides.
 
-Sharing (`memo`, one `tlogcheck.memo.ResponseMemo` per run, given to every client): a GET
+Sharing (`memo`, one `tlogcheck.client.memo.ResponseMemo` per run, given to every client): a GET
 asked with `shared=True` is fetched once per view and URL and its response, or its
 failure, is handed to every later asker; any GET that stalled is not asked again in the
 run (its `TargetStalled` is raised again at once). A hung root so costs one deadline per
@@ -43,9 +43,9 @@ view, not one per test.
 
 Deployment: `headers` go on every request (an access gateway's token: the values never
 appear in a message); `ca_bundle` / SSL_CERT_FILE / SSL_CERT_DIR / the system store
-(`tlogcheck.tls`); `proxy`, else HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY as
+(`tlogcheck.client.tls`); `proxy`, else HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY as
 curl reads them (`trust_env`). Every route, proxied or not, goes through the one
-deadline-enforcing socket layer (`tlogcheck.transport`). Bodies are read with
+deadline-enforcing socket layer (`tlogcheck.client.transport`). Bodies are read with
 `Accept-Encoding: identity`, or with the coding a caller asks for
 (`accept_encoding="gzip"`) and decoded under the cap.
 """
@@ -65,7 +65,11 @@ from typing import TypeVar
 
 import httpx
 
-from tlogcheck import __version__, spec, tls
+from tlogcheck import __version__, spec
+from tlogcheck.client import tls
+from tlogcheck.client.memo import Key, ResponseMemo, again
+from tlogcheck.client.response import Response
+from tlogcheck.client.transport import Transport, deadline, redact_url
 from tlogcheck.errors import (
     ConfigError,
     FormatError,
@@ -74,8 +78,6 @@ from tlogcheck.errors import (
     TargetStalled,
     TargetUnreachable,
 )
-from tlogcheck.memo import Key, ResponseMemo, again
-from tlogcheck.response import Response
 from tlogcheck.spec import (
     ConsistencyProof,
     Health,
@@ -86,17 +88,13 @@ from tlogcheck.spec import (
     parse_inclusion,
     parse_root,
 )
-from tlogcheck.transport import Transport, deadline, proxy_for, redact_url
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "RETRY_STATUSES",
     "USER_AGENT",
-    "Response",
-    "ResponseMemo",
+    "VIEWS",
     "TLogClient",
-    "parse_header",
-    "proxy_for",
-    "redact_url",
 ]
 
 USER_AGENT = f"tlogcheck/{__version__}"
@@ -181,22 +179,6 @@ class _Decoder:
     def finish(self) -> None:
         if not self._z.eof:
             raise FormatError(f"{self.coding} body is truncated")
-
-
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def parse_header(raw: str) -> tuple[str, str]:
-    """`Name: value` -> (name, value); the value is a secret and never appears in a message."""
-    name, sep, val = raw.partition(":")
-    name, val = name.strip(), val.strip()
-    if not sep or not _TOKEN.fullmatch(name):
-        raise ValueError("expected `Name: value`: a header name (letters, digits, -), a colon")
-    if not val or any(ord(c) < 0x20 or ord(c) == 0x7F for c in val):
-        raise ValueError(f"header {name}: the value is empty or holds control characters")
-    if name.lower() in ("host", "content-length", "transfer-encoding", "accept-encoding"):
-        raise ValueError(f"header {name} is set by tlogcheck itself")
-    return name, val
 
 
 class _Stalled(Exception):

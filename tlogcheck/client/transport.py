@@ -10,7 +10,7 @@ pool, and one per proxy (`proxy_for`: a given proxy, else the environment's as c
 it, NO_PROXY included). https through a proxy goes by CONNECT, http in absolute form;
 proxy credentials go in `Proxy-Authorization` and `redact_url` hides them in any output.
 `peer_certificate` fetches a server's certificate without verifying it, for the words
-of a rejected one (`tlogcheck.tls`).
+of a rejected one (`tlogcheck.client.tls`).
 """
 
 from __future__ import annotations

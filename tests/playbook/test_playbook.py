@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck.checks import CHECKS
 from tlogcheck.playbook import ALERTS, NOTICE_LABELS, RCA_LABELS, SCENARIOS, alert_named
+from tlogcheck.playbook.checks import CHECKS
 
 
 def test_the_five_alerts_of_section_1_with_their_priorities() -> None:
@@ -56,7 +56,7 @@ def test_notice_and_rca_labels_are_the_seeds() -> None:
 def test_seed_text_where_the_seed_is_at_hand() -> None:
     from pathlib import Path
 
-    seed = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_5b077ebb8fc2250d.txt"
+    seed = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_5b077ebb8fc2250d.txt"
     if not seed.exists():
         pytest.skip(f"{seed} is not beside this clone")
     text = seed.read_text(encoding="utf-8")

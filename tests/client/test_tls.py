@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tlogcheck import tls
-from tlogcheck.client import TLogClient
+from tlogcheck.client import TLogClient, tls
 from tlogcheck.errors import ConfigError, TargetCertificateError, TargetUnreachable
 from tlogcheck.refstack.certs import CA, LeafFiles, make_ca
 from tlogcheck.refstack.server import BackgroundServers, Listener, Receive, Scope, Send, ServerGroup

@@ -1,0 +1,76 @@
+"""Verification of a live deployment, without pytest: the rules every part judges by.
+
+The library verifies; callers decide and explain. Functions here fetch what a rule
+needs through a `TLogClient`, verify it with `merkle` / `note` / `spec` / `tiles`, and
+return evidence (or raise `FormatError` / `ProofError` with it). The suite
+(`tests_synthetic`), `tlogcheck verify`, the incident commands and the exporter call
+them, so a deployment is judged the same way wherever it is asked.
+
+- `views`: what each view served (root, checkpoint, tree), whether an edge answers,
+  and the releases behind the target during a canary (`answered_by`);
+- `chain`: the inclusion chain entry -> leaf hash -> proof -> root, and consistency;
+- `lag`: may a cache, or the other release of a canary, serve an older tree;
+- `cache`: the steady-state cache miss ratio (TLogCacheMissHigh);
+- `tiles`: a C2SP tiled log read and verified tile by tile;
+- `sampling`: which indices a run verifies.
+"""
+
+from __future__ import annotations
+
+from tlogcheck.verify.chain import (
+    InclusionResult,
+    check_inclusion,
+    check_recorded,
+    prove_extends,
+    root_of_size,
+    verify_inclusion_at,
+    verify_inclusions,
+    verify_latest_proof,
+)
+from tlogcheck.verify.lag import judge_lag, judge_releases, staleness
+from tlogcheck.verify.views import (
+    MIX_ATTEMPTS,
+    NO_EDGE,
+    EdgeProbe,
+    ServedCheckpoint,
+    ServedRoot,
+    Tree,
+    answered_by,
+    from_release,
+    mixed,
+    origin_serving,
+    probe_edge,
+    read_checkpoint,
+    read_root,
+    release_mix,
+    served_tree,
+)
+
+__all__ = [
+    "MIX_ATTEMPTS",
+    "NO_EDGE",
+    "EdgeProbe",
+    "InclusionResult",
+    "ServedCheckpoint",
+    "ServedRoot",
+    "Tree",
+    "answered_by",
+    "check_inclusion",
+    "check_recorded",
+    "from_release",
+    "judge_lag",
+    "judge_releases",
+    "mixed",
+    "origin_serving",
+    "probe_edge",
+    "prove_extends",
+    "read_checkpoint",
+    "read_root",
+    "release_mix",
+    "root_of_size",
+    "served_tree",
+    "staleness",
+    "verify_inclusion_at",
+    "verify_inclusions",
+    "verify_latest_proof",
+]
