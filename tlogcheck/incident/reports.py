@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -204,8 +205,13 @@ class RunReport:
 
     def failures(self, check: str | None = None) -> list[Failure]:
         """The failed tests (of one check, or of every failing check in order)."""
+        return [f for f in self._failures if check is None or f.check == check]
+
+    @cached_property
+    def _failures(self) -> list[Failure]:
+        # Read once: the drafts ask for them check by check, hypothesis by hypothesis.
         out = []
-        for name in [check] if check else self.failed_checks:
+        for name in self.failed_checks:
             for t in self.failing_tests(name):
                 message = str(t.get("message") or "")
                 record = _dict(t.get("failure")) or _dict(read_explanation(message))
@@ -243,7 +249,15 @@ class RunReport:
         found = self.alerts()
         return found[0] if found else None
 
+    @cached_property
+    def _outcomes(self) -> dict[str, tuple[str, str]]:
+        return self._read_outcomes()
+
     def outcomes(self) -> dict[str, tuple[str, str]]:
+        """test key -> (check, outcome) of every test the run reported."""
+        return dict(self._outcomes)
+
+    def _read_outcomes(self) -> dict[str, tuple[str, str]]:
         """test key -> (check, outcome) of every test the run reported."""
         out = {}
         for name, c in self.checks.items():
