@@ -254,3 +254,26 @@ def test_a_5xx_fault_and_a_slow_deployment_under_the_alerts_the_report_gives(
         assert code == 0
         assert text.startswith(f"{head} (LatencyP95High): p95 {p95} ms > 300 ms (")
         assert "load 검사 실패" not in text and "보고서에서 확인할 수 없음\n재발" not in text
+
+
+def test_unwritable_outputs_are_refused_before_anything_is_asked(
+    stack: RunningStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paths no one can write (root included): each command says which option, exit 2
+    (4 under pytest), before it asks the deployment anything."""
+    stack.set_faults([])
+    run = run_suite([*options(stack), "--tlog-metrics-file=/proc/no/tlogcheck.prom"], timeout=120)
+    assert run.exitstatus == 4 and run.report == {}
+    assert "--tlog-metrics-file /proc/no/tlogcheck.prom: " in run.output
+    assert "Traceback" not in run.output and "collected" not in run.output
+    url = stack.info.edge_url
+    for argv, option in (
+        (["triage", "TLogAvailabilityDown", "--tlog-url", url, "--out", "/proc/no/b"], "--out"),
+        (
+            ["nightly", "--tlog-url", url, "--skip-db-audit", "--report-dir", "/proc/no/n"],
+            "--report-dir",
+        ),
+    ):
+        code, out, err = cli(argv, capsys)
+        assert code == 2 and f"{option} /proc/no/" in out + err, argv
+        assert "verdict" not in out and "pytest --pyargs" not in out
