@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tlogcheck.db",
         "tlogcheck.spec",
         "tlogcheck.state",
+        "tlogcheck.outputs",
         "tlogcheck.playbook",
     ),
     ("tlogcheck.client",),  # the HTTP stack

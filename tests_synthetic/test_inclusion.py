@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tlogcheck.client import TLogClient
 from tlogcheck.plugin.report import add_count
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, inclusion_facts
 from tlogcheck.verify import (
     InclusionResult,
     ServedRoot,
@@ -53,6 +53,7 @@ def _explain(target: Target, checked: int, failures: list[InclusionResult], tree
         expected=f"each of {checked} sampled entries is included in the served {tree}",
         served=f"{len(failures)} failed: {', '.join(str(r.index) for r in failures)}\n{served}",
         extra={"seed": str(target.seed), **rerun},
+        facts=inclusion_facts(failures),
     )
 
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import pytest
 
-from tlogcheck.load.plugin import LoadResult, Thresholds, failure_message
+from tlogcheck.load.plugin import LoadResult, Thresholds, judge
 
 pytestmark = pytest.mark.load
 
 
-def test_error_rate_under_load(load_result: LoadResult, load_thresholds: Thresholds) -> None:
-    breaches = [v for v in load_result.violations(load_thresholds) if v.kind == "error-rate"]
-    assert not breaches, failure_message(load_result, load_thresholds, "error-rate")
+def test_error_rate_under_load(
+    load_result: LoadResult, load_thresholds: Thresholds, request: pytest.FixtureRequest
+) -> None:
+    judge(request, load_result, load_thresholds, "error-rate")
 
 
-def test_p95_under_load(load_result: LoadResult, load_thresholds: Thresholds) -> None:
-    breaches = [v for v in load_result.violations(load_thresholds) if v.kind == "p95"]
-    assert not breaches, failure_message(load_result, load_thresholds, "p95")
+def test_p95_under_load(
+    load_result: LoadResult, load_thresholds: Thresholds, request: pytest.FixtureRequest
+) -> None:
+    judge(request, load_result, load_thresholds, "p95")

@@ -178,6 +178,7 @@ def test_sampled_entries_are_included_in_the_checkpoint(
         f"included in the checkpoint's {tiles_checkpoint.tree.describe()}",
         served=f"{len(failures)} failed: {', '.join(str(i) for i, _ in failures)}\n{shown}",
         extra={"seed": str(tlog_target.seed), **rerun},
+        facts={"indices": [i for i, _ in failures]},
     )
 
 

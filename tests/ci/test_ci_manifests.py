@@ -247,6 +247,8 @@ def test_analysis_job_maps_the_suite_exit_status(
         "TLOG_URL": "http://tlog-ro-canary.tlog.svc.cluster.local:8080",
         "CANARY_IMAGE": "ghcr.io/example/tlog-ro:v1.1.0",
         "ON_INCONCLUSIVE": on_inconclusive,
+        "TMPDIR": str(tmp_path),
+        "REPORTS_DIR": str(tmp_path / "results"),
     }
     done = subprocess.run(
         ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30
@@ -256,6 +258,54 @@ def test_analysis_job_maps_the_suite_exit_status(
     assert url == env["TLOG_URL"]
     assert release == "v1.1.0"  # the canary image's tag
     assert "--pyargs tests_synthetic" in argv
+
+
+# A stand-in `pytest` that writes the report and (on a failure) a bundle where it is told.
+WRITES_REPORT = """#!/bin/sh
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tlog-report-json) mkdir -p "$(dirname "$2")" && echo '{"summary": {}}' > "$2" ;;
+    --tlog-evidence) [ "$STATUS" = 0 ] || { mkdir -p "$2" && echo '{}' > "$2/manifest.json"; } ;;
+  esac
+  shift
+done
+exit "$STATUS"
+"""
+
+
+@pytest.mark.parametrize("suite_status", [0, 1])
+def test_analysis_job_keeps_each_runs_report_and_bundle(suite_status: int, tmp_path: Path) -> None:
+    """One directory per run on the reports volume; a copy that fails is said and the
+    step's result stays the suite's."""
+    (script,) = job_container(analysis_template())["args"]
+    fake = tmp_path / "bin" / "pytest"
+    fake.parent.mkdir()
+    fake.write_text(WRITES_REPORT)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    results = tmp_path / "results"
+    env = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "STATUS": str(suite_status),
+        "ON_INCONCLUSIVE": "pass",
+        "TMPDIR": str(tmp_path),
+        "REPORTS_DIR": str(results),
+        "HOSTNAME": "tlogcheck-abc12",
+    }
+    done = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == suite_status, done.stdout + done.stderr
+    (kept,) = results.iterdir()
+    assert re.fullmatch(r"\d{8}T\d{6}Z-tlogcheck-abc12", kept.name)
+    assert (kept / "report.json").is_file()
+    assert (kept / "evidence" / "manifest.json").is_file() == bool(suite_status)
+    assert f"report and evidence kept in {kept}" in done.stdout
+
+    # The volume cannot be written: said, and the verdict stands.
+    results_file = tmp_path / "not-a-dir"
+    results_file.write_text("x")
+    env["REPORTS_DIR"] = str(results_file)
+    done = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == suite_status
+    assert "could not keep the report" in done.stderr and "the verdict stands" in done.stderr
 
 
 def test_analysis_job_sets_no_release_without_a_tag(tmp_path: Path) -> None:

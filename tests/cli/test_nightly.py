@@ -143,6 +143,17 @@ def test_a_usage_error_exits_2(tmp_path: Path) -> None:
     assert done.returncode == EXIT_USAGE and "--tlog-db" in done.stderr
 
 
+def test_a_report_dir_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    done = tlogcheck("--report-dir", str(afile / "night"), cwd=tmp_path)
+    assert done.returncode == EXIT_USAGE
+    assert f"--report-dir {afile / 'night'}: " in done.stderr and "is not a directory" in (
+        done.stderr
+    )
+    assert "pytest" not in done.stdout  # refused before the suite started
+
+
 # -- ci/load-cronjob.yaml --------------------------------------------------------------------
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tlogcheck.playbook.checks import INCONCLUSIVE_KEY
+from tlogcheck.playbook.checks import (
+    ALERT_KEY,
+    CHECKS,
+    INCONCLUSIVE_KEY,
+    explain,
+    read_explanation,
+)
 from tlogcheck.plugin import report
 
 pytest_plugins = ["pytester"]
@@ -126,3 +132,91 @@ def test_parts_sections_reach_the_json_and_the_terminal(
     assert doc["summary"]["counts"]["passed"] == 2
     # No target in this run: the "tlogcheck" terminal section is not printed at all.
     assert "load: a line from" not in result.stdout.str()
+
+
+# --- a failure's explanation as data -----------------------------------------------------
+
+
+def test_a_failure_keeps_its_explanation_and_facts(config: pytest.Config) -> None:
+    record = {
+        "check": "inclusion", "alert": "TLogInclusionProofFail", "section": "§3.2",
+        "expected": "each entry included", "served": "1 failed: 512", "extra": {"seed": "7"},
+        "next": "re-verify", "facts": {"indices": [512]},
+    }  # fmt: skip
+    text = explain("inclusion", expected="each entry included", served="1 failed: 512")
+    props = [(report.FAILURE_KEY, json.dumps(record))]
+    report.note_test(config, _rep("a", "failed", message=text, props=props))
+    found = report.run(config).checks()["inclusion"]["tests"][0]
+    assert found["alert"] == "TLogInclusionProofFail"
+    assert found["failure"] == record and found["message"] == text
+
+
+def test_the_alert_a_failure_was_given_afterwards_wins(config: pytest.Config) -> None:
+    """A 5xx or a stall names its alert on the report (ALERT_KEY): the record follows."""
+    record = {"alert": "TLogInclusionProofFail", "expected": "e", "served": "HTTP 500"}
+    props = [(report.FAILURE_KEY, json.dumps(record)), (ALERT_KEY, "Ingress5xxHigh")]
+    report.note_test(config, _rep("a", "failed", props=props))
+    found = report.run(config).checks()["inclusion"]["tests"][0]
+    assert found["alert"] == found["failure"]["alert"] == "Ingress5xxHigh"
+
+
+def test_a_failure_without_a_record_is_read_from_its_explanation(config: pytest.Config) -> None:
+    text = explain(
+        "health",
+        expected="GET /healthz: 200",
+        served="edge GET /healthz -> HTTP 503\n          after 3 attempts",
+        extra={"seed": "7"},
+    )
+    report.note_test(config, _rep("a", "failed", check="health", message=text))
+    report.note_test(config, _rep("b", "failed", check="db", message="assert 1 == 2"))
+    checks = report.run(config).checks()
+    failure = checks["health"]["tests"][0]["failure"]
+    assert failure["expected"] == "GET /healthz: 200"
+    assert failure["served"] == "edge GET /healthz -> HTTP 503\nafter 3 attempts"
+    assert failure["alert"] == "TLogAvailabilityDown" and failure["facts"] == {}
+    # pytest's own text is no explanation: no record, the check's alert.
+    assert checks["db"]["tests"][0]["failure"] is None
+    assert checks["db"]["tests"][0]["alert"] == "TLogInclusionProofFail"
+
+
+def test_the_explanation_reads_back_as_written() -> None:
+    for served in ("one line", "first\n          second\n            third"):
+        text = explain("db", expected="x: y", served=served, extra={"seed": "1", "or": "z"})
+        assert read_explanation(text) == {
+            "expected": "x: y",
+            "served": "\n".join(line.strip() for line in served.splitlines()),
+            "alert": "TLogInclusionProofFail",
+            "next": CHECKS["db"].next_step,
+        }
+    assert read_explanation("AssertionError: assert False") is None
+
+
+FACTS = """
+import pytest
+from tlogcheck.plugin.verdicts import fail
+
+@pytest.mark.inclusion
+def test_fails_with_facts():
+    fail("inclusion", expected="e", served="1 failed: 512", facts={"indices": [512]})
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_facts_reach_the_json_report(
+    pytester: pytest.Pytester, tmp_path: Path, workers: str | None
+) -> None:
+    pytester.makepyfile(test_facts=FACTS)
+    out = tmp_path / "report.json"
+    args = [
+        "-p",
+        "no:cacheprovider",
+        f"--tlog-report-json={out}",
+        *(["-n", workers] if workers else []),
+    ]
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == 1
+    test = json.loads(out.read_text())["checks"]["inclusion"]["tests"][0]
+    assert test["failure"]["facts"] == {"indices": [512]}
+    assert "expected: e\nserved:   1 failed: 512\n" in test["message"]
+    # pytest's own name for the failure, as before (the gate quotes the crash line).
+    assert "CheckFailed" not in result.stdout.str()

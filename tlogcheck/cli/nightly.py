@@ -8,7 +8,9 @@ exactly the same checks; it prints, then runs (in a child interpreter):
 Every option of the pytest plugin (`--tlog-url`, `--tlog-db`, `--load-users`,
 `--rollout`, ...) is accepted as it is and passed on; anything after `--` goes to pytest
 untouched (`-x`, `-k`, `-n 2`, ...). With `--report-dir DIR` the run leaves its reports
-there: `junit.xml`, the JSON report (`report.json`) and locust's HTML/CSV (`load/`).
+there: `junit.xml`, the JSON report (`report.json`) and locust's HTML/CSV (`load/`); a
+directory that cannot be written is refused (exit 2) before the run starts, and the
+suite checks each file it will write the same way (exit 4).
 
 The exit status is pytest's, the verdict of the night: 0 all checks passed, 1 a check
 failed, 6 inconclusive (the target could not be asked), 2-5 usage or internal errors.
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from tlogcheck.errors import ConfigError
 from tlogcheck.options import Option
+from tlogcheck.outputs import Output, check_outputs
 
 NIGHTLY_LOAD_DURATION = 300  # seconds: long enough for p95 to mean something
 
@@ -129,6 +132,8 @@ def check_db_audit(args: argparse.Namespace, environ: Mapping[str, str]) -> None
 
 def run(args: argparse.Namespace) -> int:
     check_db_audit(args, os.environ)
+    if args.report_dir:  # before the night's run starts, not after it ends
+        check_outputs([Output("--report-dir", args.report_dir, "dir")])
     argv = pytest_args(args, os.environ)
     print("tlogcheck nightly: pytest " + " ".join(shlex.quote(a) for a in argv), flush=True)
     # A fresh interpreter: pytest rewrites the asserts of a plugin it imports itself,

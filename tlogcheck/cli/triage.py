@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -32,6 +33,7 @@ from tlogcheck.incident.triage import Triage, run_triage
 from tlogcheck.options import Option
 from tlogcheck.options.target import CA_BUNDLE, HEADER, ORIGIN_URL, PROXY, TIMEOUT, VKEY
 from tlogcheck.options.target import URL as SUITE_URL
+from tlogcheck.outputs import Output, check_outputs, new_directory
 from tlogcheck.playbook import ALERTS, SCENARIOS, alert_named
 
 # The suite's target options; --tlog-url is required here (triage has no embedded target).
@@ -149,6 +151,13 @@ def failing_indices(path: str) -> list[int]:
     return sorted({int(m) for text in messages for m in _FAILING_INDEX.findall(text)})
 
 
+def _inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The files triage reads, which --out must never name."""
+    found = [("--from-report", args.from_report)] if args.from_report else []
+    found += [(VKEY.flag, k) for k in args.tlog_vkey or [] if os.path.isfile(k)]
+    return found
+
+
 def commands(alert: str, url: str, rollout: str | None, namespace: str | None) -> list[str]:
     """The §1 immediate actions as commands, with the Rollout and namespace filled in."""
     name, ns = rollout or "<rollout>", namespace or "<namespace>"
@@ -240,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     if alert is None:
         print(f"tlogcheck triage: error: unknown alert {args.alert!r}; one of: {', '.join(ALERTS)}")
         return EXIT_USAGE
+    if args.out:  # before the first request: a bundle is never written over another
+        check_outputs([Output("--out", args.out, "bundle")], _inputs(args))
     url = resolve_option(args, URL)
     if url is None:
         raise ConfigError("--tlog-url (or TLOG_URL) is required: the deployment to triage")
@@ -270,21 +281,27 @@ def run(args: argparse.Namespace) -> int:
         url, origin_url=origin_url, timeout=timeout, recorder=recorder, **reach
     ) as client:
         result = run_triage(alert, client, vkeys=vkeys, indices=indices, kube=kube, probe=probe)
-    bundle = None
+    bundle = bundle_error = None
     if recorder is not None:
         doc = _as_dict(result, None)
-        write_bundle(
-            args.out,
-            recorder,
-            target={"url": url, "origin_url": origin_url},
-            vkeys=[str(k) for k in vkeys],
-            verdicts=doc["steps"],
-            options={"alert": alert.name, "index": indices, "timeout": timeout},
-        )
-        bundle = str(args.out)
+        try:  # whole or not at all (tlogcheck.outputs); a failure changes no verdict
+            with new_directory(args.out, option="--out") as work:
+                write_bundle(
+                    work,
+                    recorder,
+                    target={"url": url, "origin_url": origin_url},
+                    vkeys=[str(k) for k in vkeys],
+                    verdicts=doc["steps"],
+                    options={"alert": alert.name, "index": indices, "timeout": timeout},
+                )
+            bundle = str(args.out)
+        except ConfigError as exc:
+            bundle_error = f"evidence bundle NOT written: {exc}"
     rollout, namespace = resolve_option(args, ROLLOUT), resolve_option(args, ROLLOUT_NAMESPACE)
     cmds = commands(alert.name, url, rollout, namespace)
     print(_render(_as_dict(result, bundle, cmds), args.format))
+    if bundle_error:  # after the verdict, never in place of it (JSON stays parseable)
+        print(bundle_error, file=sys.stderr if args.format == "json" else sys.stdout)
     if result.could_not_ask:
         return EXIT_INCONCLUSIVE
     return EXIT_FAILED if result.confirmed else EXIT_OK

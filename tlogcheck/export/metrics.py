@@ -24,7 +24,6 @@ Every sample carries `target` (the URL checked; the embedded deployment is `embe
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -35,6 +34,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.exposition import generate_latest
 
 from tlogcheck.errors import ConfigError
+from tlogcheck.outputs import write_text
 
 __all__ = ["STATUSES", "build_registry", "push", "seconds", "target_label", "write_textfile"]
 
@@ -172,13 +172,12 @@ def build_registry(
 
 
 def write_textfile(path: str, registry: CollectorRegistry) -> None:
-    """node_exporter's textfile format, written atomically (a scrape never sees half)."""
+    """node_exporter's textfile format, written atomically (a scrape never sees half);
+    ConfigError naming the option when it cannot be written."""
     p = Path(path)
     if p.parent and not p.parent.is_dir():
         raise ConfigError(f"--tlog-metrics-file: directory {p.parent} does not exist")
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(generate_latest(registry))
-    os.replace(tmp, p)
+    write_text(p, generate_latest(registry).decode("utf-8"), option="--tlog-metrics-file")
 
 
 def push(gateway: str, job: str, target: str, registry: CollectorRegistry) -> None:

@@ -2,20 +2,23 @@
 as Markdown, drafted from the reports of a failing run and, if given, a later passing one.
 
 What the reports say is filled in (detection, mitigation, recovery times; each failing
-check's hypotheses and observation; the served root hashes, db.jsonl SHA-256, release
-tags, seed and replay command). What only people know (closing time, the root cause,
-PR, screenshots) is left as a marked blank with the playbook's candidates beside it.
+check's observation as served, and every §3 hypothesis marked supported / ruled out /
+open with the report's facts behind it; the served root hashes, db.jsonl SHA-256,
+release tags, seed and replay command). Recovery is claimed only as the notice claims
+it (a later report of the same target re-ran and passed every failed test); otherwise
+the 복구 row names what is not yet shown. What only people know (closing time, the root
+cause, PR, screenshots) is left as a marked blank with the playbook's candidates beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tlogcheck.incident.notice import actions, title
-from tlogcheck.incident.reports import Incident, RunReport
-from tlogcheck.incident.words import W, alert_of, clip_line, scenario_of, when
-from tlogcheck.playbook import ALERTS, RCA_LABELS, SCENARIOS, Text
-from tlogcheck.playbook.checks import CHECKS
+from tlogcheck.incident.hypotheses import STATUS, Judged, judge, scenarios
+from tlogcheck.incident.notice import alert_names, evidence, gate_actions, recovery, title
+from tlogcheck.incident.reports import Incident
+from tlogcheck.incident.words import W, clip_line, when
+from tlogcheck.playbook import ALERTS, RCA_LABELS, Text
 from tlogcheck.verify import release_mix
 
 __all__ = ["render"]
@@ -34,6 +37,8 @@ R: dict[str, Text] = {
     "verdict": Text("판정", "Verdict"),
     "to_verify": Text("검증 필요", "to verify"),
     "check_failed": Text("검사 실패: 테스트 {n}개", "check failed: {n} test(s)"),
+    "expected": Text("기대", "Expected"),
+    "indices": Text("실패한 항목", "Failing entries"),
     "process": Text("프로세스", "Process"),
     "code": Text("코드", "Code"),
     "infra": Text("인프라", "Infrastructure"),
@@ -68,25 +73,19 @@ _KIND = {
 }
 
 
-def _alerts(run: RunReport) -> list[str]:
-    names = [run.alert()] + [CHECKS[c].alert for c in run.failed_checks if c in CHECKS]
-    return list(dict.fromkeys(n for n in names if n and n in ALERTS))
-
-
 def _timeline(inc: Incident, lang: str) -> list[str]:
     run, gate = inc.failing, inc.failing.gate
     missing, fill = W["missing"](lang), W["to_fill"](lang)
     trig = gate.get("triggered_by") if isinstance(gate.get("triggered_by"), dict) else {}
     first = run.first_failure_at()
-    first_test = next(
-        (
-            str(t.get("nodeid"))
-            for c in run.failed_checks
-            for t in run.failing_tests(c)
-            if t.get("finished_at") == first
-        ),
-        None,
-    )
+    first_test = next((f.nodeid for f in run.failures() if f.finished_at == first), None)
+    if inc.recovery is not None:
+        recovered = (
+            when(inc.recovery.finished_at) or missing,
+            f"{R['passing_run'](lang)} `{inc.recovery.path}`",
+        )
+    else:
+        recovered = (missing, "; ".join(recovery(inc, lang)))
     rows = [
         (
             R["detect"](lang),
@@ -96,13 +95,10 @@ def _timeline(inc: Incident, lang: str) -> list[str]:
         (
             R["mitigate"](lang),
             when(gate.get("acted_at")) or missing,
-            "; ".join(actions(inc, lang)[:1]) + (f" — `{trig.get('nodeid')}`" if trig else ""),
+            "; ".join(gate_actions(inc, lang)[:1])
+            + (f" — `{trig.get('nodeid')}`" if trig else ""),
         ),
-        (
-            R["recover"](lang),
-            when(inc.recovery.finished_at) if inc.recovery else missing,
-            f"{R['passing_run'](lang)} `{inc.recovery.path}`" if inc.recovery else missing,
-        ),
+        (R["recover"](lang), *recovered),
         (R["close"](lang), fill, fill),
     ]
     out = [
@@ -113,42 +109,72 @@ def _timeline(inc: Incident, lang: str) -> list[str]:
     return out
 
 
-def _hypotheses(run: RunReport, lang: str) -> list[str]:
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _judged(inc: Incident, alerts: list[str]) -> list[tuple[str, list[Judged]]]:
+    return [(s.section, judge(inc, s)) for s in scenarios(alerts)]
+
+
+def _hypotheses(inc: Incident, lang: str) -> list[str]:
+    run = inc.failing
     out: list[str] = []
     for name in run.failed_checks:
-        check = CHECKS.get(name)
-        alert = alert_of(check.alert) if check else None
-        scenario = scenario_of(alert)
+        failures = run.failures(name)
+        alerts = list(dict.fromkeys(f.alert for f in failures if f.alert))
         head = f"### {name}"
-        if check:
-            head += f" ({check.alert}, {W['playbook'](lang)} {check.section})"
+        if alerts:
+            where = ", ".join(
+                f"{a}, {W['playbook'](lang)} {ALERTS[a].scenario}" if a in ALERTS else a
+                for a in alerts
+            )
+            head += f" ({where})"
         out += [head, ""]
-        tests = run.failing_tests(name)
-        observed = clip_line(str(tests[0].get("message", "")), 400) if tests else W["missing"](lang)
-        out.append(f"- {R['observation'](lang)}: {observed}")
-        out.append(f"- {R['verdict'](lang)}: {R['check_failed'](lang).format(n=len(tests))}")
+        if failures:
+            f = failures[0]
+            if f.expected:
+                out.append(f"- {R['expected'](lang)}: {clip_line(f.expected, 400)}")
+            out.append(f"- {R['observation'](lang)}: {evidence(run, f, lang, 400)}")
+        else:
+            out.append(f"- {R['observation'](lang)}: {W['missing'](lang)}")
+        indices = sorted(
+            {
+                i
+                for f in failures
+                for i in (f.facts.get("indices") or [])
+                if isinstance(i, int) and not isinstance(i, bool)
+            }
+        )
+        if indices:
+            out.append(f"- {R['indices'](lang)}: {', '.join(map(str, indices[:64]))}")
+        out.append(f"- {R['verdict'](lang)}: {R['check_failed'](lang).format(n=len(failures))}")
         out += [
             "",
             f"| {W['hypothesis'](lang)} | {R['observation'](lang)} | {R['verdict'](lang)} |",
             "|---|---|---|",
         ]
-        hyps = scenario.hypotheses if scenario else ()
-        if not hyps:
+        judged = _judged(inc, alerts)
+        if not any(found for _, found in judged):
             out.append(f"| {W['no_hypotheses'](lang)} | | {R['to_verify'](lang)} |")
-        for h in hyps:
-            out.append(f"| {h(lang)} | {W['to_fill'](lang)} | {R['to_verify'](lang)} |")
+        for section, found in judged:
+            for j in found:
+                out.append(
+                    f"| {j.hypothesis(lang)} ({section}) | {_cell(j.basis(lang))} "
+                    f"| {STATUS[j.status](lang)} |"
+                )
         out.append("")
     return out
 
 
-def _root_cause(run: RunReport, lang: str) -> list[str]:
+def _root_cause(inc: Incident, lang: str) -> list[str]:
     by_kind: dict[str, list[str]] = {"process": [], "code": [], "infra": []}
-    for alert_name in _alerts(run):
-        scenario = SCENARIOS.get(ALERTS[alert_name].scenario)
-        for h in scenario.hypotheses if scenario else ():
-            kind = _KIND.get(h.ko, "infra")
-            if h(lang) not in by_kind[kind]:
-                by_kind[kind].append(h(lang))
+    for _, found in _judged(inc, alert_names(inc.failing)):
+        for j in found:
+            kind = _KIND.get(j.hypothesis.ko, "infra")
+            shown = f"{j.hypothesis(lang)} ({STATUS[j.status](lang)})"
+            if shown not in by_kind[kind]:
+                by_kind[kind].append(shown)
     out = []
     for kind in ("process", "code", "infra"):
         cands = by_kind[kind]
@@ -159,16 +185,13 @@ def _root_cause(run: RunReport, lang: str) -> list[str]:
 
 def _kais(inc: Incident, lang: str) -> list[str]:
     run = inc.failing
-    done = [a for a in actions(inc, lang)]
-    after = []
-    for alert_name in _alerts(run):
-        scenario = SCENARIOS.get(ALERTS[alert_name].scenario)
-        if scenario and f"{scenario.after(lang)} ({scenario.section})" not in after:
-            after.append(f"{scenario.after(lang)} ({scenario.section})")
+    after = [f"{s.after(lang)} ({s.section})" for s in scenarios(alert_names(run))]
     out = [f"- **{R['now'](lang)}**:"]
-    out += [f"  - [x] {a}" for a in done if run.gate.get("verdict") == "acted"] or [
-        f"  - [ ] {W['to_fill'](lang)}"
-    ]
+    done = gate_actions(inc, lang) if run.gate.get("verdict") == "acted" else []
+    out += [f"  - [x] {a}" for a in done]
+    # Ticked only when a later report showed every failed test passing again.
+    mark = "x" if inc.resolved else " "
+    out += [f"  - [{mark}] {a}" for a in recovery(inc, lang)[:1]]
     out.append(f"- **{R['mid'](lang)}**:")
     out += [f"  - [ ] {a}" for a in after] or [f"  - [ ] {W['to_fill'](lang)}"]
     out.append(f"- **{R['long'](lang)}**:")
@@ -235,8 +258,8 @@ def render(inc: Incident, lang: str = "ko", bundles: Sequence[str] = ()) -> str:
     """The §8 skeleton as Markdown; `bundles`: evidence bundles to list under 증빙."""
     lines = [f"# {R['rca'](lang)}: {title(inc, lang)}", ""]
     lines += [f"## {RCA_LABELS['timeline'](lang)}", "", *_timeline(inc, lang), ""]
-    lines += [f"## {RCA_LABELS['hypotheses'](lang)}", "", *_hypotheses(inc.failing, lang)]
-    lines += [f"## {RCA_LABELS['root_cause'](lang)}", "", *_root_cause(inc.failing, lang), ""]
+    lines += [f"## {RCA_LABELS['hypotheses'](lang)}", "", *_hypotheses(inc, lang)]
+    lines += [f"## {RCA_LABELS['root_cause'](lang)}", "", *_root_cause(inc, lang), ""]
     lines += [f"## {RCA_LABELS['kais'](lang)}", "", *_kais(inc, lang), ""]
     lines += [f"## {RCA_LABELS['evidence'](lang)}", "", *_evidence(inc, lang, bundles)]
     return "\n".join(lines) + "\n"

@@ -21,8 +21,18 @@ W: dict[str, Text] = {
     "alert": Text("경보", "alert"),
     "playbook": Text("플레이북", "playbook"),
     "release_mix": Text("응답한 릴리스(X-TLog-Release)", "releases that answered (X-TLog-Release)"),
-    "hit_ratio": Text("엣지 캐시 적중률", "edge cache hit ratio"),
-    "of_responses": Text("엣지 응답 {n}개 기준", "over {n} edge responses"),
+    "miss_ratio": Text("엣지 캐시 미스율(정상 상태)", "edge cache miss ratio (steady state)"),
+    "miss_basis": Text(
+        "cache 검사가 워밍업 후 측정, 경보 기준 > 30%",
+        "measured by the cache check once warm; the alert fires above 30%",
+    ),
+    "entries": Text("항목", "entries"),
+    "and_more": Text(" 외 {n}개", " and {n} more"),
+    "error_rate": Text("오류율", "error rate"),
+    "load_figures": Text(
+        "부하 단계: 요청 {n}개, 오류율 {er}, p95 {p95} ms, p99 {p99} ms",
+        "load phase: {n} requests, error rate {er}, p95 {p95} ms, p99 {p99} ms",
+    ),
     "hypothesis": Text("가설", "hypothesis"),
     "unconfirmed": Text("미확인", "not confirmed"),
     "no_hypotheses": Text(
@@ -48,8 +58,25 @@ W: dict[str, Text] = {
     "gate_none": Text(
         "게이트 조치 없음(--gate-action none)", "no gate action (--gate-action none)"
     ),
-    "recovered": Text("복구 확인(검사 통과)", "recovery confirmed (checks passed)"),
+    "recovered": Text(
+        "복구 확인(실패했던 테스트가 모두 다시 통과)",
+        "recovery confirmed (every test that failed passed again)",
+    ),
     "not_recovered": Text("복구 확인 전", "recovery not yet confirmed"),
+    "unverified": Text("다시 통과한 것이 확인되지 않은 테스트", "not shown passing again"),
+    "no_later": Text(
+        "이 대상의 이후 보고서가 주어지지 않음", "no later report of this target was given"
+    ),
+    "not_rerun": Text("이후 보고서에서 실행되지 않음", "not run by a later report"),
+    "failed_again": Text("{report}에서 다시 실패", "failed again in {report}"),
+    "inconclusive_later": Text("{report}에서 판정 불가", "inconclusive in {report}"),
+    "skipped_later": Text("{report}에서 건너뜀", "skipped in {report}"),
+    "ran_later": Text("이후 보고서가 실행한 검사", "checks the later reports ran"),
+    "none": Text("없음", "none"),
+    "other_targets": Text(
+        "다른 대상의 보고서(이 대상의 복구 근거가 아님)",
+        "reports of other targets (no evidence of this target's recovery)",
+    ),
     "report": Text("보고서", "report"),
 }
 

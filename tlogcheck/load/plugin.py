@@ -38,9 +38,10 @@ from tlogcheck.options import (
     positive_float,
     positive_int,
 )
-from tlogcheck.playbook.checks import explain
+from tlogcheck.playbook.checks import ALERT_KEY, CHECKS, Check, explain
 from tlogcheck.plugin import report
 from tlogcheck.plugin.options import value
+from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_HEALTH
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Thresholds",
     "configure",
     "failure_message",
+    "judge",
     "load_requested",
     "load_result",
     "load_thresholds",
@@ -253,18 +255,17 @@ BUSY_NOTE = (
 )
 
 
-def failure_message(result: LoadResult, thresholds: Thresholds, kind: str) -> str:
-    """expected / served / the per-group table / alert / next step, for one kind of breach."""
+def _explanation(
+    result: LoadResult, thresholds: Thresholds, kind: str
+) -> tuple[Check, str, str, dict[str, str], dict[str, Any]]:
+    """(check under the breach's own alert, expected, served, extra, facts) of one kind."""
     found = [v for v in result.violations(thresholds) if v.kind == kind]
     alert = ERROR_ALERT if kind == "error-rate" else LATENCY_ALERT
     if kind == "error-rate":
         expected = f"error rate <= {thresholds.max_error_rate:.2%}, overall and per request group"
     else:
         expected = f"p95 <= {thresholds.p95_ms:.0f} ms, overall and per request group"
-    extra = {
-        "fired": f"{alert} (playbook §3.4: abort the canary)",
-        "load": f"{result.settings.describe()} against {result.url}",
-    }
+    extra = {"load": f"{result.settings.describe()} against {result.url}"}
     if kind == "error-rate" and result.errors:
         extra["errors"] = "; ".join(
             f"{e.group}: {e.error} x{e.occurrences}" for e in result.errors[:5]
@@ -274,7 +275,40 @@ def failure_message(result: LoadResult, thresholds: Thresholds, kind: str) -> st
     if result.generator_busy:
         extra["generator"] = BUSY_NOTE
     extra["groups"] = "\n" + result.table()
-    return explain("load", expected=expected, served="; ".join(str(v) for v in found), extra=extra)
+    t = result.total
+    facts: dict[str, Any] = {
+        "violations": [{**asdict(v), "alert": v.alert} for v in found],
+        "total": {
+            "requests": t.requests,
+            "failures": t.failures,
+            "error_rate": round(t.error_rate, 6),
+            "p95_ms": t.percentile(0.95),
+            "p99_ms": t.percentile(0.99),
+        },
+        "thresholds": asdict(thresholds),
+    }
+    served = "; ".join(str(v) for v in found) or "no breach"
+    return replace(CHECKS["load"], alert=alert), expected, served, extra, facts
+
+
+def failure_message(result: LoadResult, thresholds: Thresholds, kind: str) -> str:
+    """expected / served / the per-group table / alert / next step, for one kind of breach:
+    the same shape as every other check's failure (`checks.explain`)."""
+    check, expected, served, extra, _ = _explanation(result, thresholds, kind)
+    return explain(check, expected=expected, served=served, extra=extra)
+
+
+def judge(
+    request: pytest.FixtureRequest, result: LoadResult, thresholds: Thresholds, kind: str
+) -> None:
+    """Fail the running load test on a breach of `kind` ("error-rate" or "p95"), under
+    that breach's own alert (Ingress5xxHigh, LatencyP95High), with its figures as facts."""
+    if not any(v.kind == kind for v in result.violations(thresholds)):
+        return
+    check, expected, served, extra, facts = _explanation(result, thresholds, kind)
+    # The gate's reason and the report read the alert here (the check's is both).
+    request.node.user_properties.append((ALERT_KEY, check.alert))
+    fail(check, expected=expected, served=served, extra=extra, facts=facts)
 
 
 @pytest.fixture(scope="session")

@@ -238,3 +238,32 @@ CHECK_MARKERS = {
     "(playbook §3.2, §3.4)",
     "load": "error rate and p95 under load (playbook §3.4)",
 }
+
+
+_FIELDS = ("expected", "served", "alert", "next")
+
+
+def read_explanation(text: str) -> dict[str, str | None] | None:
+    """The fields of a message `explain` wrote (expected, served, alert, next), read
+    back for a failure recorded without them as data (an older report, a failure the
+    suite's hooks explained); None when the text is not such an explanation."""
+    fields: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        if sep and key in _FIELDS:
+            current = key
+            fields[key] = [rest.strip()]
+        elif current == "served" and line.startswith(" "):
+            fields[current].append(line.strip())
+        else:
+            current = None  # an extra line (`seed: ...`) ends the field before it
+    if "expected" not in fields or "served" not in fields:
+        return None
+    alert = " ".join(fields.get("alert", [])).split(" (playbook", 1)[0]
+    return {
+        "expected": " ".join(fields["expected"]),
+        "served": "\n".join(fields["served"]),
+        "alert": alert or None,
+        "next": " ".join(fields.get("next", [])) or None,
+    }

@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from tlogcheck.export import plugin as export_part
     from tlogcheck.gate import plugin as gate_part
     from tlogcheck.load import plugin as load_part
-    from tlogcheck.plugin import fixtures, suite, tiles_fixtures
+    from tlogcheck.plugin import fixtures, paths, suite, tiles_fixtures
 
     for name, text in CHECK_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: check '{name}': {text}")
@@ -59,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "api(*names): the APIs a check applies to (v1, tiles; without it v1 only): "
         "under --tlog-api tiles the others skip, under v1 the tiles-only ones are deselected",
     )
+    # Every output path before anything else: a run that could not keep its report is
+    # refused now (exit 4), not found out after it ran.
+    paths.check(config)
     suite.configure(config)
     config.pluginmanager.register(fixtures, "tlogcheck-suite-fixtures")
     config.pluginmanager.register(tiles_fixtures, "tlogcheck-tiles-fixtures")

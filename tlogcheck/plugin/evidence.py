@@ -5,12 +5,15 @@ option is given). Under xdist each worker sends what its client recorded to the
 controller in `workeroutput` (bodies base64, under the same caps): the bundle keeps what
 was served during the run, never a later re-fetch, which a CDN or a pod that moved on
 would answer differently. The controller alone writes the bundle, once every test has
-reported, and only when a test failed.
+reported, and only when a test failed, before the JSON report (which names it under
+"evidence"). The directory is checked before the first request (`tlogcheck.outputs`:
+absent or empty); a write that still fails is said in the summary, never raised.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -18,8 +21,10 @@ import httpx
 import pytest
 
 from tlogcheck.client import Response
+from tlogcheck.errors import ConfigError
 from tlogcheck.incident.bundle import Recorder, write_bundle
 from tlogcheck.options import Option
+from tlogcheck.outputs import new_directory
 from tlogcheck.plugin import report
 from tlogcheck.plugin.options import value
 from tlogcheck.plugin.target import TARGET_KEY
@@ -104,15 +109,23 @@ class EvidencePlugin:
         if directory and recorder is not None and run.count("failed"):
             t = config.stash.get(TARGET_KEY, None)
             failed = [r.to_json() for r in run.tests.values() if r.outcome == "failed"]
-            write_bundle(
-                directory,
-                recorder,
-                target={"url": t.url, "origin_url": t.origin_url} if t else {},
-                vkeys=list(t.vkeys) if t else [],
-                verdicts=failed,
-                options={"seed": getattr(t, "seed", None)},
-            )
-            report.summary_line(config, f"evidence bundle: {directory}")
+            written = {"bundle": os.path.abspath(directory), "written": True, "error": None}
+            try:
+                # Whole or not at all, and never into an earlier bundle (tlogcheck.outputs).
+                with new_directory(directory, option=EVIDENCE.flag) as work:
+                    write_bundle(
+                        work,
+                        recorder,
+                        target={"url": t.url, "origin_url": t.origin_url} if t else {},
+                        vkeys=list(t.vkeys) if t else [],
+                        verdicts=failed,
+                        options={"seed": getattr(t, "seed", None)},
+                    )
+                report.summary_line(config, f"evidence bundle: {directory}")
+            except ConfigError as exc:  # said, never raised: the verdict stands
+                written.update(written=False, error=str(exc))
+                report.summary_line(config, f"evidence bundle NOT written: {exc}")
+            report.record(config, "evidence", written)
         return result
 
 

@@ -9,30 +9,42 @@ merged key by key (the worker's value wins), two lists are concatenated, anythin
 else is replaced.
 
 Test outcomes are gathered on the controller from every report
-(`pytest_runtest_logreport`), so they need no transfer. The JSON document is written
-at the very end of `pytest_sessionfinish` (a wrapper: every part has recorded and the
-exit status is final), with `--tlog-report-json PATH`.
+(`pytest_runtest_logreport`), so they need no transfer. A failed test's record keeps
+its alert (the one the failure named under `checks.ALERT_KEY`, else its check's) and
+its explanation as data (`failure`: expected, served, extra, next step and the served
+facts the check handed to `verdicts.fail`); it travels from a worker in the report's
+user properties (`FAILURE_KEY`). The JSON document is written at the very end of
+`pytest_sessionfinish` (a wrapper: every part has recorded, the evidence bundle is
+written and the exit status is final), with `--tlog-report-json PATH`, atomically; a
+write that fails is said in the summary and changes no verdict.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tlogcheck.errors import ConfigError
 from tlogcheck.options import Option
-from tlogcheck.playbook.checks import CHECKS, check_of, inconclusive_reason
+from tlogcheck.outputs import write_text
+from tlogcheck.playbook.checks import (
+    CHECKS,
+    alert_of,
+    check_of,
+    inconclusive_reason,
+    read_explanation,
+)
 from tlogcheck.plugin.options import value
 
 __all__ = [
+    "FAILURE_KEY",
     "REPORT_JSON",
     "VERIFIED_TREE_KEY",
     "ReportPlugin",
@@ -56,6 +68,9 @@ REPORT_JSON = Option(
 # in its user_properties under this key; the state file records it after a full pass.
 VERIFIED_TREE_KEY = "tlogcheck_verified_tree"
 
+# A failure's explanation as data (JSON text: it crosses xdist like any user property).
+FAILURE_KEY = "tlogcheck_failure"
+
 # Worse outcomes win when one test reports several phases.
 _RANK = {"passed": 0, "skipped": 1, "inconclusive": 2, "failed": 3}
 OUTCOMES = tuple(_RANK)
@@ -71,9 +86,11 @@ class TestRecord:
     message: str
     duration: float
     stop: float | None = None  # Unix time the deciding phase ended
+    alert: str | None = None  # a failure's alert: the one it named, else its check's
+    failure: dict[str, Any] | None = None  # a failure's explanation as data
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "nodeid": self.nodeid,
             "outcome": self.outcome,
             "when": self.when,
@@ -81,6 +98,10 @@ class TestRecord:
             "message": self.message,
             "finished_at": iso_time(self.stop),
         }
+        if self.outcome == "failed":
+            doc["alert"] = self.alert
+            doc["failure"] = self.failure
+        return doc
 
 
 @dataclass
@@ -206,6 +227,41 @@ def _message(rep: pytest.TestReport) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "\n[...]"
 
 
+_MAX_FIELD = 2000  # characters of one text field of a failure's record
+_MAX_RECORD = 16000  # characters of a whole record's JSON; past it the facts are dropped
+
+
+def _clip(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 1] + "…"
+
+
+def _from_text(message: str) -> dict[str, Any] | None:
+    """The record of a failure that handed none: its explanation read back."""
+    found = read_explanation(message)
+    return None if found is None else {**found, "extra": {}, "facts": {}}
+
+
+def _failure(rep: pytest.TestReport, message: str) -> dict[str, Any] | None:
+    record: Any = None
+    for key, val in rep.user_properties:
+        if key == FAILURE_KEY:
+            try:
+                record = json.loads(str(val))
+            except ValueError:
+                record = None
+    if not isinstance(record, dict):
+        return _from_text(message)
+    for key in ("expected", "served", "next"):
+        if record.get(key) is not None:
+            record[key] = _clip(record[key])
+    if isinstance(record.get("extra"), dict):
+        record["extra"] = {str(k): _clip(v) for k, v in record["extra"].items()}
+    if len(json.dumps(record, default=str)) > _MAX_RECORD:
+        record["facts"] = {"dropped": f"more than {_MAX_RECORD} characters"}
+    return record
+
+
 def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
     """Fold one phase's report into the record of its test (controller side)."""
     inconclusive = inconclusive_reason(rep.user_properties) is not None
@@ -223,14 +279,29 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
             if key == VERIFIED_TREE_KEY and isinstance(val, (list, tuple)) and len(val) == 2:
                 r.verified.append((int(val[0]), str(val[1])))
     check = check_of(rep.keywords)
+    message = _message(rep)
+    alert = failure = None
+    if outcome == "failed":
+        failure = _failure(rep, message)
+        # The alert the failure named after the fact (a stall, a 5xx) wins over the one
+        # its explanation was written with, which wins over its check's.
+        alert = (
+            alert_of(rep.user_properties)
+            or (failure or {}).get("alert")
+            or (check.alert if check else None)
+        )
+        if failure is not None:
+            failure["alert"] = alert
     new = TestRecord(
         rep.nodeid,
         check.name if check else None,
         outcome,
         rep.when,
-        _message(rep),
+        message,
         rep.duration,
         getattr(rep, "stop", None) or None,  # 0: a report built without times
+        alert,
+        failure,
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:
@@ -311,18 +382,28 @@ def problem_lines(config: pytest.Config) -> list[str]:
 
 
 def write_json(path: str, doc: dict[str, Any]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, p)
+    """Write the report atomically; ConfigError naming --tlog-report-json if it fails."""
+    text = json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n"
+    write_text(path, text, option=REPORT_JSON.flag)
 
 
 class ReportPlugin:
-    """Writes the JSON report on the controller once everything else has finished."""
+    """Writes the JSON report on the controller once everything else has finished, and
+    keeps each failure's explanation as data in its report's user properties."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        record = getattr(call.excinfo.value, "tlogcheck_record", None) if call.excinfo else None
+        if rep.failed and isinstance(record, dict):
+            text = json.dumps(record, default=str)
+            rep.user_properties = [*rep.user_properties, (FAILURE_KEY, text)]
+        return rep
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
@@ -331,5 +412,10 @@ class ReportPlugin:
         if not hasattr(config, "workerinput"):
             path = value(config, REPORT_JSON)
             if path:
-                write_json(path, build(config, int(session.exitstatus)))
+                try:
+                    write_json(path, build(config, int(session.exitstatus)))
+                except ConfigError as exc:
+                    # Said, never raised: a healthy run that cannot keep its report
+                    # still passes (a crash here would abort a good canary).
+                    summary_line(config, f"JSON report NOT written: {exc}")
         return result

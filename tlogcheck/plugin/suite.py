@@ -471,10 +471,14 @@ def _record_state(config: pytest.Config, exitstatus: int) -> None:
         )
     else:
         size, root_hex = verified
-        save_state(
-            t.state_path,
-            State(size, bytes.fromhex(root_hex), verified_at=now_rfc3339(), url=t.url),
-        )
+        try:
+            save_state(
+                t.state_path,
+                State(size, bytes.fromhex(root_hex), verified_at=now_rfc3339(), url=t.url),
+            )
+        except OSError as exc:  # said, never raised: the run's verdict stands
+            run.state_note = f"state file {t.state_path} NOT updated: {exc}"
+            return
         run.state_note = f"state file {t.state_path} now records tree {size}:{root_hex}"
 
 
@@ -504,7 +508,9 @@ class XdistHooks:
 
 def configure(config: pytest.Config) -> None:
     config.pluginmanager.register(SuitePlugin(config), "tlogcheck-suite")
-    config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
+    # Registered first, its session-finish wrapper runs inside the report's: the bundle
+    # is written (or its failure known) before the report that names it.
     evidence.configure(config)
+    config.pluginmanager.register(report.ReportPlugin(config), "tlogcheck-report")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "tlogcheck-suite-xdist")

@@ -1,25 +1,96 @@
 """How a check of tests_synthetic reports: a failure says expected, served, the
 playbook's alert and section, the next step (`checks.explain`), without a traceback;
-`inconclusive` says why the check cannot decide (the run then exits 6, not 1)."""
+`inconclusive` says why the check cannot decide (the run then exits 6, not 1).
+
+A failure also keeps its parts as data (its `tlogcheck_record`: check, alert, section,
+expected, served, extra, next step, and the served `facts` a check hands over: status
+codes, indices, hashes, figures), which the report stores per failing test, so the
+notice and the RCA quote what was served without reading the text back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import NoReturn
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pytest
+from _pytest.outcomes import Failed
 
 from tlogcheck.errors import Inconclusive
-from tlogcheck.playbook.checks import Check, explain
+from tlogcheck.playbook.checks import CHECKS, Check, explain
 
-__all__ = ["fail", "inconclusive", "inconclusive_cause"]
+if TYPE_CHECKING:
+    from tlogcheck.client import Response
+    from tlogcheck.verify import InclusionResult
+
+__all__ = [
+    "fail",
+    "inclusion_facts",
+    "inconclusive",
+    "inconclusive_cause",
+    "response_facts",
+]
 
 
 def fail(
-    check: str | Check, *, expected: str, served: str, extra: Mapping[str, str] | None = None
+    check: str | Check,
+    *,
+    expected: str,
+    served: str,
+    extra: Mapping[str, str] | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> NoReturn:
-    """Fail the running test with the playbook's explanation and no traceback."""
-    pytest.fail(explain(check, expected=expected, served=served, extra=extra), pytrace=False)
+    """Fail the running test with the playbook's explanation and no traceback.
+
+    `facts`: what was served, as JSON-able data (see `response_facts`), kept in the
+    report beside the text."""
+    c = CHECKS[check] if isinstance(check, str) else check
+    record = {
+        "check": c.name,
+        "alert": c.alert,
+        "section": c.section,
+        "expected": expected,
+        "served": served,
+        "extra": dict(extra or {}),
+        "next": c.next_step,
+        "facts": dict(facts or {}),
+    }
+    # pytest's own failure (its name is what the gate and the terminal print), with the
+    # record beside it for the report (`report.ReportPlugin` moves it to the test's report).
+    exc = Failed(explain(check, expected=expected, served=served, extra=extra), pytrace=False)
+    exc.tlogcheck_record = record  # type: ignore[attr-defined]
+    raise exc
+
+
+def response_facts(response: Response) -> dict[str, Any]:
+    """One response as facts: view, path, status, release, cache status, body SHA-256."""
+    return {
+        "view": response.view,
+        "path": response.path,
+        "status": response.status,
+        "release": response.release,
+        "cache_status": response.cache_status,
+        "sha256": response.sha256,
+    }
+
+
+SHOWN_FACTS = 8  # failing indices whose responses are kept as facts (all are listed)
+
+
+def inclusion_facts(failures: Sequence[InclusionResult]) -> dict[str, Any]:
+    """The failing indices, and for the first few the rule broken, the leaf hash of the
+    entry as served and each response (status, path, body SHA-256)."""
+    return {
+        "indices": [r.index for r in failures],
+        "failures": [
+            {
+                "index": r.index,
+                "rule": r.rule,
+                "leaf_hash": r.leaf_hash.hex() if r.leaf_hash is not None else None,
+                "responses": [response_facts(x) for x in r.responses],
+            }
+            for r in failures[:SHOWN_FACTS]
+        ],
+    }
 
 
 def inconclusive(reason: str) -> NoReturn:
