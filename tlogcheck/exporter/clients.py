@@ -1,0 +1,158 @@
+"""HTTP clients kept between probes, one pair per (module, target), bounded.
+
+Making a `TLogClient` loads a trust store (about 17 ms of CPU); a target scraped every
+15 s would pay that twice a probe. The pool keeps each (module, target)'s clients and
+their keep-alive connections: the checks' client (the suite's retries) and a raw one
+(no retries: the errors and latency sample, where a 5xx the checks would retry is what
+a user saw). A client serves one probe at a time; a probe sets its own deadline, shared
+answers and byte budget on checkout. At most `limit` client pairs are kept, the least
+recently used closed first.
+
+Every client of a module with `targets:` follows a redirect only to a URL within them
+(`TLogClient.redirect_allowed`); a redirect to another origin is never followed at all
+(`TLogClient`): the module's headers go nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tlogcheck.client import Response, ResponseMemo, TLogClient
+from tlogcheck.errors import FormatError
+from tlogcheck.exporter.config import Module
+from tlogcheck.exporter.targets import normalise
+
+__all__ = ["CLIENT_CONCURRENCY", "PROBE_BYTES", "ClientPool", "Clients"]
+
+CLIENT_CONCURRENCY = 4  # requests in flight per probe
+PROBE_BYTES = 16 * 2**20  # bytes of answers one probe may hold, whatever a target serves
+RAW_RETRIES = 0
+
+
+class ByteBudget:
+    """A client's `recorder`: counts the bytes a probe was served and refuses more than
+    its budget (a FormatError, as for one answer over the body cap)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, response: Response) -> None:
+        with self._lock:
+            self.used += len(response.body)
+            over = self.used > self.limit
+        if over:
+            raise FormatError(
+                f"the probe was served over {self.limit // 2**20} MiB in all: stopped reading"
+            )
+
+
+@dataclass
+class Clients:
+    key: tuple[Module, str]
+    checks: TLogClient
+    raw: TLogClient
+
+    def prepare(self, *, end: float, budget: float, deadline: float, timeout: float) -> ByteBudget:
+        """Set this probe's end (`budget` seconds after its start), each read's deadline
+        and timeout, and fresh shared answers, on both clients."""
+        spent = ByteBudget(PROBE_BYTES)
+        for client in (self.checks, self.raw):
+            client.reset_counts()
+            client.run_end = end
+            client.run_budget = budget
+            client.deadline = deadline
+            client.timeout = timeout
+            client.memo = ResponseMemo()
+            client.recorder = spent
+        return spent
+
+    def close(self) -> None:
+        self.checks.close()
+        self.raw.close()
+
+
+def _redirect_rule(module: Module) -> Callable[[str], bool] | None:
+    if not module.targets:
+        return None
+
+    def allowed(url: str) -> bool:
+        try:
+            return module.allows(normalise(url.partition("?")[0]))
+        except ValueError:
+            return False
+
+    return allowed
+
+
+def make_clients(module: Module, target: str) -> Clients:
+    rule = _redirect_rule(module)
+
+    def one(retries: int) -> TLogClient:
+        return TLogClient(
+            target,
+            origin_url=module.origin_url,
+            timeout=module.timeout,
+            max_body=module.max_body,
+            retries=retries,
+            concurrency=CLIENT_CONCURRENCY,
+            headers=module.headers,
+            ca_bundle=module.ca_bundle,
+            proxy=module.proxy,
+            redirect_allowed=rule,
+        )
+
+    return Clients((module, target), one(2), one(RAW_RETRIES))
+
+
+class ClientPool:
+    """Idle client pairs by (module, target); at most `limit` kept."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[tuple[Module, str], list[Clients]] = OrderedDict()
+        self._count = 0
+
+    def checkout(self, module: Module, target: str) -> Clients:
+        key = (module, target)
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                self._count -= 1
+                clients = idle.pop()
+                if not idle:
+                    del self._idle[key]
+                return clients
+        return make_clients(module, target)
+
+    def checkin(self, clients: Clients) -> None:
+        closing: list[Clients] = []
+        with self._lock:
+            self._idle.setdefault(clients.key, []).append(clients)
+            self._idle.move_to_end(clients.key)
+            self._count += 1
+            while self._count > self.limit:
+                oldest_key, oldest = next(iter(self._idle.items()))
+                closing.append(oldest.pop(0))
+                self._count -= 1
+                if not oldest:
+                    del self._idle[oldest_key]
+        for c in closing:
+            c.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pairs = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+            self._count = 0
+        for c in pairs:
+            c.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count
