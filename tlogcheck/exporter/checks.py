@@ -33,6 +33,7 @@ from tlogcheck.exporter.context import Context, Verdict
 from tlogcheck.exporter.pending import (
     health_problem,
     immutable_paths,
+    miss_ratio_verdict,
     parity_problem,
     root_checkpoint_problem,
     server_error,
@@ -49,7 +50,7 @@ from tlogcheck.verify import (
     served_tree,
     verify_inclusions,
 )
-from tlogcheck.verify.cache import MAX_MISS_RATIO, MissRatio, steady_miss_ratio
+from tlogcheck.verify.cache import MissRatio, steady_miss_ratio
 from tlogcheck.verify.sampling import uniform_indices
 
 __all__ = [
@@ -202,25 +203,13 @@ def cache(ctx: Context) -> Verdict:
     found = steady_miss_ratio(ctx.client, reads)
     if not found.reported:
         return Verdict("cache", "passed", "no cache status reported: the hit rate is not measured")
-    ctx.facts.miss_ratio = found.ratio
-    return judge_misses(found)
+    return judge_misses(ctx, found)
 
 
-def judge_misses(found: MissRatio) -> Verdict:
-    """The steady-state miss ratio against the playbook's line. Misses that were 5xx
-    answers are the target failing its users, not its cache rules: they do not count
-    towards a failure, and when they alone cross the line the check is inconclusive."""
-    measured = f"{len(found.misses)} of {len(found.measured)} reads missed ({found.ratio:.0%})"
-    plain = [r for r in found.misses if server_error([r]) is None]
-    if len(plain) > MAX_MISS_RATIO * len(found.measured):
-        shown = "; ".join(r.describe() for r in plain[:2])
-        return Verdict("cache", "failed", f"{measured}, over {MAX_MISS_RATIO:.0%}: {shown}")
-    if found.ratio > MAX_MISS_RATIO:
-        return Verdict("cache", "inconclusive", f"{measured}: {UNJUDGED_5XX}")
-    if found.unknown:
-        words = ", ".join(found.unknown_words()[:3])
-        return Verdict("cache", "inconclusive", f"cache statuses not known: {words}")
-    return Verdict("cache", "passed", measured)
+def judge_misses(ctx: Context, found: MissRatio) -> Verdict:
+    status, detail, ratio = miss_ratio_verdict(found)
+    ctx.facts.miss_ratio = ratio
+    return Verdict("cache", status, detail)
 
 
 def consistency(ctx: Context) -> Verdict:

@@ -19,6 +19,7 @@ from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.spec import PATH_CHECKPOINT, entry_path, proof_path
 from tlogcheck.tiles import TiledTree
 from tlogcheck.verify import Tree, from_release, judge_lag, mixed, served_tree, staleness
+from tlogcheck.verify.cache import MAX_MISS_RATIO, MissRatio
 
 __all__ = [
     "ErrorsAndLatency",
@@ -27,6 +28,7 @@ __all__ = [
     "errors_and_latency",
     "health_problem",
     "immutable_paths",
+    "miss_ratio_verdict",
     "parity_problem",
     "root_checkpoint_problem",
     "server_error",
@@ -114,6 +116,26 @@ def immutable_paths(tree_size: int, indices: Sequence[int], limit: int) -> list[
     """Immutable API v1 paths to read through the edge: entries and their proofs."""
     chosen = list(indices)[:limit]
     return [p for i in chosen for p in (entry_path(i), proof_path(i, tree_size))]
+
+
+# RULE-PENDING: moves to verify/cache with issue 23 (the line, with 5xx answers classified).
+def miss_ratio_verdict(found: MissRatio) -> tuple[str, str, float]:
+    """(status, detail, ratio) of a steady-state miss ratio against the playbook's line.
+    Misses that were 5xx answers are the target failing its users, not its cache rules:
+    they count neither towards a failure nor in the ratio, and when they cross the line
+    the verdict is inconclusive; a cache word nobody knows is inconclusive too."""
+    measured = f"{len(found.misses)} of {len(found.measured)} reads missed ({found.ratio:.0%})"
+    plain = [r for r in found.misses if server_error([r]) is None]
+    ratio = len(plain) / len(found.measured) if found.measured else 0.0
+    if ratio > MAX_MISS_RATIO:
+        shown = "; ".join(r.describe() for r in plain[:2])
+        return "failed", f"{measured}, over {MAX_MISS_RATIO:.0%}: {shown}", ratio
+    if found.ratio > MAX_MISS_RATIO:
+        return "inconclusive", f"{measured}, 5xx among them: not the cache rules", ratio
+    if found.unknown:
+        words = ", ".join(found.unknown_words()[:3])
+        return "inconclusive", f"cache statuses not known: {words}", ratio
+    return "passed", measured, ratio
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,7 @@ def cache(ctx: Context) -> Verdict:
     found = steady_miss_ratio(ctx.client, full)
     if not found.reported:
         return Verdict("cache", "passed", "no cache status reported: the hit rate is not measured")
-    ctx.facts.miss_ratio = found.ratio
-    return judge_misses(found)
+    return judge_misses(ctx, found)
 
 
 def consistency(ctx: Context) -> Verdict:
