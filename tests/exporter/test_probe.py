@@ -31,7 +31,8 @@ def config(tmp: Path, vkey: str, extra: str = "") -> str:
         "modules:\n"
         f"  pop:\n    vkey: ['{vkey}']\n    sample: 4\n"
         f"  tiles:\n    api: tiles\n    vkey: ['{vkey}']\n    sample: 4\n"
-        "  health:\n    checks: [health]\n    timeout: 3\n" + extra
+        "  health:\n    checks: [health]\n    timeout: 3\n"
+        f"  big:\n    vkey: ['{vkey}']\n    max_body: 4194304\n" + extra
     )
     return str(path)
 
@@ -149,6 +150,18 @@ def test_a_tiled_log_is_probed_with_the_tiles_checks(
     assert set(statuses(text)) == set(CHECKS)
 
 
+def test_what_a_probe_holds_is_bounded_whatever_the_target_serves(
+    exporter: str, stack: RunningStack
+) -> None:
+    """Entries of 3 MiB each, under a body cap of 4 MiB: the probe stops reading once it
+    was served 8 MiB in all, and says so as a failure of what it was reading."""
+    stack.set_faults(["oversize-body:3"])
+    stack.purge()
+    text = probe(exporter, stack.info.edge_url, "big", debug="true").text
+    assert "was served over 8 MiB in all: stopped reading" in text, text
+    assert "inclusion: failed" in text
+
+
 def test_the_debug_log_history_and_own_metrics(exporter: str, stack: RunningStack) -> None:
     debug = probe(exporter, stack.info.edge_url, "pop", debug="true")
     assert debug.headers["content-type"].startswith("text/plain; charset=utf-8")
@@ -174,7 +187,7 @@ def test_the_debug_log_history_and_own_metrics(exporter: str, stack: RunningStac
         (
             {"target": "http://127.0.0.1:9", "module": "nope"},
             400,
-            "unknown module 'nope' (known: health, pop, tiles)",
+            "unknown module 'nope' (known: big, health, pop, tiles)",
         ),  # fmt: skip
         ({"target": "file:///etc/passwd", "module": "pop"}, 400, "target: the URL is not http"),
         ({"target": "http://u:p@127.0.0.1:9", "module": "pop"}, 400, "user:password@"),

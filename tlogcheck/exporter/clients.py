@@ -1,7 +1,8 @@
 """HTTP clients kept between probes, one pair per (module, target), bounded.
 
-Making a `TLogClient` loads a trust store (about 17 ms of CPU); a target scraped every
-15 s would pay that twice a probe. The pool keeps each (module, target)'s clients and
+Making a `TLogClient` loads a trust store (about 17 ms of CPU and 0.8 MiB); a target
+scraped every 15 s would pay that twice a probe. Clients share one TLS context per CA
+bundle (`TrustStores`), and the pool keeps each (module, target)'s clients and
 their keep-alive connections: the checks' client (the suite's retries) and a raw one
 (no retries: the errors and latency sample, where a 5xx the checks would retry is what
 a user saw). A client serves one probe at a time; a probe sets its own deadline, shared
@@ -15,12 +16,14 @@ Every client of a module with `targets:` follows a redirect only to a URL within
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tlogcheck.client import Response, ResponseMemo, TLogClient
+from tlogcheck.client import Response, ResponseMemo, TLogClient, tls
 from tlogcheck.errors import FormatError
 from tlogcheck.exporter.config import Module
 from tlogcheck.exporter.targets import normalise
@@ -28,7 +31,7 @@ from tlogcheck.exporter.targets import normalise
 __all__ = ["CLIENT_CONCURRENCY", "PROBE_BYTES", "ClientPool", "Clients"]
 
 CLIENT_CONCURRENCY = 4  # requests in flight per probe
-PROBE_BYTES = 16 * 2**20  # bytes of answers one probe may hold, whatever a target serves
+PROBE_BYTES = 8 * 2**20  # bytes of answers one probe may hold, whatever a target serves
 RAW_RETRIES = 0
 
 
@@ -89,8 +92,31 @@ def _redirect_rule(module: Module) -> Callable[[str], bool] | None:
     return allowed
 
 
-def make_clients(module: Module, target: str) -> Clients:
+class TrustStores:
+    """One TLS context per CA bundle, shared by every client that trusts it (a context
+    holds the loaded trust store: about 0.8 MiB and 17 ms of CPU each). A bundle file
+    that changed (a reload after rotating it) gets a new context."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contexts: dict[tuple[str | None, int, int], ssl.SSLContext] = {}
+
+    def context(self, ca_bundle: str | None) -> ssl.SSLContext:
+        try:
+            st = os.stat(ca_bundle) if ca_bundle else None
+        except OSError:
+            st = None
+        key = (ca_bundle, st.st_mtime_ns if st else 0, st.st_size if st else 0)
+        with self._lock:
+            found = self._contexts.get(key)
+            if found is None:
+                found = self._contexts[key] = tls.ssl_context(ca_bundle)
+            return found
+
+
+def make_clients(module: Module, target: str, stores: TrustStores | None = None) -> Clients:
     rule = _redirect_rule(module)
+    context = (stores or TrustStores()).context(module.ca_bundle)
 
     def one(retries: int) -> TLogClient:
         return TLogClient(
@@ -104,6 +130,7 @@ def make_clients(module: Module, target: str) -> Clients:
             ca_bundle=module.ca_bundle,
             proxy=module.proxy,
             redirect_allowed=rule,
+            ssl_context=context,
         )
 
     return Clients((module, target), one(2), one(RAW_RETRIES))
@@ -117,6 +144,7 @@ class ClientPool:
         self._lock = threading.Lock()
         self._idle: OrderedDict[tuple[Module, str], list[Clients]] = OrderedDict()
         self._count = 0
+        self.stores = TrustStores()
 
     def checkout(self, module: Module, target: str) -> Clients:
         key = (module, target)
@@ -128,7 +156,7 @@ class ClientPool:
                 if not idle:
                     del self._idle[key]
                 return clients
-        return make_clients(module, target)
+        return make_clients(module, target, self.stores)
 
     def checkin(self, clients: Clients) -> None:
         closing: list[Clients] = []

@@ -131,6 +131,10 @@ class Probe:
             sampler.join(max(0.0, self.left()))
             self._remember(ctx, clients)
             self._compare_with_peers(ctx)
+            read = sum(clients.checks.responses_seen().values()) + sum(
+                clients.raw.responses_seen().values()
+            )
+            self.say(f"{read} answers read")
         finally:
             self.env.pool.checkin(clients)
             with self._lock:
