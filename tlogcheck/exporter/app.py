@@ -62,7 +62,7 @@ class Settings:
     state_dir: str | None = None
     peers: tuple[str, ...] = ()
     timeout_offset: float = 0.5
-    max_concurrent: int = 16
+    max_concurrent: int = 8
     history_limit: int = 100
     max_targets: int = 1000
 

@@ -28,9 +28,17 @@ from tlogcheck.errors import FormatError
 from tlogcheck.exporter.config import Module
 from tlogcheck.exporter.targets import normalise
 
-__all__ = ["CLIENT_CONCURRENCY", "PROBE_BYTES", "ClientPool", "Clients"]
+__all__ = [
+    "CLIENT_CONCURRENCY",
+    "PROBE_BYTES",
+    "SAMPLE_CONCURRENCY",
+    "ClientPool",
+    "Clients",
+    "TrustStores",
+]
 
-CLIENT_CONCURRENCY = 4  # requests in flight per probe
+CLIENT_CONCURRENCY = 4  # requests in flight per probe for its checks
+SAMPLE_CONCURRENCY = 2  # and for its errors and latency sample
 PROBE_BYTES = 8 * 2**20  # bytes of answers one probe may hold, whatever a target serves
 RAW_RETRIES = 0
 
@@ -73,6 +81,13 @@ class Clients:
             client.memo = ResponseMemo()
             client.recorder = spent
         return spent
+
+    def release(self) -> None:
+        """Drop what the last probe read (its shared answers): an idle pair holds none."""
+        for client in (self.checks, self.raw):
+            client.memo = None
+            client.recorder = None
+            client.reset_counts()
 
     def close(self) -> None:
         self.checks.close()
@@ -118,14 +133,14 @@ def make_clients(module: Module, target: str, stores: TrustStores | None = None)
     rule = _redirect_rule(module)
     context = (stores or TrustStores()).context(module.ca_bundle)
 
-    def one(retries: int) -> TLogClient:
+    def one(retries: int, concurrency: int) -> TLogClient:
         return TLogClient(
             target,
             origin_url=module.origin_url,
             timeout=module.timeout,
             max_body=module.max_body,
             retries=retries,
-            concurrency=CLIENT_CONCURRENCY,
+            concurrency=concurrency,
             headers=module.headers,
             ca_bundle=module.ca_bundle,
             proxy=module.proxy,
@@ -133,7 +148,9 @@ def make_clients(module: Module, target: str, stores: TrustStores | None = None)
             ssl_context=context,
         )
 
-    return Clients((module, target), one(2), one(RAW_RETRIES))
+    return Clients(
+        (module, target), one(2, CLIENT_CONCURRENCY), one(RAW_RETRIES, SAMPLE_CONCURRENCY)
+    )
 
 
 class ClientPool:
@@ -159,6 +176,7 @@ class ClientPool:
         return make_clients(module, target, self.stores)
 
     def checkin(self, clients: Clients) -> None:
+        clients.release()
         closing: list[Clients] = []
         with self._lock:
             self._idle.setdefault(clients.key, []).append(clients)

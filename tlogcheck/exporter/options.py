@@ -26,52 +26,52 @@ def offset(raw: str) -> float:
 
 
 CONFIG = Option("--config", "TLOG_EXPORTER_CONFIG",
-                "the exporter's config file (modules, blackbox-style; docs/exporter.md)",
+                "the exporter's config file (modules, blackbox-style; docs/exporter.md).",
                 metavar="FILE")  # fmt: skip
 LISTEN = Option("--listen", "TLOG_EXPORTER_LISTEN",
-                "where /probe, /metrics and /checkpoints are served: HOST:PORT",
+                "where /probe, /metrics and /checkpoints are served: HOST:PORT.",
                 default="127.0.0.1:9115", metavar="HOST:PORT")  # fmt: skip
 STATE_DIR = Option(
     "--state-dir", "TLOG_EXPORTER_STATE_DIR",
     "directory of the remembered trees (they survive a restart) and evidence bundles; "
-    "without it trees are remembered in memory only and no evidence is kept",
+    "without it trees are remembered in memory only and no evidence is kept.",
     metavar="DIR",
 )  # fmt: skip
 VANTAGE = Option(
     "--vantage", "TLOG_EXPORTER_VANTAGE",
     "this exporter's name among several (a region): the `vantage` label of its metrics; "
-    "default: the host name",
+    "default: the host name.",
     convert=vantage_name, metavar="NAME",
 )  # fmt: skip
 PEER = Option(
     "--peer", "TLOG_EXPORTER_PEER",
     "another exporter (its base URL): each probe proves this tree and the peer's verified "
-    "trees of the same log are one log; repeatable",
+    "trees of the same log are one log; repeatable.",
     convert=http_url, multiple=True, metavar="URL",
 )  # fmt: skip
 PEER_LISTEN = Option(
     "--peer-listen", "TLOG_EXPORTER_PEER_LISTEN",
-    "a second listener serving /checkpoints alone, for peers (HOST:PORT)",
+    "a second listener serving /checkpoints alone, for peers (HOST:PORT).",
     metavar="HOST:PORT",
 )  # fmt: skip
 TIMEOUT_OFFSET = Option(
     "--timeout-offset", "TLOG_EXPORTER_TIMEOUT_OFFSET",
-    "seconds taken off Prometheus' scrape timeout for a probe's budget",
+    "seconds taken off Prometheus' scrape timeout for a probe's budget.",
     default="0.5", convert=offset, metavar="SECONDS",
 )  # fmt: skip
 MAX_CONCURRENT = Option(
     "--max-concurrent-probes", "TLOG_EXPORTER_MAX_CONCURRENT_PROBES",
-    "probes run at once; more wait, within their own budget",
-    default="16", convert=positive_int, metavar="N",
+    "probes run at once; more wait, within their own budget.",
+    default="8", convert=positive_int, metavar="N",
 )  # fmt: skip
 HISTORY_LIMIT = Option(
     "--history-limit", "TLOG_EXPORTER_HISTORY_LIMIT",
-    "recent probes kept for the status page (failures kept as many again)",
+    "recent probes kept for the status page (failures kept as many again).",
     default="100", convert=positive_int, metavar="N",
 )  # fmt: skip
 MAX_TARGETS = Option(
     "--max-targets", "TLOG_EXPORTER_MAX_TARGETS",
-    "(module, target) pairs whose trees are remembered; beyond, new ones in memory only",
+    "(module, target) pairs whose trees are remembered; beyond, new ones in memory only.",
     default="1000", convert=positive_int, metavar="N",
 )  # fmt: skip
 
