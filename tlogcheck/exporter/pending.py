@@ -33,6 +33,7 @@ __all__ = [
     "root_checkpoint_problem",
     "server_error",
     "tiles_extends_problem",
+    "tiles_health_problem",
     "tiles_one_log_problem",
 ]
 
@@ -54,6 +55,19 @@ def health_problem(response: Response, timeout: float) -> str | None:
         return f'expected a body {{"status":"ok",...}}: {exc}'
     if health.status != "ok":
         return f'expected "status": "ok", served {health.status!r}; {response.describe()}'
+    return None
+
+
+# RULE-PENDING: moves to verify/health with issue 23 (tests_synthetic/test_tiles.py's health).
+def tiles_health_problem(checkpoint: Response, healthz: Response, timeout: float) -> str | None:
+    """A tiled log is up when its checkpoint answers 200 within the timeout, and
+    `/healthz` answers 200 where it is served (a tiled log need not serve one: 404)."""
+    if checkpoint.status != 200 or checkpoint.elapsed > timeout:
+        return (
+            f"{checkpoint.path}: 200 within {timeout:g}s expected, served {checkpoint.describe()}"
+        )
+    if healthz.status not in (200, 404):
+        return f"{healthz.path} where served: 200 expected, served {healthz.describe()}"
     return None
 
 

@@ -37,6 +37,7 @@ from tlogcheck.exporter.context import Context, Verdict
 from tlogcheck.exporter.pending import (
     server_error,
     tiles_extends_problem,
+    tiles_health_problem,
     tiles_one_log_problem,
 )
 from tlogcheck.spec import PATH_HEALTH
@@ -63,16 +64,13 @@ def _tree(ctx: Context, view: str) -> tuple[TiledTree, Tree]:
 def health(ctx: Context) -> Verdict:
     problems = []
     for view in VIEWS:
-        r = ctx.client.get(PATH_CHECKPOINT, view=view, shared=True)
-        if r.status != 200 or r.elapsed > ctx.client.timeout:
-            problems.append(f"{view}: {PATH_CHECKPOINT}: 200 within {ctx.client.timeout:g}s "
-                            f"expected, served {r.describe()}")  # fmt: skip
-        h = ctx.client.get(PATH_HEALTH, view=view)
-        if h.status != 404:
-            ctx.facts.healthz[view] = h.status
-            if h.status != 200:
-                problems.append(f"{view}: {PATH_HEALTH} where served: 200 expected, "
-                                f"served {h.describe()}")  # fmt: skip
+        checkpoint = ctx.client.get(PATH_CHECKPOINT, view=view, shared=True)
+        healthz = ctx.client.get(PATH_HEALTH, view=view)
+        if healthz.status != 404:
+            ctx.facts.healthz[view] = healthz.status
+        problem = tiles_health_problem(checkpoint, healthz, ctx.client.timeout)
+        if problem is not None:
+            problems.append(f"{view}: {problem}")
     return Verdict("health", "failed" if problems else "passed", "; ".join(problems))
 
 
