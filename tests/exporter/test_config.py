@@ -69,6 +69,8 @@ def test_relative_paths_are_read_from_the_config_directory(tmp_path: Path) -> No
         ("modules:\n  x: {api: v2, checks: [health]}", "modules.x.api", "'v2' is not one of"),
         ("modules:\n  x: {checks: [health, proof]}", "modules.x.checks", "'proof'"),
         ("modules:\n  x: {checks: []}", "modules.x.checks", "want a list"),
+        (f"modules:\n  x: {{checks: [consistency], vkey: '{VKEY}'}}", "modules.x.checks",
+         "add checkpoint"),  # fmt: skip
         ("modules:\n  x: {}", "modules.x.vkey", "need the log's verifier key"),
         ("modules:\n  x: {vkey: nokey}", "modules.x.vkey[0]", "neither a verifier key"),
         ("modules:\n  x: {checks: [health], timeout: 0}", "modules.x.timeout", "not within"),
@@ -156,6 +158,15 @@ def test_the_same_modules_with_targets_are_accepted(tmp_path: Path) -> None:
     secrets = config.secrets()
     assert "pw-SECRET" in secrets and SECRET in secrets
     assert "pw-SECRET" not in str(config.modules["b"].describe())
+
+
+def test_secrets_are_scrubbed_from_text_in_every_spelling_but_not_trifles() -> None:
+    from tlogcheck.exporter.redact import REDACTED, Redactor
+
+    redactor = Redactor([SECRET, "p@ss word/1", "1"])
+    text = f"echo {SECRET} and p%40ss%20word%2F1 and p@ss word/1; probe_success 1.0"
+    scrubbed = redactor.scrub(text)
+    assert scrubbed == f"echo {REDACTED} and {REDACTED} and {REDACTED}; probe_success 1.0"
 
 
 def test_a_header_line_that_is_wrong_is_named_by_its_line_not_its_value(tmp_path: Path) -> None:

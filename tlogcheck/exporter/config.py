@@ -241,6 +241,11 @@ def _module(name: str, raw: Any, base: Path, where: _Where) -> Module:
         if c not in CHECKS:
             raise where.error(f"{at}.checks", f"{c!r} is not one of {', '.join(CHECKS)}")
     checks = tuple(c for c in CHECKS if c in checks_raw)
+    if "consistency" in checks and "checkpoint" not in checks:
+        raise where.error(
+            f"{at}.checks",
+            "consistency proves the tree the checkpoint check verified: add checkpoint",
+        )
     vkeys_raw = raw.get("vkey", [])
     vkeys_raw = [vkeys_raw] if isinstance(vkeys_raw, str) else vkeys_raw
     if not isinstance(vkeys_raw, list) or not all(isinstance(k, str) for k in vkeys_raw):

@@ -130,7 +130,10 @@ class PeerBook:
     def notes(self, url: str, *, end: float) -> tuple[tuple[PeerNote, ...], str | None]:
         """The peer's notes and, when it could not be read, why (never raises)."""
         state = self._fetched[url]
-        with state.lock:
+        # Another probe may be reading this peer: wait for it within this probe's budget.
+        if not state.lock.acquire(timeout=max(0.0, end - time.monotonic())):
+            return (), f"peer {url} is being read by another probe"
+        try:
             now = time.monotonic()
             if now - state.at >= REFRESH and end - now > 0.05:
                 client = self._clients[url]
@@ -145,6 +148,8 @@ class PeerBook:
                     state.notes, state.problem = (), f"peer {url} not read: {exc}"
                 state.at = time.monotonic()
             return state.notes, state.problem
+        finally:
+            state.lock.release()
 
     def up(self) -> dict[str, bool]:
         return {url: f.problem is None for url, f in self._fetched.items()}

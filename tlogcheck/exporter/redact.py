@@ -5,7 +5,9 @@ message is built from one. As a second line, every text the exporter sends out â
 log, `/probe` errors, the `debug=true` probe log, the status page â€” passes through
 `Redactor.scrub`, which replaces any secret value it knows (and its URL-encoded
 spelling) with `<redacted>`: a hostile target that echoes the token back in a header
-or a body still cannot have it repeated by the exporter.
+or a body still cannot have it repeated by the exporter. Values shorter than
+`MIN_SECRET` characters are left alone (`X-Bypass: 1` is no secret, and hiding every
+"1" would garble every figure).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import threading
 from collections.abc import Iterable
 from urllib.parse import quote
 
-__all__ = ["REDACTED", "Redactor", "ScrubFilter"]
+__all__ = ["MIN_SECRET", "REDACTED", "Redactor", "ScrubFilter"]
 
 REDACTED = "<redacted>"
+# A value this short would hide every digit of a report, and guards nothing anyway.
+MIN_SECRET = 4
 
 
 class Redactor:
@@ -33,7 +37,7 @@ class Redactor:
         probe that began under the previous config may still mention one."""
         found = set(self._values)
         for s in secrets:
-            if s:
+            if len(s) >= MIN_SECRET:
                 found.update({s, quote(s, safe="")})
         # Longest first, so a secret inside another is not replaced half-way.
         with self._lock:
