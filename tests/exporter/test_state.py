@@ -181,3 +181,21 @@ def test_a_peer_ahead_is_proven_from_the_side_that_has_both_trees(tmp_path: Path
     assert value(ahead, "tlogcheck_peer_consistency", peer=a, status="consistent") == 1, ahead
     assert value(behind, "tlogcheck_peer_consistency", peer=b, status="inconclusive") == 1
     assert value(behind, "probe_success") == 1
+
+
+def test_the_peer_listener_serves_checkpoints_alone(tmp_path: Path, stack: RunningStack) -> None:
+    from tests.exporter.running import ExporterProcess
+
+    port = free_port()
+    exporter = ExporterProcess(config(tmp_path, stack.info.vkey), tmp_path,
+                               "--peer-listen", f"127.0.0.1:{port}")  # fmt: skip
+    try:
+        probe(exporter.url, stack.info.edge_url, "pop")
+        peers = f"http://127.0.0.1:{port}"
+        doc = httpx.get(peers + "/checkpoints").json()
+        refused = httpx.get(peers + "/probe", params={"target": stack.info.edge_url,
+                                                      "module": "pop"})  # fmt: skip
+    finally:
+        exporter.stop()
+    assert [c["tree_size"] for c in doc["checkpoints"]] == [300]
+    assert refused.status_code == 404 and "serves /checkpoints only" in refused.text
