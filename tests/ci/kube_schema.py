@@ -385,9 +385,23 @@ def prometheus_rules_errors(path: Path) -> list[str]:
     return [line for line in (done.stdout + done.stderr).splitlines() if line]
 
 
+def prometheus_config_errors(path: Path) -> list[str]:
+    """promtool's own check of a Prometheus config file (and the rule files it names)."""
+    exe = tool("promtool")
+    if exe is None:
+        raise FileNotFoundError("promtool")
+    done = subprocess.run(
+        [exe, "check", "config", str(path)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode == 0:
+        return []
+    return [line for line in (done.stdout + done.stderr).splitlines() if line]
+
+
 FILE_VALIDATORS: dict[str, Callable[[Path], list[str]]] = {
     "github-workflow": github_workflow_errors,
     "prometheus-rules": prometheus_rules_errors,
+    "prometheus-config": prometheus_config_errors,
     "dockerfile": dockerfile_errors,
     "vscode-tasks": file_checks.vscode_tasks_errors,
     "shell-script": file_checks.shell_script_errors,

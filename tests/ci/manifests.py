@@ -28,6 +28,7 @@ CI = REPO / "ci"
 FILE_KINDS: dict[str, str] = {
     "github-workflow.yaml": "github-workflow",
     "prometheus/tlog-alerts.rules.yaml": "prometheus-rules",
+    "exporter/prometheus-scrape.yaml": "prometheus-config",
     "Dockerfile": "dockerfile",
     "vscode/tasks.json": "vscode-tasks",
     "cdn/cloudfront-invalidate.sh": "shell-script",

@@ -59,6 +59,7 @@ def test_the_image_check_covers_the_containers_of_this_project() -> None:
         ("tlogcheck-nightly", "fetch-release-db"),
         ("tlogcheck-nightly", "nightly"),
         ("tlogcheck-nightly-workers", "locust-worker"),
+        ("tlogcheck-exporter", "exporter"),
     }
     assert {"curl", "tlogcheck", "pytest", "locust", "sh"} <= set(IMAGE.commands)
     assert "locust" in IMAGE.modules and IMAGE.entrypoint[0] == "pytest"
@@ -163,15 +164,19 @@ def test_a_script_the_scanner_cannot_read_is_reported() -> None:
 
 def test_a_missing_configmap_is_reported_for_each_pod_that_needs_it() -> None:
     problems = references.reference_problems(manifests.without(DOCS, "ConfigMap", "tlogcheck"))
-    assert len(problems) == 2, problems
+    assert len(problems) == 3, problems
+    envs = [p for p in problems if "env TLOG_VKEY" in p]
     for problem, consumer in zip(
-        sorted(problems),
+        sorted(envs),
         ["AnalysisTemplate tlog/tlogcheck", "CronJob tlog/tlogcheck-nightly"],
         strict=True,
     ):
         assert consumer in problem and "env TLOG_VKEY: ConfigMap tlog/tlogcheck" in problem
         assert "neither in ci/ nor a documented prerequisite" in problem
         assert "CreateContainerConfigError" in problem
+    (mounted,) = [p for p in problems if p not in envs]
+    assert "Deployment tlog/tlogcheck-exporter" in mounted
+    assert "volume vkey: ConfigMap tlog/tlogcheck is neither in ci/" in mounted
 
 
 def test_a_missing_configmap_key_is_reported() -> None:
@@ -179,7 +184,7 @@ def test_a_missing_configmap_key_is_reported() -> None:
     config = manifests.find(docs, "ConfigMap", "tlogcheck").body
     config["data"] = {"verifier-key": config["data"]["vkey"]}
     problems = references.reference_problems(docs)
-    assert len(problems) == 2 and all("has no key vkey" in p for p in problems), problems
+    assert len(problems) == 3 and all("has no key vkey" in p for p in problems), problems
 
 
 def test_the_configmap_placeholder_fails_a_run_with_a_readable_message(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ TOOLS = {
     "vscode-tasks": None,  # checked in Python
     "shell-script": "sh",
     "prometheus-rules": "promtool",
+    "prometheus-config": "promtool",
 }
 
 
@@ -51,6 +52,7 @@ def test_ci_is_found_whole() -> None:
     """Discovery is not vacuous: the kinds ci/ ships are all there."""
     kinds = {d.kind for d in DOCS}
     assert {"Rollout", "AnalysisTemplate", "CronJob", "Role", "ConfigMap"} <= kinds
+    assert {"Probe", "Deployment", "NetworkPolicy"} <= kinds
     assert set(manifests.FILE_KINDS) <= set(manifests.files())
 
 
@@ -105,6 +107,27 @@ def test_a_prometheusrule_is_held_to_its_schema() -> None:
     )
     (error,) = kube_schema.document_errors(doc)
     assert "severity" in error and "unknown field" in error
+
+
+def test_a_probe_is_held_to_the_upstream_crd() -> None:
+    probe = manifests.find(DOCS, "Probe", "tlogcheck-exporter")
+    assert kube_schema.crds()[(probe.api_version, "Probe")].source.endswith("probes-crd.yaml")
+    broken = manifests.clone([probe])[0]
+    broken.body["spec"]["prober"]["address"] = broken.body["spec"]["prober"].pop("url")
+    broken.body["spec"]["interval"] = "every 15 seconds"
+    errors = kube_schema.document_errors(broken)
+    assert any("spec.prober.address: unknown field" in e for e in errors), errors
+    assert any("spec.prober: required field 'url' is missing" in e for e in errors), errors
+    assert any("spec.interval: 'every 15 seconds' does not match" in e for e in errors), errors
+
+
+def test_promtool_refuses_a_broken_scrape_config(tmp_path: Path) -> None:
+    require("promtool")
+    text = (CI / "exporter" / "prometheus-scrape.yaml").read_text()
+    broken = tmp_path / "prometheus-scrape.yaml"
+    broken.write_text(text.replace("target_label: __param_target", "target_labels: x", 1))
+    errors = kube_schema.prometheus_config_errors(broken)
+    assert any("target_labels" in e for e in errors), errors
 
 
 def test_a_document_that_is_no_manifest_is_refused() -> None:

@@ -299,6 +299,42 @@ def test_same_host_redirect_is_followed(server: SpecServer) -> None:
     assert server.paths() == ["/old/root", ROOT]
 
 
+def test_cross_origin_redirect_reaches_nothing_and_carries_no_header(
+    server: SpecServer, other: SpecServer
+) -> None:
+    """The headers a client was given (an access gateway's token) go to its origin only:
+    a 3xx elsewhere is answered as it is, and the other server is never connected to."""
+    server.knobs.redirects = {ROOT: f"http://localhost:{other.port}{ROOT}"}
+    with make_client(server.url, headers=[("X-Access-Token", "tok-123")]) as client:
+        response = client.get(ROOT)
+    assert response.status == 302
+    assert other.connections == 0 and other.seen == []
+    assert server.seen[0].headers["x-access-token"] == "tok-123"
+
+
+def test_redirect_allowed_narrows_same_origin_redirects(server: SpecServer) -> None:
+    server.knobs.redirects = {"/pop/root": ROOT, "/pop/old": "/pop/root"}
+    asked: list[str] = []
+
+    def within_pop(url: str) -> bool:
+        asked.append(url)
+        return url.startswith(server.url + "/pop/")
+
+    with make_client(server.url, redirect_allowed=within_pop) as client:
+        response = client.get("/pop/old")
+    assert response.status == 302 and response.headers["location"] == ROOT
+    assert server.paths() == ["/pop/old", "/pop/root"]
+    assert asked == [server.url + "/pop/root", server.url + ROOT]
+
+
+def test_reset_counts_forgets_what_was_counted(server: SpecServer) -> None:
+    with make_client(server.url) as client:
+        client.get(ROOT)
+        assert client.releases_seen() and client.responses_seen() and client.cache_seen()
+        client.reset_counts()
+        assert client.releases_seen() == client.responses_seen() == client.cache_seen() == {}
+
+
 def test_redirect_loop_stops_after_three(server: SpecServer) -> None:
     server.knobs.redirects = {"/a": "/b", "/b": "/a"}
     with make_client(server.url) as client:

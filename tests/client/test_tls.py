@@ -55,6 +55,18 @@ def test_a_certificate_of_the_given_ca_is_trusted(ca: CA, tmp_path: Path) -> Non
             assert client.get("/healthz").status == 200
 
 
+def test_clients_given_one_ssl_context_share_what_it_trusts(ca: CA, tmp_path: Path) -> None:
+    """The exporter's many clients share one context per CA bundle: the one given is used."""
+    trusting, plain = tls.ssl_context(str(ca.path)), tls.ssl_context(None)
+    with https_server(ca.issue(tmp_path)) as url:
+        for _ in range(2):
+            with TLogClient(url, timeout=5, ssl_context=trusting) as client:
+                assert client.get("/healthz").status == 200
+        with TLogClient(url, timeout=5, ssl_context=plain) as client:
+            with pytest.raises(TargetCertificateError):
+                client.get("/healthz")
+
+
 def test_ssl_cert_file_is_honoured_without_a_bundle(
     ca: CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,11 @@ import shutil
 
 import pytest
 
-WHERE = {"promtool": "prometheus", "prometheus-pushgateway": "prometheus-pushgateway"}
+WHERE = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "prometheus-pushgateway": "prometheus-pushgateway",
+}
 
 
 def need(name: str) -> str:

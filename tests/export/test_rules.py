@@ -136,3 +136,160 @@ def test_each_alert_fires_on_its_fault_and_none_on_a_healthy_run(
     assert done.returncode == 0, f"{done.stdout}{done.stderr}\n--- metrics ---\n" + (
         metrics.read_text()
     )
+
+
+# --- the exporter's group: the five alerts from probes, and TLogSplitView ---------------------
+
+EXPORTER_GROUP = "tlogcheck-exporter"
+
+
+def exporter_rules() -> list[dict[str, Any]]:
+    (group,) = [g for g in rules.rules_file()["groups"] if g["name"] == EXPORTER_GROUP]
+    return list(group["rules"])
+
+
+def test_the_exporter_group_holds_the_five_alerts_and_split_view() -> None:
+    found = exporter_rules()
+    assert [r["alert"] for r in found] == [*ALERTS, "TLogSplitView", "TLogSplitView"]
+    holds = {r["alert"]: r["for"] for r in found}
+    # "연속" over consecutive probes for /healthz; ratios held as the ingress group holds
+    # its rates; a proof failure or a split view is final at once.
+    assert holds == {"TLogAvailabilityDown": "2m", "TLogCacheMissHigh": "5m",
+                     "TLogInclusionProofFail": "0m", "Ingress5xxHigh": "5m",
+                     "LatencyP95High": "5m", "TLogSplitView": "0m"}  # fmt: skip
+    for rule in found:
+        assert rule["labels"]["source"] == "tlogcheck-exporter"
+        severity = ALERTS[rule["alert"]].priority if rule["alert"] in ALERTS else "P1"
+        assert rule["labels"]["severity"] == severity
+    shorter = rules.exporter_group({"TLogAvailabilityDown": "3s"})
+    assert shorter["rules"][0]["for"] == "3s"
+    # The run group reads runs only: a probe's samples carry `vantage`.
+    run_group = rules.rules_file()["groups"][0]["rules"]
+    assert 'tlogcheck_healthz_status_code{vantage=""}' in run_group[0]["expr"]
+
+
+def _expand(text: str, labels: dict[str, str]) -> str:
+    for name, val in labels.items():
+        text = text.replace(f"{{{{ $labels.{name} }}}}", val)
+    return text
+
+
+def _probe_series(probes: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """Probe answers (target, vantage, metrics text) as Prometheus stores them after the
+    blackbox-style relabelling: target, instance, module and job added."""
+    out = []
+    for target, _, text in probes:
+        extra = {"target": target, "instance": target, "module": "pop", "job": "tlogcheck"}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted({**s.labels, **extra}.items()))
+                out.append({"series": f"{s.name}{{{labels}}}", "values": f"{s.value:g}x15"})
+    return out
+
+
+def _exporter_fires(
+    tmp_path: Path,
+    probes: list[tuple[str, str, str]],
+    firing: dict[str, list[dict[str, str]]],
+    unsure: set[str] = frozenset(),  # type: ignore[assignment]
+) -> subprocess.CompletedProcess[str]:
+    """promtool test rules of the exporter group: `firing` maps an alert to the labels of
+    each alert expected (beside severity and source); alerts in `unsure` are not tested."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for rule in exporter_rules():
+        by_name.setdefault(rule["alert"], []).append(rule)
+    tests = []
+    for name, variants in by_name.items():
+        if name in unsure:
+            continue
+        expected = []
+        for labels in firing.get(name, []):
+            rule = next(r for r in variants if r["labels"].get("found_by", "") ==
+                        labels.get("found_by", ""))  # fmt: skip
+            all_labels = {**rule["labels"], **labels}
+            expected.append({
+                "exp_labels": all_labels,
+                "exp_annotations": {k: _expand(v, all_labels)
+                                    for k, v in rule["annotations"].items()},
+            })  # fmt: skip
+        tests.append({"eval_time": "10m", "alertname": name, "exp_alerts": expected})
+    doc = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": _probe_series(probes),
+                   "alert_rule_test": tests}],
+    }  # fmt: skip
+    path = tmp_path / "exporter.test.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return subprocess.run([need("promtool"), "test", "rules", str(path)], capture_output=True,
+                          text=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "firing", "unsure"),
+    [
+        ("", set(), set()),
+        ("edge-lag", set(), set()),
+        ("healthz-5xx", {"TLogAvailabilityDown"}, set()),
+        ("corrupt-entry", {"TLogInclusionProofFail"}, set()),
+        ("cache-always-miss", {"TLogCacheMissHigh"}, set()),
+        ("error-rate:50", {"Ingress5xxHigh"}, {"TLogAvailabilityDown"}),
+        ("latency:400", {"LatencyP95High"}, set()),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_each_exporter_alert_fires_on_its_fault_from_real_probes(
+    tmp_path: Path, fault: str, firing: set[str], unsure: set[str]
+) -> None:
+    from tests.exporter.running import probe, serving
+    from tlogcheck.refstack.stack import start_stack
+
+    need("promtool")
+    with start_stack(entries=256, subprocess=False, faults=[fault] if fault else []) as stack:
+        config = tmp_path / "exporter.yaml"
+        config.write_text(f"modules:\n  pop:\n    vkey: ['{stack.info.vkey}']\n    sample: 4\n")
+        with serving(str(config), vantage="eu") as (url, _):
+            if fault == "edge-lag":
+                stack.set_faults([])
+                probe(url, stack.info.edge_url, "pop")  # remember the newest tree first
+                stack.set_faults([fault])
+                stack.purge()
+            text = probe(url, stack.info.edge_url, "pop", scrape_timeout=30).text
+    target = stack.info.edge_url
+    expected = {name: [{"target": target, "vantage": "eu"}] for name in firing}
+    done = _exporter_fires(tmp_path, [(target, "eu", text)], expected, unsure)
+    assert done.returncode == 0, f"{done.stdout}{done.stderr}\n--- probe ---\n{text}"
+
+
+def test_split_view_fires_on_two_pops_showing_two_logs_and_on_a_peers_verdict(
+    tmp_path: Path,
+) -> None:
+    from tests.exporter.running import probe, serving
+    from tlogcheck.refstack.stack import start_stack
+
+    need("promtool")
+    with (
+        start_stack(entries=256, subprocess=False) as honest,
+        start_stack(entries=256, subprocess=False, faults=["history-rewrite"]) as forked,
+    ):
+        config = tmp_path / "exporter.yaml"
+        config.write_text(f"modules:\n  pop:\n    vkey: ['{honest.info.vkey}']\n    sample: 2\n")
+        with serving(str(config), vantage="us") as (us, _):
+            us_text = probe(us, forked.info.edge_url, "pop").text
+            one_log = [
+                (honest.info.origin_url, "us", probe(us, honest.info.origin_url, "pop").text)
+            ]
+            with serving(str(config), vantage="eu", peers=(us,)) as (eu, _):
+                eu_text = probe(eu, honest.info.edge_url, "pop").text
+            with serving(str(config), vantage="eu") as (eu, _):
+                one_log.append((honest.info.edge_url, "eu",
+                                probe(eu, honest.info.edge_url, "pop").text))  # fmt: skip
+    pops = [(honest.info.edge_url, "eu", eu_text), (forked.info.edge_url, "us", us_text)]
+    by_checkpoints = {"found_by": "checkpoints", "origin": "tlog.example.com/log",
+                      "tree_size": "256"}  # fmt: skip
+    by_peer = {"found_by": "peer", "peer": us, "vantage": "eu"}
+    done = _exporter_fires(tmp_path, pops, {"TLogSplitView": [by_checkpoints, by_peer]})
+    assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{eu_text}\n{us_text}"
+    # Two POPs of one log, seen from two vantage points: nothing fires.
+    quiet = _exporter_fires(tmp_path, one_log, {})
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr

@@ -81,6 +81,12 @@ def _evidence() -> Command:
     return evidence
 
 
+def _exporter() -> Command:
+    from tlogcheck.cli import exporter
+
+    return exporter
+
+
 # name -> (its module, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "root": (_root, "rebuild the Merkle root of a db.jsonl (playbook §4)"),
@@ -104,6 +110,11 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "evidence": (
         _evidence,
         "evidence verify DIR: re-verify an evidence bundle offline (exit 1 misbehaviour)",
+    ),
+    "exporter": (
+        _exporter,
+        "serve /probe for Prometheus: the §1 alerts from continuous probes, split views "
+        "across vantage points",
     ),
 }
 

@@ -13,12 +13,18 @@ Thresholds are the playbook's: miss ratio > 30 %, error rate > 1 %, p95 > 300 ms
 exported status: a failing run's metrics, scraped for two minutes, fire it. A proof that
 fails is final: those fire at once. A second group reads ingress-nginx's own metrics for
 5xx and p95 — the better source when the ingress serves real traffic between runs.
+
+A third group reads `tlogcheck exporter`'s probes (every `tlogcheck_*` sample of a probe
+carries `vantage`, a run's never does, so each group reads its own): the five alerts as
+far as probes see them, with "연속" as `for:` over consecutive probes, and
+`TLogSplitView` — one log (origin line) showing two roots for one tree size across all
+vantage points, or a peer exporter's verified tree that is not one log with ours.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,18 @@ import yaml
 from tlogcheck.playbook import ALERTS
 from tlogcheck.playbook.checks import CHECKS
 
-__all__ = ["FILES", "RULE_GROUPS", "main", "prometheus_rule", "render", "rules_file"]
+__all__ = [
+    "EXPORTER_EXPRS",
+    "FILES",
+    "RULE_GROUPS",
+    "SPLIT_VIEW",
+    "SPLIT_VIEW_PEER",
+    "exporter_group",
+    "main",
+    "prometheus_rule",
+    "render",
+    "rules_file",
+]
 
 INGRESS = "tlog-ro"  # ci/rollout.yaml's Ingress name, as ingress-nginx labels it
 
@@ -47,11 +64,12 @@ def _failed(alert: str) -> str:
 TLOGCHECK_EXPRS: dict[str, tuple[str, str]] = {
     "TLogAvailabilityDown": (
         f"{_failed('TLogAvailabilityDown')}\n"
-        "or max by (target) (tlogcheck_healthz_status_code) >= 500",
+        'or max by (target) (tlogcheck_healthz_status_code{vantage=""}) >= 500',
         "2m",
     ),
     "TLogCacheMissHigh": (
-        f"max by (target) (tlogcheck_cache_miss_ratio) > 0.3\nor {_failed('TLogCacheMissHigh')}",
+        'max by (target) (tlogcheck_cache_miss_ratio{vantage=""}) > 0.3\n'
+        f"or {_failed('TLogCacheMissHigh')}",
         "0m",
     ),
     "TLogInclusionProofFail": (_failed("TLogInclusionProofFail"), "0m"),
@@ -82,9 +100,59 @@ INGRESS_EXPRS: dict[str, tuple[str, str]] = {
 }
 
 
+# The exporter's probes, one series per (target, vantage): each probe reads a few tens of
+# paths, so the ratios are held over five minutes of consecutive probes, as the ingress
+# group holds its rates; "연속" for /healthz is the run group's two minutes.
+PROBE = 'by (target, vantage)'
+
+
+def _probe_failed(alert: str) -> str:
+    return (
+        f'max {PROBE} (tlogcheck_probe_check_status{{check=~"{_checks_of(alert)}", '
+        'status="failed"}) == 1'
+    )
+
+
+EXPORTER_EXPRS: dict[str, tuple[str, str]] = {
+    "TLogAvailabilityDown": (
+        f"{_probe_failed('TLogAvailabilityDown')}\n"
+        f'or max {PROBE} (tlogcheck_healthz_status_code{{vantage!=""}}) >= 500',
+        "2m",
+    ),
+    "TLogCacheMissHigh": (
+        f'max {PROBE} (tlogcheck_cache_miss_ratio{{vantage!=""}}) > 0.3\n'
+        f"or {_probe_failed('TLogCacheMissHigh')}",
+        "5m",
+    ),
+    "TLogInclusionProofFail": (_probe_failed("TLogInclusionProofFail"), "0m"),
+    "Ingress5xxHigh": (
+        f"sum {PROBE} (sum_over_time(tlogcheck_probe_5xx_reads[5m]))\n"
+        f"/ sum {PROBE} (sum_over_time(tlogcheck_probe_reads[5m])) > 0.01",
+        "5m",
+    ),
+    "LatencyP95High": (f"max {PROBE} (tlogcheck_probe_latency_p95_seconds) > 0.3", "5m"),
+}
+# Two roots for one (origin, tree size) anywhere: signed checkpoints that cannot both be
+# true (the exporter shows only checkpoints whose signature verified); or a peer exporter's
+# verified tree that the log's own proofs do not make one log with ours. Final at once.
+SPLIT_VIEW = (
+    "count by (origin, tree_size) (\n"
+    "  count by (origin, tree_size, root_hash) (tlogcheck_checkpoint_info)\n"
+    ") > 1",
+    "0m",
+)
+SPLIT_VIEW_PEER = (
+    'max by (peer, vantage) (tlogcheck_peer_consistency{status="failed"}) == 1',
+    "0m",
+)
+
+
 def _rule(name: str, expr: str, hold: str, source: str) -> dict[str, Any]:
     alert = ALERTS[name]
-    who = "{{ $labels.target }}" if source == "tlogcheck" else f"https://<the {INGRESS} host>"
+    who = {
+        "tlogcheck": "{{ $labels.target }}",
+        "tlogcheck-exporter": "{{ $labels.target }}, seen from {{ $labels.vantage }}",
+    }.get(source, f"https://<the {INGRESS} host>")
     return {
         "alert": name,
         "expr": expr,
@@ -96,9 +164,64 @@ def _rule(name: str, expr: str, hold: str, source: str) -> dict[str, Any]:
             "action": " / ".join(a("ko") for a in alert.actions),
             "action_en": " / ".join(a("en") for a in alert.actions),
             "playbook_section": f"§1, {alert.scenario}",
-            "runbook": f"tlogcheck triage {name} --tlog-url {who}",
+            "runbook": f"tlogcheck triage {name} --tlog-url {who.split(',')[0]}",
         },
     }
+
+
+SPLIT_VIEW_ACTIONS = {
+    "action": "각 POP에서 원본/엣지 비교와 포함증명 재검증 / 증거 번들 검증 / 롤백·무효화 전 "
+    "보안 사고로 격상",
+    "action_en": "triage every POP (origin vs edge, inclusion) / verify the evidence bundle / "
+    "escalate as a security incident before rolling back or invalidating",
+    "playbook_section": "§1 TLogInclusionProofFail, §2.3, §3.2",
+    "runbook": "tlogcheck triage TLogInclusionProofFail --tlog-url <each POP>; "
+    "tlogcheck evidence verify <state-dir>/evidence/<bundle>",
+}
+
+
+def _split_view_rules(hold: str) -> list[dict[str, Any]]:
+    labels = {"severity": "P1", "source": "tlogcheck-exporter"}
+    summary = "TLogSplitView: 같은 로그가 관측 지점마다 다른 트리를 보여줌 (분할 뷰)"
+    return [
+        {
+            "alert": "TLogSplitView",
+            "expr": SPLIT_VIEW[0],
+            "for": hold,
+            "labels": {**labels, "found_by": "checkpoints"},
+            "annotations": {
+                "summary": summary,
+                "description": "log {{ $labels.origin }} signed two different roots for tree "
+                "size {{ $labels.tree_size }}, seen from different vantage points: users are "
+                "shown different logs",
+                **SPLIT_VIEW_ACTIONS,
+            },
+        },
+        {
+            "alert": "TLogSplitView",
+            "expr": SPLIT_VIEW_PEER[0],
+            "for": hold,
+            "labels": {**labels, "found_by": "peer"},
+            "annotations": {
+                "summary": summary,
+                "description": "the exporter at {{ $labels.vantage }} verified a tree that the "
+                "log's own proofs do not make one log with the tree of peer {{ $labels.peer }}",
+                **SPLIT_VIEW_ACTIONS,
+            },
+        },
+    ]
+
+
+def exporter_group(holds: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The rules on the exporter's probes; `holds` overrides `for:` per alert (a test's
+    copy with short holds; the shipped files keep the durations above)."""
+    hold = dict(holds or {})
+    rules = [
+        _rule(n, EXPORTER_EXPRS[n][0], hold.get(n, EXPORTER_EXPRS[n][1]), "tlogcheck-exporter")
+        for n in ALERTS
+    ]
+    rules += _split_view_rules(hold.get("TLogSplitView", SPLIT_VIEW[1]))
+    return {"name": "tlogcheck-exporter", "rules": rules}
 
 
 RULE_GROUPS: list[dict[str, Any]] = [
@@ -110,6 +233,7 @@ RULE_GROUPS: list[dict[str, Any]] = [
         "name": "tlogcheck-ingress-nginx",
         "rules": [_rule(n, *INGRESS_EXPRS[n], "ingress-nginx") for n in INGRESS_EXPRS],
     },
+    exporter_group(),
 ]
 
 _HEADER = (
