@@ -39,8 +39,14 @@ def test_notice_and_rca_from_a_failing_and_a_passing_run(
     hook = f'echo "$TLOG_ALERT $TLOG_RELEASE" > {shlex.quote(str(marker))}; echo purged'
     env = {"KUBECONFIG": str(kubeconfig)}
     common = ["--tlog-embedded-entries=256", "--rollout=tlog-ro", "--gate-action=abort+undo"]
+    bundle = tmp_path / "bundle"
     failing = run_suite(
-        [*common, "--tlog-embedded-fault=corrupt-entry", f"--gate-invalidate={hook}"],
+        [
+            *common,
+            "--tlog-embedded-fault=corrupt-entry",
+            f"--gate-invalidate={hook}",
+            f"--tlog-evidence={bundle}",
+        ],
         env=env,
         timeout=300,
     )
@@ -74,6 +80,9 @@ def test_notice_and_rca_from_a_failing_and_a_passing_run(
     assert failing.report["db"]["sha256"] in draft
     assert failing.report["replay"]["command"] in draft
     assert gate["outcome"]["event"] in draft and gate["invalidation"]["event"] in draft
+    # The evidence: shown (served entries that are not the signed leaves), not proven.
+    assert f"`{bundle}` — shown, not proven" in draft
+    assert gate["triggered_by"]["evidence_level"] == "shown: entry"
 
     # Nothing invented: each hash and time printed is one the runs reported.
     for h in set(re.findall(r"\b[0-9a-f]{64}\b", text + draft)):

@@ -224,11 +224,43 @@ def _evidence(inc: Incident, lang: str, bundles: Sequence[str]) -> list[str]:
     events = [e for e in events if e]
     where = f" (`kubectl -n {gate.get('namespace')} get events`)" if events else ""
     out.append(f"- **{R['events'](lang)}**: {', '.join(events) + where if events else missing}")
-    shown = ", ".join(f"`{b}`" for b in bundles) if bundles else missing
-    out.append(f"- **{R['bundle'](lang)}**: {shown}")
+    out.append(f"- **{R['bundle'](lang)}**: {_bundles(inc.failing, lang, bundles) or missing}")
     out.append(f"- **{R['pr'](lang)}**: {fill}")
     out.append(f"- **{R['screens'](lang)}**: {fill}")
     return out
+
+
+# The level of an evidence bundle, as `tlogcheck evidence verify` decides it.
+_LEVEL = {
+    "proven": Text(
+        "입증됨 (로그 자신의 서명: 함께 참일 수 없는 두 서명)",
+        "proven (the log's own signatures: two signed statements that cannot both be true)",
+    ),
+    "shown": Text(
+        "관측됨, 입증 아님 (실행이 기록한 응답의 오프라인 재검증: "
+        "번들 작성자를 신뢰하는 만큼만 참)",
+        "shown, not proven (the run's recorded answers re-verified offline: true as far as "
+        "the bundle's author is trusted)",
+    ),
+    "none": Text("보인 것 없음 (로그를 탓할 근거 없음)", "nothing shown (nothing accuses the log)"),
+}
+
+
+def _bundles(run: RunReport, lang: str, given: Sequence[str]) -> str:
+    """The bundles, each with the level the run's verification gave it (`evidence`)."""
+    found = run.doc.get("evidence")
+    ev = found if isinstance(found, dict) else {}
+    own = ev.get("bundle") if isinstance(ev.get("bundle"), str) else None
+    level = _LEVEL.get(str(ev.get("level")))
+    parts = []
+    for b in dict.fromkeys([*given, *([own] if own else [])]):
+        text = f"`{b}`"
+        if b == own and level is not None:
+            text += f" — {level(lang)}"
+            if isinstance(ev.get("strongest"), str):
+                text += f": {clip_line(ev['strongest'], 300)}"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def render(inc: Incident, lang: str = "ko", bundles: Sequence[str] = ()) -> str:
