@@ -102,7 +102,7 @@ def test_healthy_checkpoints_show_nothing(
 ) -> None:
     out = _bundle(make_refstack, tmp_path, [])
     code, text = verify(capsys, out, demo_signer()[1])
-    assert code == 0 and text.startswith("NOTHING SHOWN")
+    assert code == 0 and text.startswith("nothing shown")
 
 
 # --- hand-forged bundles: never PROVEN ---------------------------------------------------
@@ -163,7 +163,7 @@ def test_two_keys_are_two_logs_not_a_split_view(
     )
     # The log's key pinned: the other key's checkpoint is another log's.
     code, out = verify(capsys, bundle, VKEY)
-    assert code == 0 and out.startswith("NOTHING SHOWN")
+    assert code == 0 and out.startswith("nothing shown")
     assert "another log's checkpoint, never evidence against this one" in out
     # Both keys pinned, or none (the bundle names both): two logs, never one split view.
     for keys in ([VKEY, OTHER_VKEY], []):
@@ -189,7 +189,7 @@ def test_a_key_only_the_bundle_names_convicts_nothing(
     assert "SHOWN: split view" in out and "a key only the bundle names" in out
     # With the log's own key pinned, they are another log's and say nothing of this one.
     code, out = verify(capsys, bundle, VKEY)
-    assert code == 0 and out.startswith("NOTHING SHOWN")
+    assert code == 0 and out.startswith("nothing shown")
 
 
 def test_another_origin_line_is_another_log(
@@ -353,7 +353,7 @@ def test_probes_refusals_and_other_clients_reads_are_not_claims(
     )
     code, out = verify(capsys, bundle, VKEY, verbose=True)
     assert code == 0, out
-    assert out.startswith("NOTHING SHOWN")
+    assert out.startswith("nothing shown") and "PROVEN" not in out and "SHOWN" not in out
     # Two asked with no purpose or a refused one: their path asks nothing of the API.
     assert "not a claim: 2 answer(s): not a request of the API as the spec spells it" in out
     assert "not a claim: 4 answer(s): asked as probe" in out
@@ -388,7 +388,7 @@ def test_the_verdict_comes_first_and_what_was_checked_with_verbose(
         tmp_path / "b", [answer(CP, forge.checkpoint(ENTRIES)), *forge.read_of(ENTRIES, 1)]
     )
     code, out = verify(capsys, bundle, VKEY)
-    assert code == 0 and out.startswith("NOTHING SHOWN") and "checked:" not in out
+    assert code == 0 and out.startswith("nothing shown") and "checked:" not in out
     code, out = verify(capsys, bundle, VKEY, verbose=True)
     assert "checked: proof of 1 in 16 (edge)" in out
 

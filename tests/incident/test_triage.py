@@ -131,7 +131,7 @@ def test_healthy_bundle_shows_nothing(
     stack.close()
     assert main(["evidence", "verify", str(out), "--tlog-vkey", info.vkey, "--verbose"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("NOTHING SHOWN")
+    assert text.startswith("nothing shown")
     assert "checked: entry 700 (edge) is the leaf its tree holds" in text
 
 

@@ -2,7 +2,7 @@
 
 The verdict comes first: PROVEN (the log's own signatures convict it), SHOWN (the run
 recorded the log serving what does not verify: true as far as the bundle's author is
-trusted) or NOTHING SHOWN, with the strongest finding; then every finding with its
+trusted) or nothing shown, with the strongest finding; then every finding with its
 level, and the notes; `--verbose` adds what was checked and the answers that are not
 claims. The log's keys come from outside the bundle: `--tlog-vkey` / `TLOG_VKEY`, the
 suite's option. Exit 1 proven or shown (the words say which), 0 nothing shown, 2 the
@@ -86,7 +86,7 @@ def verdict_lines(result: Offline, failed_checks: Sequence[str] = ()) -> list[st
         else "the trees in the bundle"
     )
     lines = [
-        f"NOTHING SHOWN: the {result.claims} answers the run recorded as the log's word "
+        f"nothing shown: the {result.claims} answers the run recorded as the log's word "
         f"agree with {against}; nothing here accuses the log"
     ]
     if failed_checks:

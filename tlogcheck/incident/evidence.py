@@ -72,15 +72,16 @@ def _inclusion_proofs(reads: Sequence[Read], trees: Sequence[Tree], out: Offline
     verifies opens a leaf of that tree (whoever asked: a verified proof is a fact); one
     served as a claim that verifies against none is SHOWN."""
     openings: Openings = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     no_tree: set[int] = set()
     for r in reads:
         q = r.request
         if q is None or q.kind != "proof" or r.response.status != 200:
             continue
-        if (r.response.path, r.response.sha256) in seen:  # the same bytes say it once
+        # The same bytes from one endpoint say it once; each endpoint speaks for itself.
+        if (r.source, r.response.path, r.response.sha256) in seen:
             continue
-        seen.add((r.response.path, r.response.sha256))
+        seen.add((r.source, r.response.path, r.response.sha256))
         assert q.index is not None
         try:
             proof = spec.parse_inclusion(r.response.body)
@@ -181,8 +182,8 @@ def _entries(
         )
     if unverified:
         out.notes.append(
-            f"{unverified} entr{'y' if unverified == 1 else 'ies'} served with no proof of "
-            "its index from the same endpoint that verifies: not judged"
+            f"{unverified} entr{'y' if unverified == 1 else 'ies'} served with no verifying "
+            "proof of the index from the same endpoint: not judged"
         )
 
 
@@ -300,7 +301,7 @@ def verify_responses(
     elif not pinned:
         out.notes.append(
             "no key pinned: the keys the bundle names are its author's word, so what they "
-            "sign is SHOWN, never PROVEN; pin the log's key with --tlog-vkey"
+            "sign can be shown, never proven; pin the log's key with --tlog-vkey"
         )
     if out.unstated:
         out.notes.append(
