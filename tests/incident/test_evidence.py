@@ -17,11 +17,12 @@ import pytest
 from tests.conftest import MakeRefstack
 from tests.incident import forge
 from tests.incident.forge import ENTRIES, FORKED, OTHER_SIGNER, OTHER_VKEY, VKEY, answer
-from tlogcheck import spec
+from tlogcheck import note, spec
 from tlogcheck.cli import main
 from tlogcheck.client import Purpose, Response, TLogClient, asking
 from tlogcheck.client.purpose import CLIENT_IDENTITY, CONDITIONAL, ENCODING, PROBE, READ
 from tlogcheck.incident.bundle import Recorder, load_bundle, redact_url, write_bundle
+from tlogcheck.incident.evidence import verify_responses
 from tlogcheck.refstack.data import demo_signer
 
 CP = spec.PATH_CHECKPOINT
@@ -530,3 +531,19 @@ def test_a_truncated_body_is_never_taken_for_proof(
     out = write_bundle(tmp_path / "b", recorder, target={}, vkeys=[], verdicts=[])
     assert main(["evidence", "verify", str(out)]) == 0
     assert "cut at the size cap" in capsys.readouterr().out
+
+
+def test_findings_name_no_credential_of_the_target(tmp_path: Path) -> None:
+    # What the run verifies in memory (for its report and the gate) has the URLs as asked.
+    base = "https://ops:hunter2@tlog.example.com"
+    result = verify_responses(
+        [
+            answer(CP, forge.checkpoint(ENTRIES), base=base),
+            answer(CP, forge.checkpoint(FORKED), base=base, view="origin"),
+            answer(spec.PATH_ROOT, forge.root_body(FORKED, 16), base=base),
+        ],
+        pinned=[note.parse_verifier_key(VKEY)],
+    )
+    assert result.level == "proven"
+    text = json.dumps([f.to_json() for f in result.findings]) + "\n".join(result.notes)
+    assert "hunter2" not in text and "tlog.example.com/v1/log/checkpoint" in text

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from tlogcheck import merkle, note, spec
 from tlogcheck.errors import FormatError, NoteError
+from tlogcheck.incident.bundle import redact_url
 from tlogcheck.incident.claims import PROVEN, SHOWN, Finding, Read
 
 __all__ = ["NAMED", "PINNED", "UNSIGNED", "Tree", "best", "conflicts", "trees_of"]
@@ -61,7 +62,8 @@ class Tree:
         return RANK[self.trust]
 
     def describe(self) -> str:
-        where = f"{self.read.response.view} {self.read.response.path}"
+        # The whole URL: a canary's stable side is another base with the same view name.
+        where = f"{self.read.response.view} {redact_url(self.read.response.url)}"
         tree = f"{self.size}:{self.root.hex()}"
         if self.trust == UNSIGNED:
             kind = "unsigned root" if self.origin is None else "checkpoint (no key to check it)"
