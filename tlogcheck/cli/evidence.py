@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 
 from tlogcheck import note
 from tlogcheck.cli import optargs
@@ -20,9 +21,17 @@ from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, Form
 from tlogcheck.incident.bundle import Bundle, load_bundle
 from tlogcheck.incident.claims import PROVEN, SHOWN, Offline
 from tlogcheck.incident.evidence import verify_bundle
-from tlogcheck.options.target import VKEY
+from tlogcheck.options.target import VKEY as SUITE_VKEY
 
-__all__ = ["add_arguments", "pinned_keys", "run", "verdict_lines"]
+__all__ = ["VKEY", "add_arguments", "pinned_keys", "run", "verdict_lines"]
+
+# The suite's option (flag, env twin, converter), with what it means here.
+VKEY = replace(
+    SUITE_VKEY,
+    help="the log's verifier key (`name+hexid+base64`, or a file holding one), pinned from "
+    "outside the bundle: only what it signs can prove; repeatable. Without one the keys "
+    "the bundle names are used, and nothing is proven.",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,10 +94,12 @@ def verdict_lines(result: Offline, failed_checks: Sequence[str] = ()) -> list[st
         if result.signed_trees and result.keys == "pinned"
         else "the trees in the bundle"
     )
-    lines = [
-        f"nothing shown: the {result.claims} answers the run recorded as the log's word "
-        f"agree with {against}; nothing here accuses the log"
-    ]
+    said = (
+        f"the {result.claims} answers the run recorded as the log's word agree with {against}"
+        if result.claims
+        else "the run recorded no answer that is the log's word on the log"
+    )
+    lines = [f"nothing shown: {said}; nothing here accuses the log"]
     if failed_checks:
         lines.append(
             f"  the run's failures ({', '.join(failed_checks)}) rest on what is not a claim "
