@@ -206,6 +206,9 @@ def test_another_origin_line_is_another_log(
     code, out = verify(capsys, bundle, VKEY)
     assert code == 0 and "PROVEN:" not in out
     assert "origin 'tlog.example.com/staging'" in out
+    # No key anywhere: read unsigned, and still two logs, not one split view.
+    code, out = verify(capsys, bundle)
+    assert code == 0 and "different logs, not one split view" in out
 
 
 def test_unsigned_roots_are_at_most_shown(

@@ -245,16 +245,34 @@ def conflicts(trees: Sequence[Tree], notes: list[str]) -> list[Finding]:
                             ref.rank,
                         )
                     )
-        elif len({t.root for t in unsigned}) > 1:
-            a, b = _two(unsigned)
-            out.append(
-                Finding(
-                    SHOWN,
-                    "split view",
-                    f"two roots served for size {size}: {a.describe()} and {b.describe()}"
-                    f"{a.read.caveat() or b.read.caveat()}",
-                    "trees the log served unsigned",
-                    2,
-                )
+        else:
+            out += _unsigned_split(size, unsigned, notes)
+    return out
+
+
+def _unsigned_split(size: int, unsigned: Sequence[Tree], notes: list[str]) -> list[Finding]:
+    """Two unsigned trees of one size: shown, within one origin line (a root names none)."""
+    origins = sorted({t.origin for t in unsigned if t.origin is not None})
+    groups = [list(unsigned)]
+    if len(origins) > 1:
+        groups = [[t for t in unsigned if t.origin in (o, None)] for o in origins]
+        notes.append(
+            f"unsigned checkpoints of size {size} name different origin lines "
+            f"({', '.join(repr(o) for o in origins)}): different logs, not one split view"
+        )
+    out: list[Finding] = []
+    for group in groups:
+        if len({t.root for t in group}) < 2:
+            continue
+        a, b = _two(group)
+        out.append(
+            Finding(
+                SHOWN,
+                "split view",
+                f"two roots served for size {size}: {a.describe()} and {b.describe()}"
+                f"{a.read.caveat() or b.read.caveat()}",
+                "trees the log served unsigned",
+                2,
             )
+        )
     return out
