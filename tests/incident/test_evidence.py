@@ -383,6 +383,14 @@ def test_a_bundle_without_purposes_shows_but_says_so(
     assert code == 1 and "PROVEN:" not in out
     assert "SHOWN: entry: entry 2" in out and "(recorded without a purpose)" in out
     assert "recorded without a purpose (a bundle of an older format)" in out
+    # A signature needs no purpose: an older bundle's signed split view is still proven.
+    bundle = forge.write(
+        tmp_path / "c",
+        [answer(CP, forge.checkpoint(ENTRIES)), answer(CP, forge.checkpoint(FORKED))],
+        old_format=True,
+    )
+    code, out = verify(capsys, bundle, VKEY)
+    assert code == 1 and "PROVEN: split view" in out
 
 
 def test_the_verdict_comes_first_and_what_was_checked_with_verbose(
