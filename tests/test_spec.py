@@ -15,10 +15,13 @@ from tlogcheck.spec import (
     ConsistencyProof,
     Health,
     InclusionProof,
+    Request,
+    malformed_requests,
     parse_consistency,
     parse_error,
     parse_health,
     parse_inclusion,
+    parse_request,
     parse_root,
 )
 
@@ -252,3 +255,54 @@ def test_arbitrary_bytes_never_escape_as_another_error(raw: bytes) -> None:
             parse(raw)
         except FormatError:
             pass
+
+
+# --- requests read by the table's canonical rules -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, kind, index, size, first",
+    [
+        ("/v1/log/root", "root", None, None, None),
+        ("/v1/log/checkpoint", "checkpoint", None, None, None),
+        ("/healthz", "health", None, None, None),
+        ("/v1/log/entry/0", "entry", 0, None, None),
+        ("/v1/log/entry/18446744073709551615", "entry", 2**64 - 1, None, None),
+        ("/v1/log/proof/3", "proof", 3, None, None),
+        ("/v1/log/proof/3?tree_size=5", "proof", 3, 5, None),
+        ("/v1/log/consistency?first=1&second=5", "consistency", None, 5, 1),
+        ("/v1/log/consistency?first=5&second=5", "consistency", None, 5, 5),
+    ],
+)
+def test_requests_spelled_as_the_spec_spells_them(
+    path: str, kind: str, index: int | None, size: int | None, first: int | None
+) -> None:
+    assert parse_request(path) == Request(kind, index, size, first)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # Every malformed request the root check sends, in the path and in the query.
+        *malformed_requests(2048),
+        "/v1/log/entry/+0",
+        "/v1/log/entry/-0",
+        "/v1/log/entry/00",
+        "/v1/log/entry/%200",
+        "/v1/log/entry/0%20",
+        "/v1/log/entry/",
+        "/v1/log/entry/\u0663",  # an Arabic-Indic digit: str.isdigit says yes
+        "/v1/log/entry/18446744073709551616",
+        "/v1/log/entry/0?x=1",
+        "/v1/log/root?x=1",
+        "/v1/log/proof/5?tree_size=5",  # outside its tree
+        "/v1/log/proof/0?size=5",
+        "/v1/log/consistency?second=5&first=1",  # out of the table's order
+        "/v1/log/consistency?first=0&second=5",
+        "/v1/log/consistency?first=6&second=5",
+        "/v1/log/consistency?first=1&second=5&first=2",
+        "/v1/log/other",
+    ],
+)
+def test_anything_else_asks_nothing(path: str) -> None:
+    assert parse_request(path) is None

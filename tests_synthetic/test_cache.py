@@ -25,6 +25,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import TLogClient
+from tlogcheck.client.purpose import CACHE, READ, asking
 from tlogcheck.plugin.hits import judge_hit_rate
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
@@ -59,7 +60,8 @@ def test_cache_control_follows_the_spec_table(
         consistency_path(1, n),
     ]
     requests = [(p, v) for p in paths for v in ("edge", "origin")]
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    with asking(READ, "every kind of answer, for its Cache-Control"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
     problems = []
     for response in responses:
         if response.status != 200:
@@ -88,5 +90,6 @@ def test_immutable_reads_hit_the_edge_cache(
     release = served_root.tree.release
     chosen = sample_indices[:: max(1, len(sample_indices) // READ_PATHS)][:READ_PATHS]
     paths = [p for i in chosen for p in (entry_path(i), proof_path(i, n))]
-    tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
+    with asking(CACHE, "the first read of each path, which may fill the cache"):
+        tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
     judge_hit_rate(request.config, tlog_client, paths)

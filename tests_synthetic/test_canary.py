@@ -27,6 +27,7 @@ from collections import Counter
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, ProofError, TargetUnreachable
 from tlogcheck.playbook.checks import RELEASE_MIX
 from tlogcheck.plugin.report import summary_line
@@ -68,7 +69,8 @@ def test_every_response_comes_from_the_expected_release(
 ) -> None:
     expected = expected_release
     reads = release_reads(served_root.root.tree_size, tlog_target.seed)
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), reads)
+    with asking(READ, "sampled reads, for the release that answers"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), reads)
     sample = Counter(r.release or "(no X-TLog-Release)" for r in responses)
     run = Counter(tlog_client.releases_seen())
     strangers = [r for r in responses if r.release != expected]
@@ -118,7 +120,8 @@ def test_canary_extends_stable(
 
 
 def _stable_entry(stable_client: TLogClient, index: int) -> Response:
-    response = stable_client.get(entry_path(index))
+    with asking(READ, f"entry {index} on the stable side"):
+        response = stable_client.get(entry_path(index))
     if response.status != 200:
         # The stable side's own trouble, not the canary's: nothing to compare with.
         raise TargetUnreachable(
@@ -144,7 +147,8 @@ def test_stable_entries_identical_on_canary(
     def compare(index: int) -> str | None:
         stable = _stable_entry(stable_client, index)
         try:
-            canary = tlog_client.get(entry_path(index))
+            with asking(READ, f"entry {index} on the canary, to compare with the stable side"):
+                canary = tlog_client.get(entry_path(index))
         except FormatError as exc:
             return f"entry {index}: {exc}"
         if canary.status == 200 and canary.body == stable.body:

@@ -24,6 +24,7 @@ import random
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
@@ -103,9 +104,10 @@ def test_origin_root_and_checkpoint_are_the_same_tree(
     tlog_client: TLogClient, origin_root: ServedRoot
 ) -> None:
     root_tree = origin_root.tree
-    response = from_release(
-        tlog_client, PATH_CHECKPOINT, view="origin", release=origin_root.response.release
-    )
+    with asking(READ, "the origin's checkpoint, of its root's release"):
+        response = from_release(
+            tlog_client, PATH_CHECKPOINT, view="origin", release=origin_root.response.release
+        )
     checkpoint_tree = _checkpoint_tree(response, " on the origin")
     if checkpoint_tree == root_tree:
         return

@@ -22,6 +22,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.db import DbAudit
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.fixtures import served_by
@@ -82,7 +83,8 @@ def test_origin_serves_the_whole_release(
 ) -> None:
     origin = served_by(request, tlog_target, "origin")
     want = db_audit.tree_size
-    response = origin_serving(tlog_client, want, origin.response)
+    with asking(READ, "the origin's tree, from a pod that serves the whole release"):
+        response = origin_serving(tlog_client, want, origin.response)
     try:
         served = served_tree(response).tree_size
     except FormatError as exc:

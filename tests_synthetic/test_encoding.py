@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_CHECKPOINT, PATH_ROOT, entry_path
@@ -27,7 +28,9 @@ ENTRIES = 8
 
 
 def _both(client: TLogClient, path: str) -> tuple[Response, Response]:
-    return client.get(path), client.get(path, accept_encoding=CODING)
+    # The coded read says it is one itself (its Accept-Encoding).
+    with asking(READ, "an identity read, to compare a compressed read with"):
+        return client.get(path), client.get(path, accept_encoding=CODING)
 
 
 def _differs(plain: Response, coded: Response) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import (
     PATH_CHECKPOINT,
@@ -46,7 +47,8 @@ def test_every_etag_is_the_sha256_of_its_body(
 ) -> None:
     n = served_root.root.tree_size
     requests = [(p, v) for p in log_paths(n, sample_indices) for v in ("edge", "origin")]
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    with asking(READ, "every kind of answer, for its ETag"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
     problems = []
     for response in responses:
         problem = etag_problem(response.etag, response.body)
@@ -64,7 +66,9 @@ def test_every_etag_is_the_sha256_of_its_body(
 
 
 def _revalidate(client: TLogClient, path: str) -> tuple[Response, Response | None]:
-    first = client.get(path)
+    # The read whose ETag is revalidated; the conditional request says it is one itself.
+    with asking(READ, "a read whose ETag is then revalidated"):
+        first = client.get(path)
     if first.etag is None:
         return first, None
     # During a canary a pod of another release may answer: its root is another body
@@ -102,7 +106,8 @@ def _stale_validators(client: TLogClient, path: str, view: str) -> list[str]:
     """Who asks with what: the ETag of another path, a made-up one, a weak made-up one."""
     other = PATH_CHECKPOINT if path != PATH_CHECKPOINT else PATH_ROOT
     validators = [MADE_UP, "W/" + MADE_UP]
-    etag = client.get(other, view=view).etag
+    with asking(READ, "another path's ETag, to revalidate with"):
+        etag = client.get(other, view=view).etag
     if etag is not None:
         validators.insert(0, etag)
     return validators
@@ -115,7 +120,8 @@ def test_a_validator_that_does_not_match_gets_the_whole_answer(
 
     def ask(path_view: tuple[str, str]) -> list[str]:
         path, view = path_view
-        plain = tlog_client.get(path, view=view)
+        with asking(READ, "a plain read to compare conditional answers with"):
+            plain = tlog_client.get(path, view=view)
         problems = []
         for validator in _stale_validators(tlog_client, path, view):
             if plain.etag is not None and validator.removeprefix("W/") == plain.etag:

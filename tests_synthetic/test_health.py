@@ -11,6 +11,7 @@ import pytest
 
 from tlogcheck import spec
 from tlogcheck.client import TLogClient
+from tlogcheck.client.purpose import HEALTH, asking
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.report import add_fact
 from tlogcheck.plugin.target import Target
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.health
 def test_healthz_answers_200_within_the_timeout(
     tlog_client: TLogClient, tlog_target: Target, view: str, request: pytest.FixtureRequest
 ) -> None:
-    response = tlog_client.get(PATH_HEALTH, view=view)
+    with asking(HEALTH, "the §3.1 health check"):
+        response = tlog_client.get(PATH_HEALTH, view=view)
     add_fact(request.config, f"healthz_status.{view}", response.status)
     expected = f"GET /healthz on the {view} view: 200 within {tlog_target.timeout:g}s"
     if response.status != 200:

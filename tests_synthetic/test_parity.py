@@ -32,6 +32,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
@@ -125,9 +126,10 @@ def test_edge_and_origin_serve_the_same_root(
 def test_edge_and_origin_serve_the_same_checkpoint(
     tlog_client: TLogClient, request: pytest.FixtureRequest
 ) -> None:
-    edge, origin = tlog_client.map(
-        lambda view: tlog_client.get(PATH_CHECKPOINT, view=view), ["edge", "origin"]
-    )
+    with asking(READ, "the checkpoint on both views"):
+        edge, origin = tlog_client.map(
+            lambda view: tlog_client.get(PATH_CHECKPOINT, view=view), ["edge", "origin"]
+        )
     if edge.body == origin.body:
         return
     trees = []
@@ -186,7 +188,9 @@ def test_edge_and_origin_serve_the_same_entries(
             return index, None
         return index, f"edge {edge.describe()} / origin {origin.describe()}"
 
-    differing = [(i, p) for i, p in tlog_client.map(both, sample_indices) if p is not None]
+    with asking(READ, "sampled entries on both views"):
+        found = tlog_client.map(both, sample_indices)
+    differing = [(i, p) for i, p in found if p is not None]
     if differing:
         fail(
             "parity",
@@ -204,7 +208,9 @@ def test_the_log_reads_the_same_to_every_client(
     paths = [PATH_ROOT, PATH_CHECKPOINT, *(entry_path(i) for i in sample_indices[:AS_OTHERS])]
 
     def compare(path: str) -> list[str]:
-        ours = from_release(tlog_client, path, release=release)
+        # Read as tlogcheck; the reads as other clients say they are (their User-Agent).
+        with asking(READ, "a read as tlogcheck, to compare other clients' with"):
+            ours = from_release(tlog_client, path, release=release)
         differ = []
         for name, agent in OTHER_CLIENTS.items():
             theirs = from_release(

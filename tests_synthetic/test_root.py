@@ -27,6 +27,7 @@ import pytest
 
 from tlogcheck import spec
 from tlogcheck.client import TLogClient
+from tlogcheck.client.purpose import PROBE, READ, asking
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
@@ -37,7 +38,8 @@ pytestmark = pytest.mark.root
 
 @pytest.mark.parametrize("view", ["edge", "origin"])
 def test_root_is_well_formed(tlog_client: TLogClient, view: str) -> None:
-    response = tlog_client.get(PATH_ROOT, view=view)
+    with asking(READ, f"the root the {view} serves"):
+        response = tlog_client.get(PATH_ROOT, view=view)
     try:
         root = read_root(response)
     except FormatError as exc:
@@ -67,7 +69,10 @@ def test_root_announces_only_served_entries(
 ) -> None:
     root = served_root if view == "edge" else origin_root
     last = root.root.tree_size - 1
-    response = answered_by(tlog_client, entry_path(last), view=view, release=root.response.release)
+    with asking(READ, f"the last entry the {view}'s root announces"):
+        response = answered_by(
+            tlog_client, entry_path(last), view=view, release=root.response.release
+        )
     # During a canary another release's pod may answer; it does not speak for this root.
     if response.status != 200 and response.release in (None, root.response.release):
         fail(
@@ -82,7 +87,8 @@ def test_origin_serves_no_entry_beyond_its_root(
     tlog_client: TLogClient, origin_root: ServedRoot
 ) -> None:
     size = origin_root.root.tree_size
-    response = tlog_client.get(entry_path(size), view="origin")
+    with asking(PROBE, f"entry {size}, just past the origin's tree: must be 404"):
+        response = tlog_client.get(entry_path(size), view="origin")
     if response.status != 404 and response.release in (None, origin_root.response.release):
         fail(
             "root",
@@ -106,7 +112,8 @@ def test_every_answer_names_its_release_and_type(
         spec.consistency_path(1, n),
     ]
     requests = [(p, v) for p in paths for v in ("edge", "origin")]
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    with asking(READ, "every kind of answer, for its X-TLog-Release and Content-Type"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
     problems = []
     for r in responses:
         if r.status != 200:
@@ -130,7 +137,8 @@ def test_malformed_requests_of_every_endpoint_are_400(
 ) -> None:
     paths = spec.malformed_requests(origin_root.root.tree_size)
     requests = [(p, v) for p in paths for v in ("edge", "origin")]
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    with asking(PROBE, "a malformed index or size: must be 400"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
     wrong = [r for r in responses if r.status != 400]
     if wrong:
         fail(
@@ -159,7 +167,8 @@ def test_errors_are_the_specs(
 ) -> None:
     # Far beyond any tree either release could serve during a canary.
     path = path.format(beyond=origin_root.root.tree_size + 2**32)
-    response = tlog_client.get(path)
+    with asking(PROBE, f"an error the spec fixes: must be {status}"):
+        response = tlog_client.get(path)
     expected = f'GET {path}: {status} with a JSON {{"error": ...}} body (spec: Endpoints)'
     if response.status != status:
         fail("root", expected=expected, served=response.describe())

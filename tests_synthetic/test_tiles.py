@@ -38,6 +38,7 @@ import pytest
 
 from tlogcheck import tiles
 from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
+from tlogcheck.client.purpose import CACHE, HEALTH, READ, asking
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.hits import judge_hit_rate
@@ -98,7 +99,8 @@ def _full_paths(size: int) -> list[str]:
 def test_checkpoint_answers_200_within_the_timeout(
     tlog_client: TLogClient, tlog_target: Target, view: str, request: pytest.FixtureRequest
 ) -> None:
-    response = tlog_client.get(PATH_CHECKPOINT, view=view, shared=True)
+    with asking(READ, f"the checkpoint the {view} serves"):
+        response = tlog_client.get(PATH_CHECKPOINT, view=view, shared=True)
     add_fact(request.config, f"checkpoint_status.{view}", response.status)
     expected = f"GET {PATH_CHECKPOINT} on the {view} view: 200 within {tlog_target.timeout:g}s"
     if response.status != 200:
@@ -110,7 +112,8 @@ def test_checkpoint_answers_200_within_the_timeout(
 @pytest.mark.health
 @pytest.mark.parametrize("view", ["edge", "origin"])
 def test_healthz_answers_where_it_is_served(tlog_client: TLogClient, view: str) -> None:
-    response = tlog_client.get(PATH_HEALTH, view=view)
+    with asking(HEALTH, "the §3.1 health check, where it is served"):
+        response = tlog_client.get(PATH_HEALTH, view=view)
     if response.status == 404:
         pytest.skip(f"{PATH_HEALTH} is not served on the {view} view (a tiled log need not)")
     if response.status != 200:
@@ -297,7 +300,9 @@ def test_edge_and_origin_serve_one_log(
     def ask(pv: tuple[str, str]) -> Response:
         return answered_by(tlog_client, pv[0], view=pv[1], release=release)
 
-    for response in tlog_client.map(ask, asks):
+    with asking(READ, "tiles and bundles on both views"):
+        answers = tlog_client.map(ask, asks)
+    for response in answers:
         by_path.setdefault(response.path, {})[response.view] = response
     problems = [
         f"{path}: edge {v['edge'].describe()}\n            origin {v['origin'].describe()}"
@@ -355,7 +360,9 @@ def test_cache_control_of_tiles_and_checkpoint(
     paths = _paths(tiles_checkpoint.tree.tree_size)
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     problems = []
-    for response in tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks):
+    with asking(READ, "tiles and the checkpoint, for their Cache-Control"):
+        answers = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    for response in answers:
         if response.status != 200:
             continue  # what is missing is the root and inclusion checks' business
         problem = tiles.cache_problem(response.path, response.cache_control)
@@ -383,7 +390,8 @@ def test_full_tiles_hit_the_edge_cache(
     if not paths:
         pytest.skip(f"no full tile yet ({tiles_checkpoint.tree.describe()}): nothing immutable")
     release = tiles_checkpoint.tree.release
-    tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
+    with asking(CACHE, "the first read of each full tile, which may fill the cache"):
+        tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
     judge_hit_rate(request.config, tlog_client, paths)
 
 
@@ -430,7 +438,8 @@ def test_etags_hash_and_revalidate(
 ) -> None:
     paths = _paths(tiles_checkpoint.tree.tree_size)[: 2 + READ_TILES // 4]
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
-    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    with asking(READ, "tiles and the checkpoint, for their ETag"):
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
     tagged = [r for r in responses if r.etag is not None]
     if not tagged:
         pytest.skip("no ETag on the checkpoint, tiles or bundles: nothing to check")

@@ -39,6 +39,8 @@ __all__ = [
     "PATH_HEALTH",
     "PATH_ROOT",
     "ConsistencyProof",
+    "Request",
+    "parse_request",
     "cache_control_problem",
     "short_cache_problem",
     "content_type_problem",
@@ -87,6 +89,68 @@ def proof_path(index: int | str, tree_size: int | str | None = None) -> str:
 
 def consistency_path(first: int | str, second: int | str) -> str:
     return f"{PATH_CONSISTENCY}?first={first}&second={second}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a request of the API asks, read by the spec's rules: `kind` is "health",
+    "root", "checkpoint", "entry" (`index`), "proof" (`index`, `size`; `size` None for
+    the latest tree) or "consistency" (`first`, `size`: second)."""
+
+    kind: str
+    index: int | None = None
+    size: int | None = None
+    first: int | None = None
+
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def _decimal(text: str) -> int | None:
+    """A decimal integer as the spec writes one (no sign, no leading zero, no space,
+    nothing percent-encoded), within uint64; None otherwise."""
+    if len(text) > 20 or not text.isascii() or not _DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_UINT64 else None
+
+
+def parse_request(path: str) -> Request | None:
+    """What `path` (with its query) asks, spelled exactly as the API table spells it, or
+    None: `/v1/log/entry/+0`, `-0`, `00` and `%200` are not entry 0, a query out of the
+    table's order or with another parameter is no request of the API, and neither is a
+    question the spec rules out (a proof of a leaf outside its tree, a consistency proof
+    from 0 or backwards)."""
+    bare, sep, query = path.partition("?")
+    if bare in (PATH_HEALTH, PATH_ROOT, PATH_CHECKPOINT):
+        if sep:
+            return None
+        kind = {PATH_HEALTH: "health", PATH_ROOT: "root", PATH_CHECKPOINT: "checkpoint"}[bare]
+        return Request(kind)
+    if bare.startswith(PATH_ENTRY_PREFIX) and not sep:
+        index = _decimal(bare[len(PATH_ENTRY_PREFIX) :])
+        return None if index is None else Request("entry", index)
+    if bare.startswith(PATH_PROOF_PREFIX):
+        index = _decimal(bare[len(PATH_PROOF_PREFIX) :])
+        if index is None:
+            return None
+        if not sep:
+            return Request("proof", index)
+        name, eq, value = query.partition("=")
+        size = _decimal(value) if (name, eq) == ("tree_size", "=") else None
+        if size is None or index >= size:
+            return None
+        return Request("proof", index, size)
+    if bare == PATH_CONSISTENCY and sep:
+        first_part, amp, second_part = query.partition("&")
+        first = _decimal(first_part.removeprefix("first=")) if amp else None
+        second = _decimal(second_part.removeprefix("second="))
+        if not first_part.startswith("first=") or not second_part.startswith("second="):
+            return None
+        if first is None or second is None or not 1 <= first <= second:
+            return None
+        return Request("consistency", size=second, first=first)
+    return None
 
 
 def malformed_requests(tree_size: int) -> list[str]:

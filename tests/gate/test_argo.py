@@ -505,3 +505,8 @@ def test_the_reason_names_the_evidence_bundle_before_its_evidence() -> None:
     message = reason.message("aborted")
     assert "(evidence bundle: /var/lib/tlogcheck/evidence)" in message
     assert reason.to_json()["bundle"] == "/var/lib/tlogcheck/evidence"
+    # With the level of what was recorded up to the failure, before the evidence text too.
+    proven = gate.Reason(
+        test="t::x", evidence="e" * 5000, bundle="/b", evidence_level="proven: split view"
+    ).message("aborted")
+    assert "(evidence bundle: /b; recorded so far: proven: split view)" in proven

@@ -467,5 +467,34 @@ def test_the_event_names_the_evidence_bundle(
     run = run_pytest("--rollout", "tlog-ro", "--tlog-evidence", str(bundle))
     assert run.result.ret == 1
     (event,) = standin.events
-    assert f"(evidence bundle: {bundle})" in event["note"]
+    # Nothing the test read accuses the log: the Event says so with the bundle's name.
+    assert f"(evidence bundle: {bundle}; recorded so far: nothing shown)" in event["note"]
     assert (bundle / "manifest.json").is_file()
+
+
+def test_the_event_cites_the_level_of_the_evidence(
+    pytester: pytest.Pytester, standin: K8sStandIn, run_pytest: Any
+) -> None:
+    """A split view of the embedded deployment: the Event and the annotation say the
+    recorded evidence proves it (the log's own signatures), the report says the same."""
+    bundle = pytester.path / "evidence"
+    run = run_pytest(
+        "--pyargs",
+        "tests_synthetic",
+        "--tlog-embedded-entries=256",
+        "--tlog-embedded-fault=split-view",
+        # The checkpoints are read before this test fails: what was recorded proves it.
+        "-k",
+        "same_checkpoint",
+        "--rollout",
+        "tlog-ro",
+        "--tlog-evidence",
+        str(bundle),
+        target=False,
+    )
+    assert run.result.ret == 1
+    (event,) = standin.events
+    assert f"(evidence bundle: {bundle}; recorded so far: proven: split view)" in event["note"]
+    annotations = standin.rollout()["metadata"]["annotations"]
+    assert "recorded so far: proven: split view" in annotations["tlogcheck/gate-reason"]
+    assert run.report["evidence"]["level"] == "proven"

@@ -148,7 +148,11 @@ def test_corrupt_entry_512_from_the_run_to_its_rca_and_no_bundle_lost(
         )
     assert run.exitstatus == 1 and run.failed_checks == {"inclusion"}, run.output[-2000:]
     assert marker.read_text().strip() == "TLogInclusionProofFail"
-    assert run.report["evidence"] == {"bundle": str(bundle), "written": True, "error": None}
+    evidence = run.report["evidence"]
+    assert (evidence["bundle"], evidence["written"], evidence["error"]) == (str(bundle), True, None)
+    # Served entries that are not the signed leaves: shown, not proven.
+    assert evidence["level"] == "shown"
+    assert run.report["gate"]["triggered_by"]["evidence_level"] == "shown: entry"
 
     code, draft, _ = cli(["rca", r], capsys)
     assert code == 0
@@ -161,7 +165,7 @@ def test_corrupt_entry_512_from_the_run_to_its_rca_and_no_bundle_lost(
         r"\| CDN 구버전 \(§3\.2\) \| 엣지 루트 = 원본 루트 1024:[^|]*\| 배제됨 \|", draft
     )
     assert "| 빌드 스텝 누락 (§3.2) | " in draft and "| 미결 |" in draft
-    assert f"- **증거 번들**: `{bundle}`" in draft
+    assert f"- **증거 번들**: `{bundle}` — 관측됨, 입증 아님" in draft
     assert "리비전 2(으)로 롤백" in draft and TOKEN not in draft + run.output
     nothing_invented(draft, [run])
 

@@ -91,44 +91,48 @@ def test_kubernetes_steps_say_why_they_did_not_run(
 
 
 @pytest.mark.parametrize(
-    ("fault", "extra", "proven"),
+    ("fault", "extra", "verdict", "finding"),
     [
-        ("corrupt-entry:512", ("--index", "512"), "inclusion: PROVEN: entry 512"),
-        ("split-view", (), "split view: PROVEN: two different trees of size 1024"),
+        ("corrupt-entry:512", ("--index", "512"), "SHOWN (not proven)", "SHOWN: entry: entry 512"),
+        ("split-view", (), "PROVEN", "PROVEN: split view: the log 'tlog.example.com/log' signed "
+         "two trees of size 1024"),
     ],
-)
-def test_bundle_proves_the_fault_after_the_deployment_stopped(
+)  # fmt: skip
+def test_bundle_shows_the_fault_after_the_deployment_stopped(
     make_refstack: MakeRefstack,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     fault: str,
     extra: tuple[str, ...],
-    proven: str,
+    verdict: str,
+    finding: str,
 ) -> None:
     stack = make_refstack(entries=ENTRIES, faults=[fault])
     out = tmp_path / "bundle"
-    code, _ = triage(capsys, info_of(stack), "TLogInclusionProofFail", *extra, "--out", str(out))
+    info = info_of(stack)
+    code, _ = triage(capsys, info, "TLogInclusionProofFail", *extra, "--out", str(out))
     assert code == 1
     stack.close()
-    assert main(["evidence", "verify", str(out)]) == 1
+    assert main(["evidence", "verify", str(out), "--tlog-vkey", info.vkey]) == 1
     text = capsys.readouterr().out
-    assert "misbehaviour confirmed" in text and proven in text
+    assert text.startswith(verdict) and finding in text
+    records = json.loads((out / "bundle.json").read_text())["responses"]
+    assert all(r["purpose"] and r["purpose"]["check"] == "triage" for r in records)
 
 
-def test_healthy_bundle_shows_no_failure(
+def test_healthy_bundle_shows_nothing(
     make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     stack = make_refstack(entries=ENTRIES)
     out = tmp_path / "bundle"
-    code, _ = triage(
-        capsys, info_of(stack), "TLogInclusionProofFail", "--index", "700", "--out", str(out)
-    )
+    info = info_of(stack)
+    code, _ = triage(capsys, info, "TLogInclusionProofFail", "--index", "700", "--out", str(out))
     assert code == 0
     stack.close()
-    assert main(["evidence", "verify", str(out)]) == 0
+    assert main(["evidence", "verify", str(out), "--tlog-vkey", info.vkey, "--verbose"]) == 0
     text = capsys.readouterr().out
-    assert "no failure shown" in text
-    assert "entry 700 (edge) in the signed checkpoint 1024: verified" in text
+    assert text.startswith("nothing shown")
+    assert "checked: entry 700 (edge) is the leaf its tree holds" in text
 
 
 def test_unknown_alert_is_a_usage_error_listing_the_alerts(

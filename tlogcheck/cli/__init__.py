@@ -109,7 +109,7 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
     "triage": (_triage, "after an alert: the playbook's §1 row, §2 routine and §3 checklist"),
     "evidence": (
         _evidence,
-        "evidence verify DIR: re-verify an evidence bundle offline (exit 1 misbehaviour)",
+        "evidence verify DIR: re-verify an evidence bundle offline (exit 1 proven or shown)",
     ),
     "exporter": (
         _exporter,

@@ -240,7 +240,10 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
     lines.append(f"verdict: {verdict}")
     if doc["bundle"]:
         bundle = doc["bundle"]
-        lines.append(f"evidence bundle: {bundle} (`tlogcheck evidence verify {bundle}`)")
+        lines.append(
+            f"evidence bundle: {bundle} (`tlogcheck evidence verify {bundle} --tlog-vkey KEY`: "
+            "the log's key, pinned from outside the bundle, is what can prove)"
+        )
     return "\n".join(lines)
 
 

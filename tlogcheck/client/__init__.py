@@ -6,6 +6,8 @@
 - `tls`: trust stores and certificate failures in plain words;
 - `response`: one answer as the checks read it (status, headers, body, cache status);
 - `memo`: one answer per read of a run, shared between checks;
+- `purpose`: why each request was asked (the check, and a read, a probe, ...), recorded
+  with its response for evidence bundles;
 - `cdn`: what an edge says about its cache, in every vendor's words.
 
 The names most callers need are here: `from tlogcheck.client import TLogClient`.
@@ -21,6 +23,7 @@ from tlogcheck.client.http import (
     TLogClient,
 )
 from tlogcheck.client.memo import ResponseMemo
+from tlogcheck.client.purpose import Purpose, asking, checking
 from tlogcheck.client.response import Response
 from tlogcheck.client.transport import proxy_for, redact_url
 from tlogcheck.spec import parse_header
@@ -30,9 +33,12 @@ __all__ = [
     "RETRY_STATUSES",
     "USER_AGENT",
     "VIEWS",
+    "Purpose",
     "Response",
     "ResponseMemo",
     "TLogClient",
+    "asking",
+    "checking",
     "parse_header",
     "proxy_for",
     "redact_url",

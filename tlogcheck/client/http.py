@@ -54,6 +54,7 @@ deadline-enforcing socket layer (`tlogcheck.client.transport`). Bodies are read 
 
 from __future__ import annotations
 
+import contextvars
 import re
 import ssl
 import threading
@@ -71,6 +72,7 @@ import httpx
 from tlogcheck import __version__, spec
 from tlogcheck.client import tls
 from tlogcheck.client.memo import Key, ResponseMemo, again
+from tlogcheck.client.purpose import Purpose, of_request
 from tlogcheck.client.response import Response
 from tlogcheck.client.transport import Transport, deadline, redact_url
 from tlogcheck.errors import (
@@ -305,12 +307,16 @@ class TLogClient:
         headers: Mapping[str, str] | None = None,
         shared: bool = False,
         accept_encoding: str = "identity",
+        purpose: Purpose | None = None,
     ) -> Response:
         """GET `path` (e.g. "/v1/log/root") through a view, within the deadline.
 
         `shared`: the run's one answer for this view, URL and headers (see `ResponseMemo`).
         `accept_encoding`: "identity" (what hashes are taken of), or "gzip" / "deflate" to
         read the compressed variant an edge keeps; decoded either way.
+        `purpose`: why it is asked, recorded with the response; by default the one in
+        force (`tlogcheck.client.purpose.asking`); a conditional request, one as another
+        client or with a content coding is recorded as such whatever was stated.
         """
         if view not in VIEWS:
             raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
@@ -326,6 +332,7 @@ class TLogClient:
         sent["Accept-Encoding"] = accept_encoding
         if view == "origin" and self._origin is None:
             sent["X-Bypass"] = "1"
+        why = of_request(purpose, headers or {}, accept_encoding)
         key: Key = (url, tuple(sorted((k.lower(), v) for k, v in sent.items())))
         stall_key: Key = (url, (("x-bypass", sent.get("X-Bypass", "")),))
         if self.memo is not None:
@@ -335,7 +342,7 @@ class TLogClient:
 
         def fetch() -> Response:
             try:
-                response = self._get(path, view, url, sent)
+                response = self._get(path, view, url, sent, why)
             except TargetStalled as exc:
                 if self.memo is not None:
                     self.memo.record_stall(stall_key, exc)
@@ -351,7 +358,9 @@ class TLogClient:
     def _budget_spent(self, what: str) -> RunBudgetSpent:
         return RunBudgetSpent(f"{what}: run budget of {self.run_budget or 0:g} s spent")
 
-    def _get(self, path: str, view: str, url: str, sent: dict[str, str]) -> Response:
+    def _get(
+        self, path: str, view: str, url: str, sent: dict[str, str], purpose: Purpose | None
+    ) -> Response:
         start = time.monotonic()
         end = start + self.deadline
         if self.run_end is not None:
@@ -430,6 +439,7 @@ class TLogClient:
             body=body,
             elapsed=time.monotonic() - start,
             attempts=attempt,
+            purpose=purpose,
         )
         with self._lock:
             self._views[view] += 1
@@ -552,14 +562,17 @@ class TLogClient:
     # -- concurrency and bookkeeping ---------------------------------------------------
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """fn over items on at most `concurrency` threads; results in order, first error raised."""
+        """fn over items on at most `concurrency` threads; results in order, first error raised.
+
+        Each call runs in a copy of the caller's context, so the purpose and check in
+        force (`tlogcheck.client.purpose`) travel with the requests it makes."""
         todo = list(items)
         if not todo:
             return []
         with ThreadPoolExecutor(
             max_workers=min(self.concurrency, len(todo)), thread_name_prefix="tlogcheck"
         ) as pool:
-            futures = [pool.submit(fn, item) for item in todo]
+            futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in todo]
             try:
                 return [f.result() for f in futures]
             finally:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from tlogcheck.client.cdn import CACHE_STATUS_HEADERS, cache_status_of
+from tlogcheck.client.purpose import Purpose
 
 __all__ = ["Response"]
 
@@ -30,6 +31,8 @@ class Response:
     # Wall time of the whole `get`, retry waits included: what the check waited.
     elapsed: float
     attempts: int = 1
+    # Why it was asked (`tlogcheck.client.purpose`); None when the caller did not say.
+    purpose: Purpose | None = None
 
     def header(self, name: str) -> str | None:
         """A response header (repeated lines joined with ", "), or None."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.purpose import READ, asking, checking
 from tlogcheck.errors import (
     FormatError,
     ProofError,
@@ -89,7 +90,10 @@ class Context:
 def run_check(ctx: Context, name: str, check: Callable[[Context], Verdict]) -> Verdict:
     """Run one check; what it raises becomes its verdict (see the module docstring)."""
     try:
-        verdict = check(ctx)
+        # Each read on behalf of its check, as the log's word: an evidence bundle kept of it
+        # says why it was asked (the client marks conditional and other-client reads).
+        with checking(name), asking(READ, f"exporter probe: {name}"):
+            verdict = check(ctx)
     except TargetUnreachable as exc:
         verdict = Verdict(name, "inconclusive", f"could not ask: {exc}")
     except TargetStalled as exc:

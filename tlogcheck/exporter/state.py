@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from tlogcheck.client import Response
+from tlogcheck.client.purpose import READ, Purpose
 from tlogcheck.state import now_rfc3339
 from tlogcheck.verify import Tree
 
@@ -72,6 +73,7 @@ class Remembered:
             headers=httpx.Headers(list(self.headers)),
             body=self.note,
             elapsed=0.0,
+            purpose=Purpose(READ, "the signed checkpoint a probe verified", "checkpoint"),
         )
 
     @classmethod

@@ -97,6 +97,9 @@ class Reason:
     # The evidence bundle the run writes at its end (`--tlog-evidence`), named up front:
     # the gate acts at the first failure, before the bundle exists.
     bundle: str | None = None
+    # The level of what was recorded up to the failure, verified offline with the run's
+    # keys: "proven: split view", "shown: entry", "nothing shown".
+    evidence_level: str | None = None
 
     def message(self, done: str) -> str:
         what = f"check '{self.check}'" if self.check else "gated test"
@@ -104,7 +107,8 @@ class Reason:
         alert = f" [{self.alert}, playbook {self.section}]" if self.alert else ""
         evidence = f": {clip(self.evidence, EVIDENCE_LIMIT)}" if self.evidence else ""
         # Before the evidence text, which the message's limit may cut.
-        bundle = f" (evidence bundle: {self.bundle})" if self.bundle else ""
+        level = f"; recorded so far: {self.evidence_level}" if self.evidence_level else ""
+        bundle = f" (evidence bundle: {self.bundle}{level})" if self.bundle else ""
         return clip(
             f"tlogcheck: rollout {done}: {what} {verdict}{alert} in {self.test}{bundle}"
             f"{evidence}",

@@ -57,7 +57,7 @@ from tlogcheck.gate.session import (
     Trigger,
 )
 from tlogcheck.playbook.checks import alert_of, check_of, inconclusive_reason
-from tlogcheck.plugin.evidence import EVIDENCE
+from tlogcheck.plugin.evidence import EVIDENCE, LEVEL_KEY
 from tlogcheck.plugin.options import source_of, value
 
 __all__ = [
@@ -247,6 +247,9 @@ class GatePlugin:
             inconclusive=not report.failed,
             # Written at the session's end when a test failed (an inconclusive run has none).
             bundle=(value(self.config, EVIDENCE) or None) if report.failed else None,
+            evidence_level=next(
+                (str(v) for k, v in report.user_properties if k == LEVEL_KEY), None
+            ),
         )
         with st.lock:
             if st.trigger is not None:

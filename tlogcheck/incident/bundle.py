@@ -4,7 +4,8 @@ A bundle is a directory:
 
 - `bundle.json`: format, tool version, target (URLs without credentials), options,
   verifier keys, verdicts, and one record per response (view, path, status, headers,
-  its body file, whether the body was cut at the per-response cap);
+  its body file, whether the body was cut at the per-response cap, and why it was
+  asked: the check and the purpose, `tlogcheck.client.purpose`);
 - `responses/NNNN.body`: the bodies, byte for byte as served;
 - `manifest.json`: the SHA-256 of every other file. A file missing, extra or changed
   makes the bundle unusable as evidence.
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from tlogcheck import __version__
-from tlogcheck.client import Response
+from tlogcheck.client import Purpose, Response
 from tlogcheck.errors import FormatError
 
 __all__ = [
@@ -43,7 +44,9 @@ __all__ = [
     "write_bundle",
 ]
 
-FORMAT = "tlogcheck-evidence/1"
+FORMAT = "tlogcheck-evidence/2"
+# Bundles of the first format record no purposes: still read, their reads "unknown".
+FORMATS = frozenset({"tlogcheck-evidence/1", FORMAT})
 DEFAULT_MAX_RESPONSE = 1 * 2**20
 DEFAULT_MAX_BUNDLE = 32 * 2**20
 MAX_RESPONSES = 10_000
@@ -144,6 +147,7 @@ def write_bundle(
                 "body": name,
                 "body_sha256": files[name],
                 "truncated": truncated,
+                "purpose": response.purpose.to_json() if response.purpose else None,
             }
         )
     meta = {
@@ -178,7 +182,7 @@ def _read_json(path: Path, what: str) -> Any:
 def _check_manifest(root: Path) -> dict[str, str]:
     manifest = _read_json(root / "manifest.json", "the manifest")
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
         raise FormatError(f"{root}/manifest.json is not a {FORMAT} manifest")
     if not isinstance(files, dict) or "bundle.json" not in files:
         raise FormatError(f"{root}/manifest.json lists no bundle.json")
@@ -207,7 +211,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> Bundle:
         raise FormatError(f"{root} is not a directory")
     files = _check_manifest(root)
     meta = _read_json(root / "bundle.json", "bundle.json")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in FORMATS:
         raise FormatError(f"{root}/bundle.json is not a {FORMAT} bundle")
     responses = []
     records = meta.get("responses")
@@ -231,6 +235,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> Bundle:
                     headers=httpx.Headers([(str(k), str(v)) for k, v in rec["headers"]]),
                     body=(root / name).read_bytes(),
                     elapsed=0.0,
+                    purpose=Purpose.from_json(rec.get("purpose")),
                 )
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:

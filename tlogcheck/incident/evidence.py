@@ -1,84 +1,52 @@
-"""Offline verification of an evidence bundle: what the served bytes prove by themselves.
+"""Offline verification of an evidence bundle: what the log signed, and what it served.
 
-Nothing is fetched: the bundle's responses and verifier keys are the whole input, so the
-result does not depend on the misbehaving server still answering. What counts as proof:
+Nothing is fetched: the bundle's responses and the keys are the whole input, so the
+result does not depend on the servers still answering. Trust comes from outside the
+bundle: the keys the user pins (`--tlog-vkey`); without one, the keys the bundle names
+are used and nothing is PROVEN.
 
-- two checkpoints signed by the log's key with the same size and different roots: the
-  log signed two different trees under one size (a split view);
-- two signed checkpoints of different sizes with a served consistency proof between
-  them that does not verify: the log did not show the larger extends the smaller;
-- an entry and its inclusion proof that fail against a signed checkpoint of the proof's
-  size: what was served is not in the tree the log signed.
+PROVEN (the log's own signatures convict it; `claims`, `signed`):
 
-- for a tiled log (C2SP tlog-tiles, `<prefix>/checkpoint`): right-edge tiles that do
-  not rebuild the signed root, and tiles or bundles that do not hash up to it (a bundle
-  entry that is not its level-0 hash, a full tile that is not its parent's hash), read
-  from the bundle's own tiles; a tile the signed checkpoint needs recorded as 404.
+- a split view: two checkpoints of one log (origin line and key) for one size with
+  different roots;
+- a fork: two signed trees of one log that hold different leaves at one index, each
+  leaf opened by a Merkle proof (an inclusion proof, or tiles) that verifies against
+  its signed root. A consistency proof between them cannot exist: it would need two
+  different SHA-256 inputs with one hash. Only a proof that *verifies* counts here; a
+  proof that fails says nothing about what the log signed;
+- a signed tree of size 0 whose root is not the empty tree's.
 
-The same failures against an unsigned root (`/v1/log/root`, or a checkpoint with no
-key to verify it) are shown too, marked as not signature-backed.
+SHOWN (what the run recorded the log serving, re-verified offline; true as far as the
+bundle's author is trusted), each against the most trusted tree of its size:
+
+- an inclusion or consistency proof served as a claim that verifies against no tree of
+  its size, or answers another question than the one asked;
+- an entry served as a claim that is not the leaf the log's tree holds at its index
+  (opened by a proof that verifies against that tree);
+- a root served unsigned that is not the signed tree of its size; a checkpoint naming
+  the log's key whose signature does not verify;
+- tiles and entry bundles that do not rebuild the checkpoint (`evidence_tiles`).
+
+Everything else — probes, 304s, 4xx/5xx, reads as other clients — is counted, never read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 
-from tlogcheck import merkle, note, spec, tiles
+from tlogcheck import merkle, note, spec
 from tlogcheck.client import Response
 from tlogcheck.errors import FormatError, NoteError, ProofError, TLogCheckError
 from tlogcheck.incident.bundle import Bundle
-from tlogcheck.tiles import TiledTree
-from tlogcheck.verify import check_inclusion, read_checkpoint, read_root
+from tlogcheck.incident.claims import PROVEN, SHOWN, Finding, Offline, Read, classify
+from tlogcheck.incident.evidence_tiles import Openings, check_tiles
+from tlogcheck.incident.signed import NAMED, PINNED, UNSIGNED, Tree, best, conflicts, trees_of
 
-TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
-
-__all__ = ["Finding", "Offline", "SignedTree", "verify_bundle"]
-
-
-@dataclass(frozen=True)
-class SignedTree:
-    """A tree the bundle holds: its size, root, whether signed, and the response."""
-
-    tree_size: int
-    root_hash: bytes
-    signed: bool
-    response: Response
-
-    def describe(self) -> str:
-        kind = "signed checkpoint" if self.signed else "unsigned root"
-        return (
-            f"{kind} {self.tree_size}:{self.root_hash.hex()} "
-            f"({self.response.view} {self.response.path})"
-        )
+__all__ = ["Finding", "Offline", "bundle_keys", "verify_bundle", "verify_responses"]
 
 
-@dataclass(frozen=True)
-class Finding:
-    what: str  # "split view", "inconsistent", "inclusion"
-    proven: bool  # signature-backed
-    detail: str
-
-    def line(self) -> str:
-        mark = "PROVEN" if self.proven else "shown (not signature-backed)"
-        return f"{self.what}: {mark}: {self.detail}"
-
-
-@dataclass
-class Offline:
-    """The result: the trees found, the checks run, and the findings."""
-
-    trees: list[SignedTree] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.findings)
-
-
-def _keys(bundle: Bundle) -> list[note.Verifier]:
+def bundle_keys(bundle: Bundle) -> list[note.Verifier]:
+    """The verifier keys the bundle names (its own word, not a pin)."""
     raw = bundle.meta.get("vkeys") or []
     if not isinstance(raw, list):
         raise FormatError("bundle.json: `vkeys` is not a list")
@@ -88,198 +56,277 @@ def _keys(bundle: Bundle) -> list[note.Verifier]:
         raise FormatError(f"bundle.json: a verifier key is malformed: {exc}") from None
 
 
-def _trees(bundle: Bundle, keys: Sequence[note.Verifier], out: Offline) -> None:
-    for r in bundle.responses:
-        bare = r.path.partition("?")[0]
-        if r.status != 200:
+def _no_tree(out: Offline, what: str, sizes: set[int]) -> None:
+    if sizes:
+        shown = ", ".join(str(s) for s in sorted(sizes)[:12]) + (", ..." if len(sizes) > 12 else "")
+        out.notes.append(f"{what} of sizes with no tree in the bundle ({shown}): not verified")
+
+
+def _shown(what: str, detail: str, trees: Sequence[Tree], read: Read) -> Finding:
+    ref = min(trees, key=lambda t: t.rank)
+    return Finding(SHOWN, what, f"{detail}{read.caveat()}", ref.basis(), ref.rank)
+
+
+def _inclusion_proofs(reads: Sequence[Read], trees: Sequence[Tree], out: Offline) -> Openings:
+    """Every 200 inclusion proof, checked against the trees of its size. A proof that
+    verifies opens a leaf of that tree (whoever asked: a verified proof is a fact); one
+    served as a claim that verifies against none is SHOWN."""
+    openings: Openings = {}
+    seen: set[tuple[str, str, str]] = set()
+    no_tree: set[int] = set()
+    for r in reads:
+        q = r.request
+        if q is None or q.kind != "proof" or r.response.status != 200:
             continue
+        # The same bytes from one endpoint say it once; each endpoint speaks for itself.
+        if (r.source, r.response.path, r.response.sha256) in seen:
+            continue
+        seen.add((r.source, r.response.path, r.response.sha256))
+        assert q.index is not None
         try:
-            if bare in (spec.PATH_CHECKPOINT, TILES_CHECKPOINT):
-                if keys:
-                    cp = note.verify_checkpoint(r.body, keys)
-                    out.trees.append(SignedTree(cp.tree_size, cp.root_hash, True, r))
-                else:
-                    _, cp = read_checkpoint(r)
-                    out.trees.append(SignedTree(cp.tree_size, cp.root_hash, False, r))
-            elif bare == spec.PATH_ROOT:
-                root = read_root(r)
-                out.trees.append(SignedTree(root.tree_size, root.root_hash, False, r))
-        except (NoteError, FormatError) as exc:
-            out.notes.append(f"{r.view} {r.path}: not usable: {exc}")
-    if not keys:
-        out.notes.append("no verifier key in the bundle: nothing can be signature-backed")
-
-
-def _split_views(out: Offline) -> None:
-    by_size: dict[int, list[SignedTree]] = {}
-    for t in out.trees:
-        by_size.setdefault(t.tree_size, []).append(t)
-    for size, trees in sorted(by_size.items()):
-        roots = {t.root_hash for t in trees}
-        out.checked.append(f"trees of size {size}: {len(trees)} seen, {len(roots)} root(s)")
-        if len(roots) < 2:
+            proof = spec.parse_inclusion(r.response.body)
+        except FormatError as exc:
+            if r.claim:
+                out.notes.append(f"{r.where()}: not a proof, not verified: {exc}")
             continue
-        signed = [t for t in trees if t.signed]
-        signed_roots = {t.root_hash for t in signed}
-        pick = signed if len(signed_roots) > 1 else trees
-        a = pick[0]
-        b = next(t for t in pick if t.root_hash != a.root_hash)
-        out.findings.append(
-            Finding(
-                "split view",
-                len(signed_roots) > 1,
-                f"two different trees of size {size}: {a.describe()} and {b.describe()}",
+        candidates = best(trees, proof.tree_size)
+        if (proof.leaf_index, proof.tree_size) != (q.index, q.size or proof.tree_size):
+            if r.claim and candidates:
+                out.findings.append(
+                    _shown(
+                        "proof",
+                        f"asked for leaf {q.index} in tree {q.size or 'latest'}, served a "
+                        f"proof of leaf {proof.leaf_index} in {proof.tree_size} ({r.where()})",
+                        candidates,
+                        r,
+                    )
+                )
+            continue
+        if not candidates:
+            if r.claim:
+                no_tree.add(proof.tree_size)
+            continue
+        verified = []
+        for tree in candidates:
+            try:
+                merkle.verify_inclusion(
+                    proof.leaf_hash, proof.leaf_index, proof.tree_size, proof.audit_path, tree.root
+                )
+            except ProofError:
+                continue
+            verified.append(tree)
+            held = openings.setdefault(tree.ident, {})
+            held.setdefault(proof.leaf_index, []).append(
+                (proof.leaf_hash, r.where(), r.source, r.claim)
             )
+        if verified:
+            out.checked.append(f"proof of {q.index} in {proof.tree_size} ({r.response.view})")
+        elif r.claim:
+            against = "; ".join(t.describe() for t in candidates)
+            out.findings.append(
+                _shown(
+                    "proof",
+                    f"the proof of leaf {q.index} in {proof.tree_size} served ({r.where()}) "
+                    f"verifies against no tree of that size: {against}",
+                    candidates,
+                    r,
+                )
+            )
+    _no_tree(out, "inclusion proofs", no_tree)
+    return openings
+
+
+def _entries(
+    reads: Sequence[Read], trees: Sequence[Tree], openings: Openings, out: Offline
+) -> None:
+    """Each entry served as a claim must be a leaf the log's trees hold at its index. It
+    is judged only where the endpoint that served it also served a proof of that index
+    that verifies (its own word on the leaf), and shown wrong only when it is no leaf
+    opened at that index in any tree: during a split view, an entry of one side is not
+    "missing" from the other side's tree; the split is the finding."""
+    by_ident = {t.ident: t for t in trees}
+    seen: set[tuple[str, str, str]] = set()
+    unverified = 0
+    for r in reads:
+        q = r.request
+        if q is None or q.kind != "entry" or not r.claim:
+            continue
+        if (r.source, r.response.path, r.response.sha256) in seen:
+            continue
+        seen.add((r.source, r.response.path, r.response.sha256))
+        assert q.index is not None
+        held = [
+            (by_ident[ident], opened)
+            for ident, leaves in openings.items()
+            if ident in by_ident
+            for opened in leaves.get(q.index, [])
+        ]
+        mine = [(t, o) for t, o in held if o[2] == r.source and o[3]]
+        if not mine:
+            unverified += 1
+            continue
+        leaf = merkle.leaf_hash(r.response.body)
+        if any(leaf == opened[0] for _, opened in held):
+            out.checked.append(f"entry {q.index} ({r.response.view}) is the leaf its tree holds")
+            continue
+        tree, (want, where, _, _) = min(mine, key=lambda pair: pair[0].rank)
+        out.findings.append(
+            _shown(
+                "entry",
+                f"entry {q.index} as served ({r.where()}) hashes to {leaf.hex()} "
+                f"(SHA256(0x00 || entry)), but {tree.describe()} holds {want.hex()} at "
+                f"index {q.index} (opened by {where})",
+                [tree],
+                r,
+            )
+        )
+    if unverified:
+        out.notes.append(
+            f"{unverified} entr{'y' if unverified == 1 else 'ies'} served with no verifying "
+            "proof of the index from the same endpoint: not judged"
         )
 
 
-def _consistency(bundle: Bundle, out: Offline) -> None:
-    for r in bundle.responses:
-        if r.path.partition("?")[0] != spec.PATH_CONSISTENCY or r.status != 200:
+def _consistency(reads: Sequence[Read], trees: Sequence[Tree], out: Offline) -> None:
+    seen: set[tuple[str, str]] = set()
+    no_tree: set[int] = set()
+    for r in reads:
+        q = r.request
+        if q is None or q.kind != "consistency" or not r.claim:
             continue
+        if (r.response.path, r.response.sha256) in seen:
+            continue
+        seen.add((r.response.path, r.response.sha256))
+        assert q.first is not None and q.size is not None
+        olds, news = best(trees, q.first), best(trees, q.size)
         try:
-            proof = spec.parse_consistency(r.body)
+            proof = spec.parse_consistency(r.response.body)
         except FormatError as exc:
-            out.notes.append(f"{r.view} {r.path}: not usable: {exc}")
+            out.notes.append(f"{r.where()}: not a consistency proof, not verified: {exc}")
             continue
-        olds = [t for t in out.trees if t.tree_size == proof.first]
-        news = [t for t in out.trees if t.tree_size == proof.second]
+        if not olds or not news:
+            no_tree.update(s for s, found in ((q.first, olds), (q.size, news)) if not found)
+            continue
+        if (proof.first, proof.second) != (q.first, q.size):
+            out.findings.append(
+                _shown(
+                    "consistency",
+                    f"asked {q.first} -> {q.size}, served a proof of {proof.first} -> "
+                    f"{proof.second} ({r.where()})",
+                    [*olds, *news],
+                    r,
+                )
+            )
+            continue
+        ok = False
         for old in olds:
             for new in news:
-                what = f"consistency {proof.first} -> {proof.second}"
                 try:
-                    merkle.verify_consistency(
-                        proof.first, proof.second, proof.path, old.root_hash, new.root_hash
-                    )
-                except ProofError as exc:
-                    out.findings.append(
-                        Finding(
-                            "inconsistent",
-                            old.signed and new.signed,
-                            f"{old.describe()} and {new.describe()}: the served proof "
-                            f"({r.view} {r.path}, sha256 {r.sha256}) does not verify: {exc}",
-                        )
-                    )
-                else:
-                    out.checked.append(f"{what}: verified")
-
-
-def _inclusions(bundle: Bundle, out: Offline) -> None:
-    proofs: dict[tuple[str, int, int], Response] = {}
-    for r in bundle.responses:
-        if r.path.startswith(spec.PATH_PROOF_PREFIX) and "tree_size=" in r.path:
-            try:
-                index = int(r.path[len(spec.PATH_PROOF_PREFIX) :].partition("?")[0])
-                size = int(r.path.rpartition("tree_size=")[2])
-            except ValueError:
-                continue
-            proofs[(r.view, index, size)] = r
-    seen_entries: set[tuple[str, str, str]] = set()
-    for entry in bundle.responses:
-        if not entry.path.startswith(spec.PATH_ENTRY_PREFIX):
-            continue
-        key = (entry.view, entry.path, entry.sha256)
-        if key in seen_entries:  # the same bytes read again prove nothing new
-            continue
-        seen_entries.add(key)
-        try:
-            index = int(entry.path[len(spec.PATH_ENTRY_PREFIX) :])
-        except ValueError:
-            continue
-        for (view, i, size), proof in proofs.items():
-            if (view, i) != (entry.view, index):
-                continue
-            distinct: dict[tuple[bytes, bool], SignedTree] = {}
-            for t in out.trees:
-                if t.tree_size == size:
-                    distinct.setdefault((t.root_hash, t.signed), t)
-            trees = sorted(distinct.values(), key=lambda t: not t.signed)
-            for tree in trees:
-                result = check_inclusion(index, size, tree.root_hash, entry, proof)
-                if result.ok:
-                    kind = "signed checkpoint" if tree.signed else "unsigned root"
-                    out.checked.append(f"entry {index} ({view}) in the {kind} {size}: verified")
+                    merkle.verify_consistency(q.first, q.size, proof.path, old.root, new.root)
+                except ProofError:
                     continue
+                ok = True
+        if ok:
+            out.checked.append(f"consistency {q.first} -> {q.size} ({r.response.view})")
+            continue
+        pairs = "; ".join(f"{o.describe()} -> {n.describe()}" for o in olds for n in news)
+        out.findings.append(
+            _shown(
+                "consistency",
+                f"the consistency proof served ({r.where()}) verifies between no trees of "
+                f"sizes {q.first} and {q.size}: {pairs}",
+                [*olds, *news],
+                r,
+            )
+        )
+    _no_tree(out, "consistency proofs", no_tree)
+
+
+def _forks(trees: Sequence[Tree], openings: Openings, out: Offline) -> None:
+    """Two trees signed by one key of one log, holding different leaves at an index."""
+    signed = [t for t in trees if t.trust != UNSIGNED and t.ident in openings]
+    pairs: set[tuple[object, object]] = set()
+    for n, a in enumerate(signed):
+        for b in signed[n + 1 :]:
+            if a.log != b.log or a.size == b.size or (a.ident, b.ident) in pairs:
+                continue  # another log; or one size: a split view, found on its own
+            pairs.add((a.ident, b.ident))
+            for index in sorted(openings[a.ident].keys() & openings[b.ident].keys()):
+                (la, wa, _, _), (lb, wb, _, _) = (
+                    openings[a.ident][index][0],
+                    openings[b.ident][index][0],
+                )
+                if la == lb:
+                    continue
+                pinned = a.trust == PINNED
                 out.findings.append(
                     Finding(
-                        "inclusion",
-                        tree.signed,
-                        f"entry {index} as served ({view}, body sha256 {entry.sha256}) "
-                        f"against {tree.describe()}: {result.problem}",
+                        PROVEN if pinned else SHOWN,
+                        "fork",
+                        f"the log {a.origin!r} signed {a.describe()} and {b.describe()}, which "
+                        f"cannot both be true: leaf {index} is {la.hex()} in one ({wa}) and "
+                        f"{lb.hex()} in the other ({wb}), each opened by a proof that "
+                        "verifies against the signed root; no consistency proof can exist "
+                        "between them",
+                        "" if pinned else a.basis(),
+                        a.rank,
                     )
                 )
                 break
 
 
-class _NotRecorded(Exception):
-    """A tile the offline reading needs is not in the bundle."""
-
-
-def _tile_fetch(bundle: Bundle, view: str) -> Callable[[str], bytes | None]:
-    recorded = {
-        r.path[1:]: r for r in bundle.responses if r.view == view and r.path.startswith("/tile/")
-    }
-
-    def fetch(path: str) -> bytes | None:
-        r = recorded.get(path)
-        if r is None or r.status not in (200, 404):
-            raise _NotRecorded(path)
-        return None if r.status == 404 else r.body
-
-    return fetch
-
-
-def _tiled(bundle: Bundle, out: Offline) -> None:
-    done: set[tuple[str, int, bytes]] = set()
-    checkpoints = [t for t in out.trees if t.response.path.partition("?")[0] == TILES_CHECKPOINT]
-    for tree in sorted(checkpoints, key=lambda t: not t.signed):
-        view = tree.response.view
-        if (view, tree.tree_size, tree.root_hash) in done:
-            continue
-        done.add((view, tree.tree_size, tree.root_hash))
-        tiled = TiledTree(_tile_fetch(bundle, view), tree.tree_size, tree.root_hash)
-        try:
-            tiled.check_root()
-        except _NotRecorded as exc:
-            out.notes.append(f"{tree.describe()}: tile {exc} is not in the bundle: not rebuilt")
-            continue
-        except (ProofError, FormatError) as exc:
-            out.findings.append(Finding("tiles", tree.signed, f"{tree.describe()}: {exc}"))
-            continue
-        out.checked.append(f"tiles of {tree.describe()}: root rebuilt from the right edge")
-        read: set[tuple[str, str]] = set()
-        for r in bundle.responses:
-            where = tiles.parse_tile_path(r.path[1:]) if r.view == view else None
-            if where is None or not where.is_bundle or r.status != 200:
-                continue
-            if (r.path, r.sha256) in read:  # the same bytes read again prove nothing new
-                continue
-            read.add((r.path, r.sha256))
-            if where.width != tiles.tile_width(0, where.index, tree.tree_size):
-                continue  # a bundle of another tree size
-            try:
-                tiled.entries(where.index)
-            except _NotRecorded as exc:
-                out.notes.append(f"{r.path}: tile {exc} is not in the bundle: not verified")
-            except (ProofError, FormatError) as exc:
-                detail = f"{view} {r.path} (sha256 {r.sha256}) against {tree.describe()}: {exc}"
-                out.findings.append(Finding("inclusion", tree.signed, detail))
-            else:
-                out.checked.append(f"{r.path} ({view}) in {tree.describe()}: verified")
-
-
-def verify_bundle(bundle: Bundle) -> Offline:
-    """Re-run the verification from the bundle alone. FormatError: the bundle is unusable."""
+def verify_responses(
+    responses: Iterable[Response],
+    *,
+    pinned: Sequence[note.Verifier] = (),
+    named: Sequence[note.Verifier] = (),
+) -> Offline:
+    """Verify recorded responses offline. `pinned`: the log's keys from outside the
+    bundle; `named`: the keys the bundle names, used (as its word) only without a pin."""
     out = Offline()
-    keys = _keys(bundle)
+    reads = [classify(r) for r in responses]
+    for r in reads:
+        if r.claim:
+            out.claims += 1
+            out.unstated += r.unstated
+        else:
+            out.not_claims[r.why_not or ""] += 1
+    keys, trust = (pinned, PINNED) if pinned else (named, NAMED)
+    out.keys = "pinned" if pinned else "named" if named else "none"
+    if not keys:
+        out.notes.append(
+            "no key: neither pinned (--tlog-vkey) nor named by the bundle; checkpoints are "
+            "read as unsigned claims and nothing can be proven"
+        )
+    elif not pinned:
+        out.notes.append(
+            "no key pinned: the keys the bundle names are its author's word, so what they "
+            "sign can be shown, never proven; pin the log's key with --tlog-vkey"
+        )
+    if out.unstated:
+        out.notes.append(
+            f"{out.unstated} claim(s) recorded without a purpose (a bundle of an older "
+            "format): what they show says so, and they are never proof"
+        )
+    try:
+        trees = trees_of(reads, keys, trust, out.notes, out.findings)
+        out.signed_trees = sum(t.trust != "unsigned" for t in trees)
+        out.findings += conflicts(trees, out.notes)
+        openings = _inclusion_proofs(reads, trees, out)
+        _entries(reads, trees, openings, out)
+        _consistency(reads, trees, out)
+        check_tiles(reads, trees, out, openings)
+        _forks(trees, openings, out)
+    except TLogCheckError as exc:  # a parser's complaint about stored bytes
+        raise FormatError(f"a recorded response cannot be read: {exc}") from None
+    if keys and not out.signed_trees:
+        out.notes.append("no checkpoint in the bundle is signed by the key(s) used")
+    return out
+
+
+def verify_bundle(bundle: Bundle, pinned: Sequence[note.Verifier] = ()) -> Offline:
+    """Re-run the verification from the bundle alone. FormatError: the bundle is unusable."""
+    out = verify_responses(bundle.responses, pinned=pinned, named=bundle_keys(bundle))
     if bundle.truncated:
         out.notes.append(f"{bundle.truncated} response(s) cut at the size cap: not verified")
-    try:
-        _trees(bundle, keys, out)
-        _split_views(out)
-        _consistency(bundle, out)
-        _inclusions(bundle, out)
-        _tiled(bundle, out)
-    except TLogCheckError as exc:  # a parser's complaint about stored bytes
-        raise FormatError(f"bundle {bundle.path}: {exc}") from None
     return out

@@ -13,10 +13,11 @@ cause, PR, screenshots) is left as a marked blank with the playbook's candidates
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from tlogcheck.incident.hypotheses import STATUS, Judged, judge, scenarios
 from tlogcheck.incident.notice import alert_names, evidence, gate_actions, recovery, title
-from tlogcheck.incident.reports import Incident
+from tlogcheck.incident.reports import Incident, RunReport
 from tlogcheck.incident.words import W, clip_line, when
 from tlogcheck.playbook import ALERTS, RCA_LABELS, Text
 from tlogcheck.verify import release_mix
@@ -247,11 +248,46 @@ def _evidence(inc: Incident, lang: str, bundles: Sequence[str]) -> list[str]:
     events = [e for e in events if e]
     where = f" (`kubectl -n {gate.get('namespace')} get events`)" if events else ""
     out.append(f"- **{R['events'](lang)}**: {', '.join(events) + where if events else missing}")
-    shown = ", ".join(f"`{b}`" for b in bundles) if bundles else missing
-    out.append(f"- **{R['bundle'](lang)}**: {shown}")
+    out.append(f"- **{R['bundle'](lang)}**: {_bundles(inc.failing, lang, bundles) or missing}")
     out.append(f"- **{R['pr'](lang)}**: {fill}")
     out.append(f"- **{R['screens'](lang)}**: {fill}")
     return out
+
+
+# The level of an evidence bundle, as `tlogcheck evidence verify` decides it.
+_LEVEL = {
+    "proven": Text(
+        "입증됨 (로그 자신의 서명: 함께 참일 수 없는 두 서명)",
+        "proven (the log's own signatures: two signed statements that cannot both be true)",
+    ),
+    "shown": Text(
+        "관측됨, 입증 아님 (실행이 기록한 응답의 오프라인 재검증: "
+        "번들 작성자를 신뢰하는 만큼만 참)",
+        "shown, not proven (the run's recorded answers re-verified offline: true as far as "
+        "the bundle's author is trusted)",
+    ),
+    "none": Text("보인 것 없음 (로그를 탓할 근거 없음)", "nothing shown (nothing accuses the log)"),
+}
+
+
+def _bundles(run: RunReport, lang: str, given: Sequence[str]) -> str:
+    """The bundles, each with the level the run's verification gave it (`evidence`)."""
+    found = run.doc.get("evidence")
+    ev = found if isinstance(found, dict) else {}
+    own = ev.get("bundle") if isinstance(ev.get("bundle"), str) else None
+    level = _LEVEL.get(str(ev.get("level")))
+    parts = []
+    # `given`: what the command found on disk (the run's own bundle where its report says
+    # or moved beside the report) and what `--bundle` named; a bundle the report names but
+    # that is nowhere is not listed as if at hand.
+    for b in dict.fromkeys(given):
+        text = f"`{b}`"
+        if own is not None and PurePath(b).name == PurePath(own).name and level is not None:
+            text += f" — {level(lang)}"
+            if isinstance(ev.get("strongest"), str):
+                text += f": {clip_line(ev['strongest'], 300)}"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def render(inc: Incident, lang: str = "ko", bundles: Sequence[str] = ()) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from tlogcheck import note, spec
 from tlogcheck.client import TLogClient
+from tlogcheck.client.purpose import CACHE, HEALTH, READ, asking, checking
 from tlogcheck.errors import FormatError, NoteError, TargetUnreachable
 from tlogcheck.playbook import Alert
 from tlogcheck.verify import Tree, cache, judge_lag, read_root, verify_inclusion_at
@@ -56,7 +57,8 @@ def _health(client: TLogClient) -> Step:
     step = Step("§3.1", "health: /healthz through the edge and the origin")
     bad = []
     for view in ("edge", "origin"):
-        r = client.get(spec.PATH_HEALTH, view=view)
+        with asking(HEALTH, "§3.1 health"):
+            r = client.get(spec.PATH_HEALTH, view=view)
         step.evidence.append(r.describe())
         if r.status != 200:
             bad.append(f"{view} HTTP {r.status}")
@@ -71,10 +73,12 @@ def _parity(client: TLogClient, vkeys: Sequence[note.Verifier]) -> tuple[Step, T
     trees: dict[str, Tree] = {}
     responses = {}
     for view in ("edge", "origin"):
-        r = client.get(spec.PATH_ROOT, view=view)
+        with asking(READ, f"§2.3 the {view}'s root"):
+            r = client.get(spec.PATH_ROOT, view=view)
         responses[view] = r
         step.evidence.append(f"{view}: sha256(root body) = {r.sha256}  ({r.describe()})")
-        cp = client.get(spec.PATH_CHECKPOINT, view=view)
+        with asking(READ, f"§2.3 the {view}'s checkpoint"):
+            cp = client.get(spec.PATH_CHECKPOINT, view=view)
         step.evidence.append(f"{view}: {cp.describe()}")
         if vkeys and cp.status == 200:
             try:
@@ -143,7 +147,8 @@ def _cache(client: TLogClient, tree: Tree) -> Step:
     step = Step("§2.5", "cache hit rate: immutable paths read through the edge until steady")
     n = min(CACHE_PATHS, tree.tree_size)
     paths = [spec.entry_path(i) for i in range(n)]
-    client.map(client.get, paths)  # the first read may be the miss that fills the cache
+    with asking(CACHE, "§2.5 the first read of each path, which may fill the cache"):
+        client.map(client.get, paths)  # the first read may be the miss that fills the cache
     # The suite's measure (`verify.cache`): every vendor's words, each node of the edge warmed.
     found = cache.steady_miss_ratio(client, paths)
     if not found.reported:
@@ -169,7 +174,8 @@ def _errors_and_latency(probe: Callable[[], TLogClient], tree: Tree | None) -> S
         # Entry 0 exists in every served log: the probe needs no usable root.
         size = tree.tree_size if tree is not None else 1
         paths = [spec.PATH_ROOT] + [spec.entry_path(i % size) for i in range(PROBE_REQUESTS - 1)]
-        responses = raw.map(raw.get, paths)
+        with asking(READ, "§3.4 errors and latency"):
+            responses = raw.map(raw.get, paths)
     errors = [r for r in responses if r.status >= 500]
     ms = sorted(r.elapsed * 1000 for r in responses)
     p95 = ms[max(0, math.ceil(0.95 * len(ms)) - 1)]
@@ -210,13 +216,14 @@ def run_triage(
     steps = list(kube)
     tree: Tree | None = None
     try:
-        steps.append(_health(client))
-        parity, tree = _parity(client, vkeys)
-        steps.append(parity)
-        if tree is not None:
-            steps.append(_inclusion(client, tree, indices))
-            steps.append(_cache(client, tree))
-        steps.append(_errors_and_latency(probe or plain_probe, tree))
+        with checking("triage"):
+            steps.append(_health(client))
+            parity, tree = _parity(client, vkeys)
+            steps.append(parity)
+            if tree is not None:
+                steps.append(_inclusion(client, tree, indices))
+                steps.append(_cache(client, tree))
+            steps.append(_errors_and_latency(probe or plain_probe, tree))
     except TargetUnreachable as exc:
         steps.append(Step("-", "target", finding=f"could not ask: {exc}", unreachable=True))
     return Triage(alert, steps)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import ConfigError, DbError, FormatError
 from tlogcheck.plugin import report
 from tlogcheck.plugin.suite import make_client, target
@@ -51,7 +52,8 @@ def tlog_client(request: pytest.FixtureRequest, tlog_target: Target) -> Iterator
 def _served_root(client: TLogClient, view: str) -> verify.ServedRoot:
     from tlogcheck import spec, verify
 
-    response = client.get(spec.PATH_ROOT, view=view, shared=True)
+    with asking(READ, f"the root the {view} serves"):
+        response = client.get(spec.PATH_ROOT, view=view, shared=True)
     try:
         return verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:
@@ -104,7 +106,8 @@ def served_checkpoint(tlog_client: TLogClient, tlog_target: Target) -> Response:
     from tlogcheck.verify import tiles as tiled
 
     path = tiled.PATH_CHECKPOINT if tlog_target.api == "tiles" else spec.PATH_CHECKPOINT
-    return tlog_client.get(path, shared=True)
+    with asking(READ, "the checkpoint the edge serves"):
+        return tlog_client.get(path, shared=True)
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +136,8 @@ def stable_root(request: pytest.FixtureRequest, stable_client: TLogClient) -> ve
     """The root the stable side serves, fetched once per process."""
     from tlogcheck import spec, verify
 
-    response = stable_client.get(spec.PATH_ROOT, shared=True)
+    with asking(READ, "the stable side's root"):
+        response = stable_client.get(spec.PATH_ROOT, shared=True)
     try:
         served = verify.ServedRoot(verify.read_root(response), response)
     except FormatError as exc:

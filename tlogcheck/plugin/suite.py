@@ -162,9 +162,10 @@ def make_client(
 def _probe(config: pytest.Config, t: Target) -> Target:
     """The target with what its first answers say: an edge or not, the releases."""
     from tlogcheck import verify
+    from tlogcheck.client import checking
 
     try:
-        with make_client(config, t) as client:
+        with make_client(config, t) as client, checking("target"):
             found = verify.probe_edge(client, t.api)
     except ConfigError as exc:
         found = verify.EdgeProbe(None, str(exc), {})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError
 from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.fixtures import note_served
@@ -27,7 +28,8 @@ def read_served_checkpoint(client: TLogClient, view: str) -> ServedCheckpoint:
     from tlogcheck.verify import served_tree
     from tlogcheck.verify.tiles import PATH_CHECKPOINT
 
-    response = client.get(PATH_CHECKPOINT, view=view, shared=True)
+    with asking(READ, f"the checkpoint the {view} serves"):
+        response = client.get(PATH_CHECKPOINT, view=view, shared=True)
     try:
         return ServedCheckpoint(served_tree(response), response)
     except FormatError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tlogcheck import merkle, spec
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.spec import consistency_path, entry_path, proof_path
 from tlogcheck.verify.views import Tree, answered_by
@@ -132,12 +133,14 @@ def verify_inclusion_at(
 ) -> InclusionResult:
     """Fetch entry `index` and its proof at `tree`; verify it like verify_client.py."""
     try:
-        entry = answered_by(client, entry_path(index), view=view, release=tree.release)
+        with asking(READ, f"inclusion: entry {index}"):
+            entry = answered_by(client, entry_path(index), view=view, release=tree.release)
         proof = None
         if entry.status == 200:
-            proof = answered_by(
-                client, proof_path(index, tree.tree_size), view=view, release=tree.release
-            )
+            with asking(READ, f"inclusion: proof of entry {index} in tree {tree.tree_size}"):
+                proof = answered_by(
+                    client, proof_path(index, tree.tree_size), view=view, release=tree.release
+                )
     except FormatError as exc:  # an answer over the size cap or past the deadline
         return InclusionResult(index, "response", str(exc))
     return check_inclusion(index, tree.tree_size, tree.root_hash, entry, proof)
@@ -154,10 +157,12 @@ def verify_latest_proof(
     the root of that size, which must be one log with the served tree (a consistency
     proof either way)."""
     try:
-        entry = answered_by(client, entry_path(index), view=view, release=tree.release)
+        with asking(READ, f"inclusion: entry {index}"):
+            entry = answered_by(client, entry_path(index), view=view, release=tree.release)
         if entry.status != 200:
             return check_inclusion(index, tree.tree_size, tree.root_hash, entry, None)
-        proof = answered_by(client, proof_path(index), view=view, release=tree.release)
+        with asking(READ, f"inclusion: proof of entry {index} at the latest size"):
+            proof = answered_by(client, proof_path(index), view=view, release=tree.release)
         try:
             size = spec.parse_inclusion(proof.body).tree_size if proof.status == 200 else 0
         except FormatError:
@@ -203,7 +208,8 @@ def prove_extends(client: TLogClient, old: Tree, new: Tree, *, view: str = "edge
         raise ProofError(f"{new.describe()} is smaller than {old.describe()}: the log shrank")
     # Only a pod that has the newer tree can prove it: the newer tree's release.
     path = consistency_path(old.tree_size, new.tree_size)
-    response = answered_by(client, path, view=view, release=new.release)
+    with asking(READ, f"consistency: {old.tree_size} -> {new.tree_size}"):
+        response = answered_by(client, path, view=view, release=new.release)
     if response.status != 200:
         raise FormatError(f"consistency proof answered {response.status}: {response.describe()}")
     proof = spec.parse_consistency(response.body)
@@ -228,7 +234,8 @@ def root_of_size(
     with the path, left to right. `verify_inclusion` then checks that the path has the
     shape a tree of `size` leaves gives it (no hash missing or extra).
     """
-    response = answered_by(client, proof_path(0, size), view=view, release=release)
+    with asking(READ, f"the root of size {size}, from the proof of leaf 0"):
+        response = answered_by(client, proof_path(0, size), view=view, release=release)
     if response.status != 200:
         raise FormatError(
             f"proof for leaf 0 at {size} answered {response.status}: {response.describe()}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tlogcheck import tiles
 from tlogcheck.client.http import RETRY_STATUSES, TLogClient
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.client.response import Response
 from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
@@ -57,12 +58,13 @@ class TileReader:
         return self._read(path)
 
     def _read(self, path: str) -> bytes | None:
-        response = self.client.get("/" + path, view=self.view)
-        if response.status == 404 and self.release is not None:
-            # During a canary a pod of the other release may not have this tree's tiles.
-            response = answered_by(
-                self.client, "/" + path, view=self.view, release=self.release, first=response
-            )
+        with asking(READ, f"tile for the tree's root and proofs: {path}"):
+            response = self.client.get("/" + path, view=self.view)
+            if response.status == 404 and self.release is not None:
+                # During a canary a pod of the other release may not have this tree's tiles.
+                response = answered_by(
+                    self.client, "/" + path, view=self.view, release=self.release, first=response
+                )
         self.responses.append(response)
         if response.status == 404:
             return None
@@ -77,7 +79,8 @@ class TileReader:
 
     def checkpoint(self, verifiers: Sequence[Verifier] = ()) -> tuple[Checkpoint, Response]:
         """The log's checkpoint, its signature verified when keys are given."""
-        response = self.client.get(PATH_CHECKPOINT, view=self.view)
+        with asking(READ, "the checkpoint"):
+            response = self.client.get(PATH_CHECKPOINT, view=self.view)
         self.responses.append(response)
         if response.status != 200:
             raise FormatError(

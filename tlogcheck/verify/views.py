@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tlogcheck import note, spec, tiles
 from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, TLogCheckError
 from tlogcheck.spec import entry_path
 
@@ -117,7 +118,8 @@ def probe_edge(client: TLogClient, api: str = "v1") -> EdgeProbe:
     problem = ""
     for path, view in asks:
         try:
-            response = client.get(path, view=view)
+            with asking(READ, "first reads: does a cache answer at the target"):
+                response = client.get(path, view=view)
         except TLogCheckError as exc:
             problem = str(exc)
             break
