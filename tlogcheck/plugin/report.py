@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tlogcheck.options import Option
-from tlogcheck.playbook.checks import CHECKS, check_of, inconclusive_reason
+from tlogcheck.playbook.checks import CHECKS, alert_of, check_of, inconclusive_reason
 from tlogcheck.plugin.options import value
 
 __all__ = [
@@ -71,9 +71,11 @@ class TestRecord:
     message: str
     duration: float
     stop: float | None = None  # Unix time the deciding phase ended
+    # A failure's §1 alert: its check's, or the one it named (a 5xx, a stall).
+    alert: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "nodeid": self.nodeid,
             "outcome": self.outcome,
             "when": self.when,
@@ -81,6 +83,9 @@ class TestRecord:
             "message": self.message,
             "finished_at": iso_time(self.stop),
         }
+        if self.alert is not None:
+            doc["alert"] = self.alert
+        return doc
 
 
 @dataclass
@@ -231,6 +236,9 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
         _message(rep),
         rep.duration,
         getattr(rep, "stop", None) or None,  # 0: a report built without times
+        (alert_of(rep.user_properties) or (check.alert if check else None))
+        if rep.failed
+        else None,
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:

@@ -5,14 +5,30 @@ playbook's alert and section, the next step (`checks.explain`), without a traceb
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import NoReturn
+from dataclasses import replace
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from tlogcheck.errors import Inconclusive
-from tlogcheck.playbook.checks import Check, explain
+from tlogcheck.playbook.checks import CHECKS, Check, explain
 
-__all__ = ["fail", "inconclusive", "inconclusive_cause"]
+if TYPE_CHECKING:
+    from tlogcheck.verify.served import Finding, Verdict
+
+__all__ = [
+    "ROLLOUT_KEY",
+    "AlertFailed",
+    "fail",
+    "fail_finding",
+    "inconclusive",
+    "inconclusive_cause",
+    "render",
+]
+
+# The Rollout and namespace a failure's `next:` line names (`checks.fill_next`), as the
+# gate resolved them (--rollout, --rollout-namespace, the kubeconfig context).
+ROLLOUT_KEY = pytest.StashKey[dict[str, str]]()
 
 
 def fail(
@@ -20,6 +36,37 @@ def fail(
 ) -> NoReturn:
     """Fail the running test with the playbook's explanation and no traceback."""
     pytest.fail(explain(check, expected=expected, served=served, extra=extra), pytrace=False)
+
+
+class AlertFailed(pytest.fail.Exception):  # type: ignore[name-defined,misc]
+    """A failure under another alert than its check's (`Finding.alert`): the suite's
+    report hook records the alert (`checks.ALERT_KEY`), as it does for a stall."""
+
+    def __init__(self, msg: str, alert: str) -> None:
+        super().__init__(msg, pytrace=False)
+        self.alert = alert
+
+
+def fail_finding(found: Finding, extra: Mapping[str, str] | None = None) -> NoReturn:
+    """Fail the running test with a rule's finding, under the finding's alert."""
+    check = CHECKS[found.check]
+    if found.alert == check.alert:
+        fail(check, expected=found.expected, served=found.served, extra=extra)
+    other = replace(check, alert=found.alert)
+    raise AlertFailed(
+        explain(other, expected=found.expected, served=found.served, extra=extra), found.alert
+    )
+
+
+def render(verdict: Verdict, extra: Mapping[str, str] | None = None) -> None:
+    """End the running test as a rule's verdict says: fail with its first finding, skip
+    or inconclusive with its reason; return on a pass."""
+    if verdict.status == "failed" and verdict.findings:
+        fail_finding(verdict.findings[0], extra)
+    if verdict.status == "skipped":
+        pytest.skip(verdict.summary)
+    if verdict.status == "inconclusive":
+        inconclusive(verdict.summary)
 
 
 def inconclusive(reason: str) -> NoReturn:

@@ -16,6 +16,7 @@ from tlogcheck.client.response import Response
 from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
+from tlogcheck.verify.served import answered
 from tlogcheck.verify.views import answered_by
 
 PATH_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
@@ -69,6 +70,7 @@ class TileReader:
         if response.status in RETRY_STATUSES:
             # Still unavailable after the client's retries: not asked, not proved wrong.
             raise TargetUnreachable(f"{path}: {response.describe()}")
+        answered(response)  # any other 5xx: what was answered, never a tile verdict
         if response.status != 200:
             raise FormatError(
                 f"{path}: HTTP {response.status}, expected 200 ({response.describe()})"
@@ -79,6 +81,7 @@ class TileReader:
         """The log's checkpoint, its signature verified when keys are given."""
         response = self.client.get(PATH_CHECKPOINT, view=self.view)
         self.responses.append(response)
+        answered(response)
         if response.status != 200:
             raise FormatError(
                 f"checkpoint: HTTP {response.status}, expected 200 ({response.describe()})"
