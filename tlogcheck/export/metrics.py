@@ -27,7 +27,6 @@ Every sample carries `target` (the URL checked; the embedded deployment is `embe
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -39,7 +38,7 @@ from prometheus_client.exposition import generate_latest
 
 from tlogcheck.errors import ConfigError
 from tlogcheck.playbook import ALERTS
-from tlogcheck.playbook.checks import CHECKS
+from tlogcheck.playbook.checks import CHECKS, failure_alert
 
 __all__ = [
     "STATUSES",
@@ -75,20 +74,14 @@ def _target(doc: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-_ALERT_LINE = re.compile(r"^alert:\s+(\S+)", re.MULTILINE)
-
-
 def test_alert(check: str, test: Mapping[str, Any]) -> str | None:
     """The §1 alert a failed test of a report is a problem of: the one it recorded, else
-    its check's (one alert), else the one its message names (`alert:` line)."""
+    the one its check and message say (`playbook.checks.failure_alert`)."""
     recorded = test.get("alert")
     if isinstance(recorded, str) and recorded in ALERTS:
         return recorded
-    known = CHECKS.get(check)
-    if known is not None and known.alert in ALERTS:
-        return known.alert
-    found = _ALERT_LINE.search(str(test.get("message", "")))
-    return found.group(1) if found and found.group(1) in ALERTS else None
+    found = failure_alert(CHECKS.get(check), (), str(test.get("message", "")))
+    return found if found in ALERTS else None
 
 
 def build_registry(

@@ -8,6 +8,7 @@ test report says "inconclusive": a `user_properties` entry under
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -208,6 +209,24 @@ def alert_of(user_properties: Iterable[tuple[str, object]]) -> str | None:
         if key == ALERT_KEY:
             return str(val)
     return None
+
+
+# `alert:` / `fired:` lines, also as an assertion's message shows them (`E   fired: ...`).
+_NAMED = re.compile(r"^(?:E\s+)?(alert|fired):\s+([A-Za-z0-9]+)(?:\s|$)", re.MULTILINE)
+
+
+def failure_alert(check: Check | None, user_properties: Iterable[tuple[str, object]],
+                  message: str) -> str | None:  # fmt: skip
+    """The one §1 alert a failed test is a problem of: the one it named (ALERT_KEY), its
+    check's when that is one alert, else the one its message says fired (`fired:`, then
+    a single-alert `alert:` line: the load check's two alerts)."""
+    named = alert_of(user_properties)
+    if named is not None:
+        return named
+    if check is not None and " / " not in check.alert:
+        return check.alert
+    found = {kind: alert for kind, alert in _NAMED.findall(message)}
+    return found.get("fired") or found.get("alert")
 
 
 def check_of(keywords: Iterable[str]) -> Check | None:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tlogcheck.options import Option
-from tlogcheck.playbook.checks import CHECKS, alert_of, check_of, inconclusive_reason
+from tlogcheck.playbook.checks import CHECKS, check_of, failure_alert, inconclusive_reason
 from tlogcheck.plugin.options import value
 
 __all__ = [
@@ -236,9 +236,7 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
         _message(rep),
         rep.duration,
         getattr(rep, "stop", None) or None,  # 0: a report built without times
-        (alert_of(rep.user_properties) or (check.alert if check else None))
-        if rep.failed
-        else None,
+        failure_alert(check, rep.user_properties, _message(rep)) if rep.failed else None,
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:
