@@ -59,6 +59,7 @@ from tlogcheck.errors import (
     TLogCheckError,
 )
 from tlogcheck.options import Option
+from tlogcheck.options.target import INDEX
 from tlogcheck.options.target import OPTIONS as TARGET_OPTIONS
 from tlogcheck.playbook.checks import (
     ALERT_KEY,
@@ -179,6 +180,31 @@ def _probe(config: pytest.Config, t: Target) -> Target:
     return replace(t, has_edge=found.has_edge, edge_evidence=found.evidence)
 
 
+def _check_indices(config: pytest.Config, t: Target) -> None:
+    """--tlog-index outside the served tree is a usage error naming the tree's size (the
+    run's one read of the edge's root or checkpoint; when it has none, the checks say
+    why)."""
+    if not t.indices:
+        return
+    from tlogcheck import spec, verify
+    from tlogcheck.plugin.options import source_of
+    from tlogcheck.verify import tiles as tiled
+
+    path = tiled.PATH_CHECKPOINT if t.api == "tiles" else spec.PATH_ROOT
+    try:
+        with make_client(config, t) as client:
+            size = verify.served_tree(client.get(path, shared=True)).tree_size
+    except TLogCheckError:
+        return
+    outside = sorted(i for i in t.indices if i >= size)
+    if outside:
+        source = source_of(config, INDEX)
+        raise pytest.UsageError(
+            f"tlogcheck: --tlog-index ({source}): {outside[0]} is outside the served tree: "
+            f"its size is {size} (valid indices 0..{size - 1})"
+        )
+
+
 def _set_target(config: pytest.Config, t: Target) -> Target:
     config.stash[TARGET_KEY] = t
     report.record(config, "target", t.to_json())
@@ -235,6 +261,7 @@ class SuitePlugin:
             return
         if suite and not config.option.collectonly:
             t = _probe(config, t)
+            _check_indices(config, t)
         _set_target(config, t)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
