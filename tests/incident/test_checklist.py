@@ -333,3 +333,37 @@ def test_ctrl_c_keeps_what_was_found(tmp_path: Path) -> None:
     assert proc.returncode == 130, (out, err)
     assert "interrupted after" in err and "found so far" in err
     assert "verdict: INTERRUPTED" in out
+
+
+# --- the suite's verdict on the same deployment ---------------------------------------------
+
+AGREE = ("", "edge-lag", "multi-node-edge", "hang:/healthz", "healthz-degraded",
+         "cache-always-miss", "edge-no-query-cache", "proof-5xx")  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", AGREE, ids=lambda f: f or "healthy")
+def test_daily_reaches_the_suites_verdict(
+    capsys: pytest.CaptureFixture[str], make_refstack: MakeRefstack, fault: str
+) -> None:
+    from tlogcheck.runs import run_suite
+
+    info = make_refstack(entries=256, faults=[fault] if fault else []).info
+    timeout = ["--tlog-timeout=1"] if fault.startswith("hang") else []
+    run = run_suite(["--tlog-url", info.edge_url, "-m", "health or cache", *timeout])
+    # The alerts the suite's health and cache checks failed under, and the daily items'
+    # (the load items aside: the suite ran no load phase here).
+    suite = {
+        t.get("alert")
+        for name in ("health", "cache")
+        for t in run.report["checks"][name]["tests"]
+        if t["outcome"] == "failed"
+    }
+    _, doc = checklist(
+        capsys, "daily", "--tlog-url", info.edge_url, "--load-seconds", "2", *timeout
+    )
+    daily = {
+        i["alert"] for i in doc["items"] if i["mark"] == "✗" and "(load)" not in i["item"]
+    }
+    assert daily == suite, (fault, suite, doc["items"])
+    if not fault:
+        assert suite == set() and all(i["mark"] == "✓" for i in doc["items"]), doc
