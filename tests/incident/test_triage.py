@@ -136,6 +136,10 @@ def test_healthy_bundle_shows_no_failure(
     text = capsys.readouterr().out
     assert "no failure shown" in text
     assert "entry 700 (edge) in the signed checkpoint 1024: verified" in text
+    # The same choices of --format as every command that prints a report.
+    assert main(["evidence", "verify", str(out), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "no failure shown" and doc["findings"] == []
 
 
 def test_unknown_alert_is_a_usage_error_listing_the_alerts(

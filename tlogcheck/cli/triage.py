@@ -158,10 +158,15 @@ def _step_doc(s: Step) -> dict[str, Any]:
         "unjudged": s.unjudged,
         "problem_of": sorted(s.problem_of),
         "findings": [
-            {"alert": f.alert, "check": f.check, "how": f.how, "expected": f.expected,
-             "served": f.served}
+            {
+                "alert": f.alert,
+                "check": f.check,
+                "how": f.how,
+                "expected": f.expected,
+                "served": f.served,
+            }
             for f in s.findings
-        ],  # fmt: skip
+        ],
         "evidence": s.evidence,
     }
 

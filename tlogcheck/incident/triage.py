@@ -189,12 +189,10 @@ def _guard(step: Step, check: str, what: str, fn: Callable[[], Verdict]) -> Step
     except (ProofError, FormatError) as exc:
         # Escaped a rule's own explanation: still a finding of the check that met it.
         how: How = "proved" if isinstance(exc, ProofError) else "observed"
+        expected = f"{what}: an answer of the spec's form"
         return step.take(
-            Verdict.failed(
-                finding(check, expected=f"{what}: an answer of the spec's form", served=str(exc),
-                        how=how)
-            )
-        )  # fmt: skip
+            Verdict.failed(finding(check, expected=expected, served=str(exc), how=how))
+        )
     except TLogCheckError as exc:
         verdict = verdict_of(exc, check, what)
         if verdict is None:
@@ -236,14 +234,16 @@ def _parity(client: TLogClient) -> tuple[Step, ServedRoot | None]:
     box: list[ServedRoot] = []
 
     def rule() -> Verdict:
-        edge, origin = (_root(client, v) for v in ("edge", "origin"))
-        box.append(edge)
+        edge = _root(client, "edge")
+        box.append(edge)  # the tree the later steps judge, whatever the origin answers
+        origin = _root(client, "origin")
         step.evidence += [
             f"edge:   sha256(root body) = {edge.response.sha256}",
             f"origin: sha256(root body) = {origin.response.sha256}",
         ]
-        roots = judge_views(client, "root", edge.response, origin.response, edge.tree,
-                            origin.tree)  # fmt: skip
+        roots = judge_views(
+            client, "root", edge.response, origin.response, edge.tree, origin.tree
+        )
         cps = [_checkpoint(client, v) for v in ("edge", "origin")]
         trees = [served_tree(r) for r in cps]
         checkpoints = judge_views(client, "checkpoint", cps[0], cps[1], trees[0], trees[1])
@@ -393,8 +393,8 @@ def _cache(client: TLogClient, tree: Tree) -> Step:
 
 
 def _probe(probe: TLogClient, tree: Tree, seed: int) -> Step:
-    step = Step("§3.4", f"errors and p95 ({PROBE_REQUESTS} reads of the load mix)",
-                judges=(SERVER_5XX, SLOW))  # fmt: skip
+    title = f"errors and p95 ({PROBE_REQUESTS} reads of the load mix)"
+    step = Step("§3.4", title, judges=(SERVER_5XX, SLOW))
 
     def read(group_path: tuple[str, str]) -> Read | None:
         group, path = group_path
@@ -410,9 +410,8 @@ def _probe(probe: TLogClient, tree: Tree, seed: int) -> Step:
         return Read(group, path, r.elapsed * 1000, r.status, evidence=r.describe())
 
     def rule() -> Verdict:
-        reads = [r for r in probe.map(read, mixed_reads(tree.tree_size, PROBE_REQUESTS, seed))
-                 if r is not None]  # fmt: skip
-        return judge_reads(reads)
+        asked = probe.map(read, mixed_reads(tree.tree_size, PROBE_REQUESTS, seed))
+        return judge_reads([r for r in asked if r is not None])
 
     return _guard(step, "load", "the probe's reads", rule)
 
@@ -454,8 +453,9 @@ def run_triage(
             ("§2.5", "cache", (CACHE,)),
             ("§3.4", "errors and p95", (SERVER_5XX, SLOW)),
         ):
-            done(Step(section, title, judges=judges, unjudged=f"not run: {why}",
-                      finding=f"not run: {why}", unreachable=parity.unreachable))  # fmt: skip
+            skipped = Step(section, title, judges=judges, unreachable=parity.unreachable)
+            skipped.unjudged = skipped.finding = f"not run: {why}"
+            done(skipped)
         return triage
     tree = edge.tree
     outside = sorted(i for i in given.indices if i >= tree.tree_size)

@@ -64,8 +64,8 @@ def verifier_key(raw: str) -> str:
 
     try:
         v = load_verifier_key(raw)
-    except (TLogCheckError, OSError) as exc:
-        raise ValueError(str(exc)) from None
+    except (TLogCheckError, OSError, ValueError) as exc:
+        raise ConfigError(f"{raw!r}: {exc}") from None
     encoded = base64.b64encode(b"\x01" + v.public_key).decode()
     return f"{v.name}+{v.key_id.hex()}+{encoded}"
 
@@ -74,7 +74,7 @@ def readable_file(raw: str) -> str:
     """A file that exists and can be read, as an absolute path."""
     path = os.path.abspath(raw.strip())
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise ValueError(f"{raw} is not a readable file")
+        raise ConfigError(f"{raw} is not a readable file")
     return path
 
 
@@ -88,8 +88,8 @@ def sha256_value(raw: str) -> tuple[bytes, str]:
 
     try:
         return read_sha256_file(text), f"from {text}"
-    except (TLogCheckError, OSError) as exc:
-        raise ValueError(str(exc)) from None
+    except (TLogCheckError, OSError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def state_file(raw: str) -> str:
@@ -99,11 +99,8 @@ def state_file(raw: str) -> str:
 
     path = os.path.abspath(raw.strip())
     if not os.path.isdir(os.path.dirname(path)):
-        raise ValueError(f"directory of {path} does not exist")
-    try:
-        load_state(path)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+        raise ConfigError(f"directory of {path} does not exist")
+    load_state(path)  # ConfigError naming what is wrong with the file
     return path
 
 
