@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     rules = optargs.resolve(args, ALERT_RULES)
     if rules is not None and args.cadence != "weekly":
         raise ConfigError("--alert-rules is for the weekly checklist")
+    if rules is not None and not os.path.isdir(rules):
+        raise ConfigError(f"--alert-rules {rules}: not a directory")
     cl = Checklist(args.cadence, reach.url or "the embedded reference deployment")
     cl.on_item = _progress
     try:
