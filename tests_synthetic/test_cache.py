@@ -39,6 +39,7 @@ from tlogcheck.spec import (
     proof_path,
 )
 from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
+from tlogcheck.verify.cache import immutable_paths
 
 pytestmark = pytest.mark.cache
 
@@ -89,7 +90,9 @@ def test_immutable_reads_hit_the_edge_cache(
     n = served_root.root.tree_size
     release = served_root.tree.release
     chosen = sample_indices[:: max(1, len(sample_indices) // READ_PATHS)][:READ_PATHS]
-    paths = [p for i in chosen for p in (entry_path(i), proof_path(i, n))]
+    # Every class of immutable path a client reads: entries, proofs and consistency proofs
+    # (query strings), judged class by class (verify.cache).
+    paths = immutable_paths(chosen, n)
     with asking(CACHE, "the first read of each path, which may fill the cache"):
         tlog_client.map(lambda p: answered_by(tlog_client, p, release=release), paths)
     judge_hit_rate(request.config, tlog_client, paths)

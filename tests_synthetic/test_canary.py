@@ -35,6 +35,7 @@ from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
 from tlogcheck.verify import ServedRoot, prove_extends, release_mix, sampling
+from tlogcheck.verify.served import answered
 
 pytestmark = pytest.mark.canary
 
@@ -151,6 +152,7 @@ def test_stable_entries_identical_on_canary(
                 canary = tlog_client.get(entry_path(index))
         except FormatError as exc:
             return f"entry {index}: {exc}"
+        answered(canary)
         if canary.status == 200 and canary.body == stable.body:
             return None
         return (

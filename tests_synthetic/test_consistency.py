@@ -24,39 +24,15 @@ import random
 import pytest
 
 from tlogcheck.client import Response, TLogClient
-from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, render
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
-from tlogcheck.spec import PATH_CHECKPOINT
-from tlogcheck.state import KnownTree
-from tlogcheck.verify import (
-    MIX_ATTEMPTS,
-    ServedRoot,
-    Tree,
-    check_recorded,
-    from_release,
-    judge_lag,
-    mixed,
-    prove_extends,
-    root_of_size,
-    served_tree,
-)
+from tlogcheck.verify import ServedRoot, Tree, prove_extends, root_of_size
+from tlogcheck.verify.trees import judge_recorded, judge_root_and_checkpoint, judge_signer
 
 pytestmark = pytest.mark.consistency
-
-
-def _checkpoint_tree(response: Response, where: str) -> Tree:
-    try:
-        return served_tree(response)
-    except FormatError as exc:
-        fail(
-            "consistency",
-            expected=f"a readable checkpoint{where} to compare with the root",
-            served=f"{exc}\n          {response.describe()}",
-        )
 
 
 def test_root_and_checkpoint_describe_the_same_tree(
@@ -65,71 +41,16 @@ def test_root_and_checkpoint_describe_the_same_tree(
     served_checkpoint: Response,
     request: pytest.FixtureRequest,
 ) -> None:
-    checkpoint_tree = _checkpoint_tree(served_checkpoint, "")
-    root_tree = served_root.tree
-    if root_tree == checkpoint_tree:
-        return
-    notes: list[str] = []
-    if root_tree.tree_size < checkpoint_tree.tree_size:
-        problem = judge_lag(
-            tlog_client,
-            older=root_tree,
-            newer=checkpoint_tree,
-            older_response=served_root.response,
-            newer_response=served_checkpoint,
-            notes=notes,
-        )
-    else:
-        problem = judge_lag(
-            tlog_client,
-            older=checkpoint_tree,
-            newer=root_tree,
-            older_response=served_checkpoint,
-            newer_response=served_root.response,
-            notes=notes,
-        )
-    for note in notes:
+    verdict = judge_root_and_checkpoint(tlog_client, served_root, served_checkpoint)
+    for note in verdict.notes:
         summary_line(request.config, note)
-    if problem is not None:
-        fail(
-            "consistency",
-            expected="root and checkpoint describe the same tree (spec: Endpoints)",
-            served=f"root {root_tree.describe()}, checkpoint {checkpoint_tree.describe()}: "
-            f"{problem}\n          root:       {served_root.response.describe()}\n"
-            f"          checkpoint: {served_checkpoint.describe()}",
-        )
+    render(verdict)
 
 
 def test_origin_root_and_checkpoint_are_the_same_tree(
     tlog_client: TLogClient, origin_root: ServedRoot
 ) -> None:
-    root_tree = origin_root.tree
-    with asking(READ, "the origin's checkpoint, of its root's release"):
-        response = from_release(
-            tlog_client, PATH_CHECKPOINT, view="origin", release=origin_root.response.release
-        )
-    checkpoint_tree = _checkpoint_tree(response, " on the origin")
-    if checkpoint_tree == root_tree:
-        return
-    if mixed(response.release, origin_root.response.release):
-        pytest.skip(
-            f"no pod of release {origin_root.response.release} answered the checkpoint "
-            f"(asked {MIX_ATTEMPTS} times): nothing to compare"
-        )
-    behind = root_tree.tree_size - checkpoint_tree.tree_size
-    why = (
-        f"the signed tree is {behind} entries behind the served one: the signer stalled"
-        if behind > 0
-        else "the origin's own root and checkpoint disagree"
-    )
-    fail(
-        "consistency",
-        expected="on the origin (X-Bypass: 1), the checkpoint signs the tree the root "
-        f"describes: {root_tree.describe()} (spec: Endpoints)",
-        served=f"checkpoint {checkpoint_tree.describe()}: {why}\n"
-        f"          root:       {origin_root.response.describe()}\n"
-        f"          checkpoint: {response.describe()}",
-    )
+    render(judge_signer(tlog_client, origin_root))
 
 
 def older_sizes(tree_size: int, seed: int) -> list[int]:
@@ -168,14 +89,6 @@ def test_consistency_proofs_agree_with_inclusion_proofs(
         )
 
 
-def _from_recorded(client: TLogClient, recorded: KnownTree, served: Tree) -> tuple[str | None, str]:
-    try:
-        evidence = check_recorded(client, Tree(recorded.tree_size, recorded.root_hash), served)
-    except (ProofError, FormatError) as exc:
-        return f"{recorded.describe()}: {exc}", ""
-    return None, evidence
-
-
 def test_log_extends_every_known_root(
     tlog_client: TLogClient,
     tlog_target: Target,
@@ -184,24 +97,12 @@ def test_log_extends_every_known_root(
 ) -> None:
     if not tlog_target.known_roots:
         pytest.skip("no --tlog-known-root given: no recorded tree to prove from")
-    served = served_root.tree
-    results = tlog_client.map(
-        lambda known: _from_recorded(tlog_client, known, served), tlog_target.known_roots
+    verdict = judge_recorded(
+        tlog_client, tlog_target.known_roots, served_root.tree, "every --tlog-known-root"
     )
-    problems = [p for p, _ in results if p is not None]
-    if problems:
-        fail(
-            "consistency",
-            expected=f"the served {served.describe()} extends every --tlog-known-root",
-            served="\n          ".join(problems),
-        )
-    for known in tlog_target.known_roots:
-        if known.tree_size > served.tree_size:
-            summary_line(
-                request.config,
-                f"the served {served.describe()} is older than {known.describe()}: a lagging "
-                "edge, or a rollback",
-            )
+    render(verdict)
+    for note in verdict.notes:
+        summary_line(request.config, note)
 
 
 def test_log_extends_the_state_tree(
@@ -212,13 +113,8 @@ def test_log_extends_the_state_tree(
 ) -> None:
     served = served_root.tree
     state = state_to_prove_from(request, tlog_target, served)
-    problem, _ = _from_recorded(tlog_client, state.known_tree(tlog_target.state_path), served)
-    if problem is not None:
-        fail(
-            "consistency",
-            expected=f"the served {served.describe()} extends the last verified tree",
-            served=problem,
-        )
+    known = state.known_tree(tlog_target.state_path)
+    render(judge_recorded(tlog_client, [known], served, "the last verified tree"))
     # A lagging edge shows an older tree than the state's: the state keeps the newer one.
     newest = max(served, Tree(state.tree_size, state.root_hash), key=lambda t: t.tree_size)
     offer_verified(request, newest)

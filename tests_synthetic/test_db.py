@@ -27,51 +27,29 @@ from tlogcheck.db import DbAudit
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.fixtures import served_by
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, render
 from tlogcheck.verify import origin_serving, served_tree
+from tlogcheck.verify.release import judge_db_hash, judge_db_root
 
 pytestmark = pytest.mark.db
 
 
 @pytest.mark.api("v1", "tiles")
 def test_db_jsonl_matches_the_release_hash(tlog_target: Target, db_audit: DbAudit) -> None:
-    if tlog_target.db_sha256 is None:
-        pytest.skip("no --tlog-db-sha256 given: the file's hash is not compared")
-    if db_audit.sha256 != tlog_target.db_sha256:
-        fail(
-            "db",
-            expected=f"SHA-256 {tlog_target.db_sha256.hex()} "
-            f"({tlog_target.db_sha256_source}, --tlog-db-sha256)",
-            served=f"sha256sum {tlog_target.db} = {db_audit.sha256.hex()}",
+    # The rules are verify.release's: triage's §3.2 step 2 and the quarterly audit too.
+    render(
+        judge_db_hash(
+            db_audit, tlog_target.db_sha256, str(tlog_target.db_sha256_source), str(tlog_target.db)
         )
+    )
 
 
 @pytest.mark.api("v1", "tiles")
 def test_db_jsonl_rebuilds_the_served_root(
     tlog_target: Target, db_audit: DbAudit, request: pytest.FixtureRequest
 ) -> None:
-    served_root = served_by(request, tlog_target)
-    served = served_root.tree
-    if served.tree_size > db_audit.tree_size:
-        fail(
-            "db",
-            expected=f"a served tree no larger than {tlog_target.db} "
-            f"({db_audit.tree_size} entries)",
-            served=f"{served.describe()}: entries the release does not have\n          "
-            f"{served_root.response.describe()}",
-        )
-    rebuilt = (
-        db_audit.root_hash
-        if served.tree_size == db_audit.tree_size
-        else db_audit.prefix_roots[served.tree_size]
-    )
-    if rebuilt != served.root_hash:
-        fail(
-            "db",
-            expected=f"the root rebuilt from the first {served.tree_size} entries of "
-            f"{tlog_target.db}: {rebuilt.hex()}",
-            served=f"{served.describe()}\n          {served_root.response.describe()}",
-        )
+    served = served_by(request, tlog_target)
+    render(judge_db_root(db_audit, served.tree, served.response, str(tlog_target.db)))
 
 
 @pytest.mark.api("v1", "tiles")

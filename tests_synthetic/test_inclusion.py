@@ -29,6 +29,7 @@ from tlogcheck.verify import (
     verify_inclusions,
     verify_latest_proof,
 )
+from tlogcheck.verify.served import server_errors
 
 pytestmark = pytest.mark.inclusion
 
@@ -37,6 +38,12 @@ LATEST_FORM = 8  # sampled indices whose proof is also read without tree_size
 
 
 def _explain(target: Target, checked: int, failures: list[InclusionResult], tree: str) -> None:
+    # A proof or hash verdict needs a 200: indices left unverified by a 5xx are what was
+    # answered (Ingress5xxHigh), reported only when nothing was proved wrong.
+    unanswered = [r.server_error for r in failures if r.server_error is not None]
+    failures = [r for r in failures if r.server_error is None]
+    if not failures and unanswered:
+        raise server_errors(unanswered, checked, "sampled entries")
     first = failures[0].index
     served = "\n".join(
         f"          index {r.index}: {r.problem}"
@@ -47,7 +54,7 @@ def _explain(target: Target, checked: int, failures: list[InclusionResult], tree
         served += f"\n          ... and {len(failures) - SHOWN} more"
     rerun = {"re-run one": target.replay_command(check="inclusion", index=first)}
     if not target.embedded:
-        rerun["or"] = f"tlogcheck verify {target.url} {first}"
+        rerun["or"] = f"tlogcheck verify {target.url} {first}{target.verify_args()}"
     fail(
         "inclusion",
         expected=f"each of {checked} sampled entries is included in the served {tree}",

@@ -32,6 +32,7 @@ from tlogcheck.errors import FormatError
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
 from tlogcheck.verify import ServedRoot, answered_by, read_root
+from tlogcheck.verify.served import answered
 
 pytestmark = pytest.mark.root
 
@@ -73,6 +74,7 @@ def test_root_announces_only_served_entries(
         response = answered_by(
             tlog_client, entry_path(last), view=view, release=root.response.release
         )
+    answered(response)  # a 5xx is what was answered (Ingress5xxHigh), not a root verdict
     # During a canary another release's pod may answer; it does not speak for this root.
     if response.status != 200 and response.release in (None, root.response.release):
         fail(
@@ -89,6 +91,7 @@ def test_origin_serves_no_entry_beyond_its_root(
     size = origin_root.root.tree_size
     with asking(PROBE, f"entry {size}, just past the origin's tree: must be 404"):
         response = tlog_client.get(entry_path(size), view="origin")
+    answered(response)
     if response.status != 404 and response.release in (None, origin_root.response.release):
         fail(
             "root",
@@ -139,6 +142,7 @@ def test_malformed_requests_of_every_endpoint_are_400(
     requests = [(p, v) for p in paths for v in ("edge", "origin")]
     with asking(PROBE, "a malformed index or size: must be 400"):
         responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
+    answered(*responses)
     wrong = [r for r in responses if r.status != 400]
     if wrong:
         fail(
@@ -169,6 +173,7 @@ def test_errors_are_the_specs(
     path = path.format(beyond=origin_root.root.tree_size + 2**32)
     with asking(PROBE, f"an error the spec fixes: must be {status}"):
         response = tlog_client.get(path)
+    answered(response)
     expected = f'GET {path}: {status} with a JSON {{"error": ...}} body (spec: Endpoints)'
     if response.status != status:
         fail("root", expected=expected, served=response.describe())

@@ -174,7 +174,10 @@ def test_sampled_entries_are_included_in_the_checkpoint(
         shown += f"\n          ... and {len(failures) - SHOWN} more"
     rerun = {"re-run one": tlog_target.replay_command(check="inclusion", index=first)}
     if not tlog_target.embedded:
-        rerun["or"] = f"tlogcheck verify {tlog_target.url} {first} --api tiles"
+        rerun["or"] = (
+            f"tlogcheck verify {tlog_target.url} {first}{tlog_target.verify_args()} "
+            "--tlog-api tiles"
+        )
     fail(
         TILES["inclusion"],
         expected=f"each of {len(tiles_sample)} sampled entries, read from its bundle, is "

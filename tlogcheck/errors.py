@@ -10,6 +10,7 @@
     │   └── TargetUnreachable                  we could not ask the target
     │       └── RunBudgetSpent                 --tlog-run-timeout passed before the test was decided
     ├── TargetStalled                          asked, no complete answer in the deadline: fails
+    ├── ServerError                            asked, answered 5xx after the retries: fails
     ├── TargetCertificateError                 the target's TLS certificate does not verify: fails
     └── GateError                              the Argo Rollouts gate could not act
 
@@ -19,7 +20,9 @@ status in a vocabulary we do not know) raises Inconclusive: both make the run
 inconclusive, never failed. Between the two: a target that accepted the request (TCP
 and TLS up, request sent) but gave no complete answer within the deadline is failing
 its users (TargetStalled), and so is one whose certificate real clients reject
-(TargetCertificateError).
+(TargetCertificateError). A 5xx where a rule needs an answer to judge (ServerError) is
+an availability finding, never a proof or format verdict: whichever check met it, it
+fails under Ingress5xxHigh (TLogAvailabilityDown for /healthz).
 """
 
 from __future__ import annotations
@@ -71,6 +74,18 @@ class TargetStalled(TLogCheckError):
     def __init__(self, message: str, *, started: bool) -> None:
         super().__init__(message)
         self.started = started
+
+
+class ServerError(TLogCheckError):
+    """The target answered 5xx (after the client's retries) where a rule needed an answer
+    to judge: what a user saw, not a proof about the log. `status`, `view` and `path`
+    say what was served; the message is the response's one-line evidence."""
+
+    def __init__(self, message: str, *, status: int, view: str, path: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.view = view
+        self.path = path
 
 
 class TargetCertificateError(TLogCheckError):

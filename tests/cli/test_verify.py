@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import MakeRefstack
 from tests.spec_server import SpecServer, make_entries
 from tlogcheck.cli import main
 from tlogcheck.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -143,7 +144,9 @@ def test_entry_not_200(
 def test_root_unavailable(server: SpecServer, capsys: pytest.CaptureFixture[str]) -> None:
     server.knobs.status = 500
     code, out, _ = verify(capsys, server.url, "9")
-    assert code == EXIT_FAILED and out.startswith("FAILED: root: HTTP 500, expected 200")
+    # A 5xx is what was answered, never a verdict about the log.
+    assert code == EXIT_FAILED
+    assert out.startswith("FAILED: server error: HTTP 500 after retries (Ingress5xxHigh)")
 
 
 def test_trickling_target_fails(server: SpecServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -301,5 +304,53 @@ def test_bad_vkey(server: SpecServer, capsys: pytest.CaptureFixture[str], bad: s
     pytest.importorskip("tlogcheck.note")
     code, out, err = verify(capsys, server.url, "0", "--vkey", bad)
     assert code == EXIT_USAGE and out == ""
-    assert "usage error: --vkey" in err
+    assert "usage error: --tlog-vkey (command line)" in err
     assert server.seen == []  # nothing fetched with a key that cannot verify anything
+
+
+# -- the suite's target options ------------------------------------------------------------
+
+
+def test_the_suites_target_options_reach_a_gateway(
+    make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "X-Access-Token: verify-s3cret"
+    info = make_refstack(entries=256, require_header=secret).info
+    code, out, _ = verify(capsys, info.edge_url, "7")
+    assert code == EXIT_FAILED and "HTTP 401" in out and "--tlog-header" in out
+    code, out, err = verify(capsys, info.edge_url, "7", "--tlog-header", secret,
+                            "--tlog-vkey", info.vkey)  # fmt: skip
+    assert code == EXIT_OK, out + err
+    assert "verify-s3cret" not in out + err
+    monkeypatch.setenv("TLOG_HEADER", secret)
+    monkeypatch.setenv("TLOG_URL", info.edge_url)
+    monkeypatch.setenv("TLOG_INDEX", "9")
+    code, out, err = verify(capsys)
+    assert code == EXIT_OK and out.startswith("verified: entry 9 "), out + err
+
+
+def test_the_release_db_is_checked_against_the_served_tree(
+    make_refstack: MakeRefstack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = make_refstack(entries=256).info
+    db = ("--tlog-db", info.db_path, "--tlog-db-sha256", info.db_sha256_path)
+    assert verify(capsys, info.edge_url, "3", *db)[0] == EXIT_OK
+    code, out, _ = verify(capsys, info.edge_url, "3", "--tlog-db", info.db_path,
+                          "--tlog-db-sha256", "ab" * 32)  # fmt: skip
+    assert code == EXIT_FAILED and out.startswith("FAILED: db.jsonl: sha256sum ")
+
+
+def test_an_unknown_argument_never_echoes_a_header_or_credential(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for wrong in (
+        ["--tlog-hedaer", "X-Access-Token: s3cret-value"],
+        ["--tlog-hedaer=X-Access-Token: s3cret-value"],
+        ["X-Access-Token: s3cret-value"],
+        ["--proxy", "http://user:s3cret-value@proxy:3128"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(["verify", "http://127.0.0.1:9", "0", *wrong])
+        assert info.value.code == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert "s3cret-value" not in err and "unrecognized" in err, err

@@ -119,6 +119,10 @@ def _fires(tmp_path: Path, metrics_text: str, firing: set[str]) -> subprocess.Co
         ("cache-always-miss", (), {"TLogCacheMissHigh"}),
         ("latency:400", LOAD, {"LatencyP95High"}),
         ("error-rate:5", LOAD, {"Ingress5xxHigh"}),
+        # The functional checks meeting 5xx: what users saw, never an integrity alert
+        # (health aside: whether /healthz met one of the 5 % depends on the order).
+        ("error-rate:5", ("-m", "not load and not health"), {"Ingress5xxHigh"}),
+        ("hang:/v1/log/root", ("--tlog-timeout=1",), {"TLogAvailabilityDown"}),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

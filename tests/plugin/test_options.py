@@ -173,7 +173,11 @@ def test_target_wire_round_trip(tmp_path: Path) -> None:
         known_roots=(parse_known_root(f"4:{'cd' * 32}"),), state_path="/s.json",
     )  # fmt: skip
     assert Target.from_wire(t.to_wire()) == t
+    # The replay asks as the run asked: its keys, db, recorded trees and timeout.
     assert t.replay_command(check="inclusion", index=3) == (
-        "pytest --pyargs tests_synthetic --tlog-url=https://tlog.example.com --tlog-seed=5 "
+        "pytest --pyargs tests_synthetic --tlog-url=https://tlog.example.com "
+        f"--tlog-vkey=k+00000000+AQ== --tlog-db={tmp_path} --tlog-db-sha256={'00' * 32} "
+        f"--tlog-known-root=4:{'cd' * 32} --tlog-timeout=2.5 --tlog-seed=5 "
         "-m inclusion --tlog-index=3"
     )
+    assert t.verify_args() == " --tlog-vkey=k+00000000+AQ== --tlog-timeout=2.5"

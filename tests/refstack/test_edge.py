@@ -648,6 +648,30 @@ def test_cache_always_miss_never_hits(stack: FaultStack) -> None:
     assert stack.get("/v1/log/entry/3").headers["x-cache"] == "HIT"
 
 
+def test_edge_no_query_cache_never_caches_query_strings(stack: FaultStack) -> None:
+    stack.faults.set(["edge-no-query-cache"])
+    size = stack.root()[0].tree_size
+    proof = f"/v1/log/proof/3?tree_size={size}"
+    consistency = f"/v1/log/consistency?first=3&second={size}"
+    for path in (proof, consistency):
+        assert [stack.get(path).headers["x-cache"] for _ in range(3)] == ["MISS"] * 3, path
+    stack.get("/v1/log/entry/4")
+    assert stack.get("/v1/log/entry/4").headers["x-cache"] == "HIT"
+
+
+def test_proof_faults_reach_the_edges_cache_hits(stack: FaultStack) -> None:
+    size = stack.root()[0].tree_size
+    proof = f"/v1/log/proof/2?tree_size={size}"
+    stack.get(proof)
+    assert stack.get(proof).headers["x-cache"] == "HIT"
+    stack.faults.set(["proof-5xx"])
+    assert stack.get(proof).status_code == 500
+    assert stack.get("/v1/log/entry/2").status_code == 200
+    stack.faults.set(["proof-slow:1"])
+    hit = stack.get(proof)
+    assert hit.status_code == 200 and hit.headers["x-cache"] == "HIT"
+
+
 def test_faults_leave_bypass_truthful(stack: FaultStack) -> None:
     clean_root, _ = stack.root(**{"x-bypass": "1"})
     clean_entry = stack.get("/v1/log/entry/5", **{"x-bypass": "1"}).content

@@ -243,6 +243,27 @@ def test_healthz_5xx(served: Served) -> None:
     assert served.get("/healthz").status_code == 200
 
 
+def test_healthz_degraded_answers_200_saying_degraded(served: Served) -> None:
+    served.faults.set(["healthz-degraded"])
+    r = served.get("/healthz")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.json()["status"] == "degraded" and r.json()["tree_size"] == N
+    served.faults.clear()
+    assert served.get("/healthz").json()["status"] == "ok"
+
+
+def test_proof_5xx_fails_every_inclusion_proof_and_nothing_else(served: Served) -> None:
+    served.faults.set(["proof-5xx"])
+    for path in (f"/v1/log/proof/3?tree_size={N}", "/v1/log/proof/3"):
+        r = served.get(path)
+        assert r.status_code == 500 and "proof-5xx" in r.json()["error"]
+        assert r.headers["cache-control"] == "no-store"
+    consistency = f"/v1/log/consistency?first=3&second={N}"
+    healthy = ("/healthz", "/v1/log/root", "/v1/log/entry/3", consistency)
+    for path in healthy:
+        assert served.get(path).status_code == 200, path
+
+
 def test_wrong_root(served: Served) -> None:
     served.faults.set(["wrong-root"])
     r = served.get("/v1/log/root")
@@ -523,6 +544,15 @@ def test_latency_sleeps_before_answering(small_log: Log) -> None:
     assert sent[0]["status"] == 200
     sent, slept = _call(Origin(small_log, FaultSet()), "/v1/log/root")
     assert slept == []
+
+
+def test_proof_slow_delays_proofs_only(small_log: Log) -> None:
+    sent, slept = _call(Origin(small_log, FaultSet(["proof-slow:250"])), "/v1/log/proof/1")
+    assert slept == [0.25] and sent[0]["status"] == 200
+    sent, slept = _call(Origin(small_log, FaultSet(["proof-slow"])), "/v1/log/proof/1")
+    assert slept == [0.4]
+    sent, slept = _call(Origin(small_log, FaultSet(["proof-slow"])), "/v1/log/entry/1")
+    assert slept == [] and sent[0]["status"] == 200
 
 
 def test_slow_body_sends_one_byte_per_interval_then_stops_trickling(

@@ -8,9 +8,10 @@ server or the kubernetes client.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from tlogcheck.errors import EXIT_USAGE, TLogCheckError
 
@@ -119,9 +120,49 @@ COMMANDS: dict[str, tuple[Callable[[], Command], str]] = {
 }
 
 
+_QUOTED = re.compile(r"'[^']*'")
+REDACTED = "<redacted>"
+
+
+def _masked(token: str) -> str:
+    """An argument as an error may show it: a flag's name, never a value."""
+    if token.startswith("-"):
+        name, sep, _ = token.partition("=")
+        return f"{name}={REDACTED}" if sep else name
+    return REDACTED
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors never echo a value: an unknown argument is shown by its flag
+    alone (the value after `--tlog-hedaer` may be a token), and a quoted value that looks
+    like a header or a URL with a password is masked."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog.count(" ") >= 1:
+            # A subcommand's parser: its unknown arguments are reported here, masked.
+            self.error("unrecognized arguments: " + " ".join(_masked(t) for t in extras))
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: ") and REDACTED not in message:
+            tokens = message.removeprefix("unrecognized arguments: ").split(" ")
+            message = "unrecognized arguments: " + " ".join(
+                dict.fromkeys(_masked(t) for t in tokens)
+            )
+
+        def mask(m: re.Match[str]) -> str:
+            text = m.group(0)
+            return f"'{REDACTED}'" if ":" in text or "@" in text else text
+
+        super().error(_QUOTED.sub(mask, message))
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only `command`'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tlogcheck",
         description="Checks for a TLog read-only deployment (RFC 9162 Merkle log behind a CDN).",
     )

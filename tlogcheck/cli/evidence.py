@@ -1,4 +1,5 @@
-"""`tlogcheck evidence verify DIR [--tlog-vkey KEY]...`: re-verify a bundle offline.
+"""`tlogcheck evidence verify DIR [--tlog-vkey KEY]... [--format text|markdown|json]`:
+re-verify a bundle offline.
 
 The verdict comes first: PROVEN (the log's own signatures convict it), SHOWN (the run
 recorded the log serving what does not verify: true as far as the bundle's author is
@@ -12,6 +13,7 @@ bundle is malformed or does not match its manifest (or a key is malformed).
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -46,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("directory", metavar="DIR", help="the bundle's directory")
     optargs.add_options(verify, [VKEY])
     verify.add_argument("--verbose", "-v", action="store_true", help="also list what was checked")
+    # The same choices as every command that prints a report.
+    optargs.add_format(verify)
 
 
 def pinned_keys(raw: Sequence[str]) -> list[note.Verifier]:
@@ -117,9 +121,27 @@ def run(args: argparse.Namespace) -> int:
     except FormatError as exc:
         print(f"tlogcheck evidence: bundle rejected: {exc}")
         return EXIT_USAGE
+    meta = bundle.meta
+    fmt = getattr(args, "format", "text")
+    if fmt == "json":
+        doc = {
+            "bundle": str(bundle.path),
+            "responses": len(bundle.responses),
+            "claims": result.claims,
+            "tool_version": meta.get("tool_version"),
+            "created": meta.get("created"),
+            **result.summary(),
+            "verdict": verdict_lines(result, _failed_checks(bundle))[0],
+            "findings": [f.to_json() for f in result.ordered()],
+            "notes": result.notes,
+            "checked": result.checked if args.verbose else [],
+            "not_claims": dict(result.not_claims) if args.verbose else {},
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_FAILED if result.level in (PROVEN, SHOWN) else EXIT_OK
+    li = "- " if fmt == "markdown" else "  "
     for line in verdict_lines(result, _failed_checks(bundle)):
         print(line)
-    meta = bundle.meta
     keys = {
         "pinned": f"{len(pinned)} pinned key(s)",
         "named": "the bundle's own keys (none pinned)",
@@ -130,12 +152,12 @@ def run(args: argparse.Namespace) -> int:
         f"written by tlogcheck {meta.get('tool_version')} at {meta.get('created')}; {keys}"
     )
     for finding in result.ordered():
-        print(f"  {finding.line()}")
+        print(f"{li}{finding.line()}")
     for line in result.notes:
-        print(f"  note: {line}")
+        print(f"{li}note: {line}")
     if args.verbose:
         for line in result.checked:
-            print(f"  checked: {line}")
+            print(f"{li}checked: {line}")
         for why, n in sorted(result.not_claims.items()):
-            print(f"  not a claim: {n} answer(s): {why}")
+            print(f"{li}not a claim: {n} answer(s): {why}")
     return EXIT_FAILED if result.level in (PROVEN, SHOWN) else EXIT_OK

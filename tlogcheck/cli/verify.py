@@ -18,6 +18,17 @@ with --vkey) gives the tree; the entry comes from its bundle, every tile read is
 right-edge tiles must be the checkpoint's, and the inclusion (and, with a remembered tree,
 consistency) proof is computed from tiles and verified.
 
+The target options are the suite's, with their env twins (--tlog-vkey, --tlog-timeout,
+--tlog-api, --tlog-header, --tlog-ca-bundle, --tlog-proxy, --tlog-origin-url, ...; the
+earlier --vkey, --timeout and --api are aliases): a deployment behind an access gateway
+is asked with its header (TLOG_HEADER), never printed. With --tlog-db (and
+--tlog-db-sha256) the release's db.jsonl is checked against the served tree, with
+--tlog-known-root / --tlog-state the recorded trees are proved one log with it — the
+suite's rules (`verify.release`, `verify.trees`).
+
+A 5xx (after retries) is what was answered, not a verdict about the log: FAILED: server
+error, naming Ingress5xxHigh.
+
 Exit 0 verified; 1 verification failed (the rule that failed is named, with evidence);
 2 usage error or target unreachable.
 """
@@ -32,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tlogcheck.cli import optargs
 from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import (
     EXIT_FAILED,
@@ -41,10 +53,13 @@ from tlogcheck.errors import (
     FormatError,
     NoteError,
     ProofError,
+    ServerError,
     TargetCertificateError,
     TargetStalled,
     TargetUnreachable,
 )
+from tlogcheck.options import target as target_options
+from tlogcheck.options.reach import Reach
 from tlogcheck.spec import (
     PATH_ROOT,
     Root,
@@ -52,11 +67,13 @@ from tlogcheck.spec import (
     proof_path,
 )
 from tlogcheck.verify import Tree, check_inclusion, prove_extends
+from tlogcheck.verify.served import answered, server_error_alert
 
 if TYPE_CHECKING:
     from tlogcheck.note import Verifier
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+GATEWAY_HINT = " (an access gateway? give its header with --tlog-header or TLOG_HEADER)"
 
 
 def _index(text: str) -> int:
@@ -72,35 +89,50 @@ def _size(text: str) -> int:
     return n
 
 
-def _timeout(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < x < float("inf"):
-        raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
-    return x
-
-
 def _hash(text: str) -> bytes:
     if not _HEX64.fullmatch(text):
         raise argparse.ArgumentTypeError("a root hash is 64 lowercase hex characters")
     return bytes.fromhex(text)
 
 
+# The suite's target options; the URL and the index are the positionals (or --tlog-url /
+# TLOG_URL and --tlog-index), and --vkey, --timeout, --api keep working as aliases.
+TARGET = tuple(o for o in target_options.TARGET if o not in (target_options.URL,))
+ALIASES = {
+    "--vkey": target_options.VKEY,
+    "--timeout": target_options.TIMEOUT,
+    "--api": target_options.API,
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="the deployment, e.g. https://tlog.example.com")
-    parser.add_argument("index", metavar="INDEX", type=_index, help="the entry to verify (0-based)")
     parser.add_argument(
-        "--vkey",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="verifier key (<name>+<id>+<base64>) or a file holding one; the checkpoint must "
-        "verify with one of them and describe the served root (repeatable)",
+        "url",
+        metavar="URL",
+        nargs="?",
+        help="the deployment, e.g. https://tlog.example.com (or --tlog-url / TLOG_URL)",
     )
     parser.add_argument(
-        "--origin", action="store_true", help="ask the origin: send X-Bypass: 1 (playbook §2.3)"
+        "index",
+        metavar="INDEX",
+        type=_index,
+        nargs="?",
+        help="the entry to verify, 0-based (or --tlog-index / TLOG_INDEX)",
+    )
+    optargs.add_target(parser, (target_options.URL, *TARGET))
+    aliases = parser.add_argument_group("the earlier names (aliases)")
+    for flag, opt in ALIASES.items():
+        aliases.add_argument(
+            flag,
+            dest=opt.dest,
+            action="append" if opt.multiple else "store",
+            metavar=opt.metavar,
+            help=f"the same as {opt.flag}",
+        )
+    parser.add_argument(
+        "--origin",
+        action="store_true",
+        help="ask the origin view: X-Bypass: 1, or --tlog-origin-url when given (playbook §2.3)",
     )
     parser.add_argument(
         "--tree-size",
@@ -112,21 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root-hash", type=_hash, metavar="HEX", help="the root hash of the --tree-size tree"
     )
-    parser.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=10.0,
-        metavar="SECONDS",
-        help="connect/read timeout; each request ends within 3x this (default 10)",
-    )
-    parser.add_argument(
-        "--api",
-        choices=("v1", "tiles"),
-        default="v1",
-        help="the log's read API: v1 (TLog read-only API v1, default) or tiles (C2SP "
-        "tlog-tiles; URL is the log's prefix, proofs are computed from checked tiles)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    optargs.add_format(parser)
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 @dataclass
@@ -160,29 +179,80 @@ class Outcome:
 
 
 def run(args: argparse.Namespace) -> int:
-    outcome = Outcome(url=args.url, index=args.index, view="origin" if args.origin else "edge")
+    view = "origin" if args.origin else "edge"
+    outcome = Outcome(url=args.url or "", index=args.index or 0, view=view)
+    fmt = "json" if args.json else args.format
     try:
         code = _run(args, outcome)
     except ConfigError as exc:
         code = outcome.error("usage error", str(exc))
     except TargetUnreachable as exc:
         code = outcome.error("unreachable", f"{exc} (inconclusive: nothing was verified)")
+    except ServerError as exc:
+        code = outcome.fail("server error", _unanswered(exc))
     except (FormatError, TargetStalled, TargetCertificateError) as exc:
         # The client's own refusals (a body over the cap), an answer that did not come
         # within the deadline, a certificate clients reject: the target failed.
         code = outcome.fail("response", str(exc))
-    _print(outcome, as_json=args.json)
+    _print(outcome, fmt)
     return code
 
 
+def _unanswered(exc: ServerError) -> str:
+    """A 5xx is what was answered, never a verdict about the log (`verify.served`)."""
+    alert = server_error_alert(exc.path)
+    return f"HTTP {exc.status} after retries ({alert}): nothing was verified; {exc}"
+
+
 def _run(args: argparse.Namespace, out: Outcome) -> int:
+    reach = optargs.resolve_target(args, (target_options.URL, *TARGET))
+    url = args.url or reach.url
+    if url is None:
+        return out.error("usage error", "URL (or --tlog-url / TLOG_URL) is required")
+    out.url = url
+    if args.index is None:
+        if len(reach.indices) != 1:
+            return out.error("usage error", "INDEX (or one --tlog-index / TLOG_INDEX) is required")
+        out.index = reach.indices[0]
     if (args.tree_size is None) != (args.root_hash is None):
         return out.error("usage error", "--tree-size and --root-hash go together")
-    verifiers = _load_keys(args.vkey)
-    with TLogClient(args.url, timeout=args.timeout) as client:
-        if getattr(args, "api", "v1") == "tiles":
+    from tlogcheck.note import parse_verifier_key
+
+    verifiers = [parse_verifier_key(k) for k in reach.vkeys]
+    with TLogClient(url, **reach.client_kwargs()) as client:
+        if reach.api == "tiles":
             return _verify_tiles(client, out, verifiers, args.tree_size, args.root_hash)
-        return _verify(client, out, verifiers, args.tree_size, args.root_hash)
+        code = _verify(client, out, verifiers, args.tree_size, args.root_hash)
+        if code == EXIT_OK:
+            code = _also(client, out, reach)
+        return code
+
+
+def _also(client: TLogClient, out: Outcome, reach: Reach) -> int:
+    """What the other target options ask, judged by the suite's rules: the release's
+    db.jsonl (§3.2 step 2) and the trees recorded elsewhere (known roots, state)."""
+    from tlogcheck.verify.release import audit_against, judge_db_hash, judge_db_root
+    from tlogcheck.verify.trees import judge_recorded
+
+    assert out.tree_size is not None and out.root_hash is not None
+    served = Tree(out.tree_size, bytes.fromhex(out.root_hash))
+    recorded = reach.recorded()
+    if recorded:
+        verdict = judge_recorded(client, recorded, served, "every recorded tree")
+        if verdict.findings:
+            return out.fail("recorded tree", verdict.findings[0].served)
+        out.evidence.append(verdict.summary)
+    if reach.db is not None:
+        root = client.get(PATH_ROOT, view=out.view)
+        found = audit_against(reach.db, served.tree_size)
+        for verdict in (
+            judge_db_hash(found, reach.db_sha256, reach.db_sha256_source, reach.db),
+            judge_db_root(found, served, root, reach.db),
+        ):
+            if verdict.findings:
+                return out.fail("db.jsonl", verdict.findings[0].served, root)
+            out.evidence.append(verdict.summary)
+    return EXIT_OK
 
 
 def _verify_tiles(
@@ -237,20 +307,6 @@ def _verify_tiles(
     return EXIT_OK
 
 
-def _load_keys(keys: Sequence[str]) -> list[Verifier]:
-    if not keys:
-        return []
-    from tlogcheck.note import load_verifier_key
-
-    verifiers = []
-    for key in keys:
-        try:
-            verifiers.append(load_verifier_key(key))
-        except NoteError as exc:
-            raise ConfigError(f"--vkey {_short(key)}: {exc}") from None
-    return verifiers
-
-
 def _remember(
     out: Outcome, what: str, served: int, remembered_size: int, remembered_root: bytes
 ) -> str | None:
@@ -277,8 +333,10 @@ def _verify(
 ) -> int:
     view, index = out.view, out.index
     root_resp = client.get(PATH_ROOT, view=view)
+    answered(root_resp)
     if root_resp.status != 200:
-        return out.fail("root", f"HTTP {root_resp.status}, expected 200", root_resp)
+        hint = GATEWAY_HINT if root_resp.status in (401, 403) else ""
+        return out.fail("root", f"HTTP {root_resp.status}, expected 200{hint}", root_resp)
     try:
         root = parse_root(root_resp.body)
     except FormatError as exc:
@@ -308,6 +366,8 @@ def _verify(
     if entry_resp.status == 200:
         proof_resp = client.get(proof_path(index, size), view=view)
     result = check_inclusion(index, size, tree_root, entry_resp, proof_resp)
+    if result.server_error is not None:
+        raise result.server_error
     if result.leaf_hash is not None:
         out.leaf_hash = result.leaf_hash.hex()
     if result.rule is not None:
@@ -343,6 +403,7 @@ def _check_checkpoint(
     from tlogcheck.note import parse_checkpoint, verify_note
 
     cp_resp = client.checkpoint(view=out.view)
+    answered(cp_resp)
     if cp_resp.status != 200:
         return out.fail("checkpoint", f"HTTP {cp_resp.status}, expected 200", cp_resp)
     try:
@@ -366,9 +427,16 @@ def _check_checkpoint(
     return EXIT_OK
 
 
-def _print(out: Outcome, *, as_json: bool) -> None:
-    if as_json:
+def _print(out: Outcome, fmt: str) -> None:
+    if fmt == "json":
         print(json.dumps(asdict(out), sort_keys=True))
+        return
+    if fmt == "markdown" and out.result != "usage error":
+        print(f"- **{out.result}**: entry {out.index} of {out.url}")
+        if out.rule:
+            print(f"  - rule: {out.rule}: {out.detail}")
+        for line in out.evidence:
+            print(f"  - evidence: {line}")
         return
     if out.result == "verified":
         tree = f"tree {out.tree_size} root {out.root_hash}"

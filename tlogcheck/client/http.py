@@ -272,6 +272,7 @@ class TLogClient:
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **self._extra},
         )
         self._lock = threading.Lock()
+        self._aborted = False
         self._releases: Counter[str] = Counter()
         self._views: Counter[str] = Counter()
         self._cache: Counter[str] = Counter()
@@ -374,6 +375,8 @@ class TLogClient:
         attempt = 0
         asked = started = False
         while True:
+            if self._aborted:
+                raise TargetUnreachable(f"{view} GET {url}: not asked (interrupted)")
             attempt += 1
             try:
                 final_url, status, resp_headers, body = self._fetch(url, sent, end)
@@ -569,15 +572,24 @@ class TLogClient:
         todo = list(items)
         if not todo:
             return []
-        with ThreadPoolExecutor(
+        pool = ThreadPoolExecutor(
             max_workers=min(self.concurrency, len(todo)), thread_name_prefix="tlogcheck"
-        ) as pool:
-            futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in todo]
-            try:
-                return [f.result() for f in futures]
-            finally:
-                for f in futures:
-                    f.cancel()
+        )
+        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in todo]
+        try:
+            results = [f.result() for f in futures]
+        except Exception:
+            for f in futures:
+                f.cancel()
+            pool.shutdown(wait=True)
+            raise
+        except BaseException:
+            # Ctrl-C: do not wait for the requests in flight (each is bounded by its
+            # deadline, and closing the client ends them); the caller says what it found.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return results
 
     def releases_seen(self) -> dict[str, int]:
         """Responses per `X-TLog-Release` value so far (the release mix during a canary)."""
@@ -601,6 +613,12 @@ class TLogClient:
             self._releases.clear()
             self._views.clear()
             self._cache.clear()
+
+    def abort(self) -> None:
+        """End the requests in flight at once (Ctrl-C): their threads see a read error
+        instead of waiting out their deadline, and none is asked again."""
+        self._aborted = True
+        self._transport.abort()
 
     def close(self) -> None:
         self._http.close()

@@ -16,10 +16,12 @@ of a rejected one (`tlogcheck.client.tls`).
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 import threading
 import time
 import urllib.request
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -88,6 +90,21 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[httpcore.NetworkStream] = weakref.WeakSet()
+
+    def abort(self) -> None:
+        """Shut every socket this backend opened: a read blocked in another thread returns
+        at once (closing alone would leave it waiting out its timeout). For an interrupt."""
+        with self._lock:
+            streams = list(self._open)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
 
     def connect_tcp(
         self,
@@ -100,6 +117,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
         stream = self._inner.connect_tcp(
             host, port, _time_left(httpcore.ConnectTimeout, timeout), local_address, socket_options
         )
+        with self._lock:
+            self._open.add(stream)
         return _DeadlineStream(stream)
 
     def connect_unix_socket(
@@ -168,7 +187,10 @@ def redact_url(url: str) -> str:
 
 
 def _proxy_pool(
-    proxy: str, ssl_context: ssl.SSLContext, limits: httpx.Limits
+    proxy: str,
+    ssl_context: ssl.SSLContext,
+    limits: httpx.Limits,
+    backend: DeadlineBackend | None = None,
 ) -> httpcore.HTTPProxy:
     parsed = httpx.URL(proxy)
     headers = []
@@ -186,7 +208,7 @@ def _proxy_pool(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=DeadlineBackend(),
+        network_backend=backend or DeadlineBackend(),
     )
 
 
@@ -247,6 +269,7 @@ class Transport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self._routes: dict[tuple[bytes, bytes, int | None], str | None] = {}
         self._pools: dict[str | None, httpcore.ConnectionPool | httpcore.HTTPProxy] = {}
+        self._backend = DeadlineBackend()
 
     def route(self, url: httpx.URL) -> str | None:
         """The proxy (None: direct) requests to this scheme, host and port take."""
@@ -266,10 +289,10 @@ class Transport(httpx.BaseTransport):
                         max_connections=self._limits.max_connections,
                         max_keepalive_connections=self._limits.max_keepalive_connections,
                         keepalive_expiry=self._limits.keepalive_expiry,
-                        network_backend=DeadlineBackend(),
+                        network_backend=self._backend,
                     )
                 else:
-                    pool = _proxy_pool(proxy, self._ssl, self._limits)
+                    pool = _proxy_pool(proxy, self._ssl, self._limits, self._backend)
                 self._pools[proxy] = pool
             return pool
 
@@ -318,6 +341,10 @@ class Transport(httpx.BaseTransport):
                     return None
                 der: bytes | None = ssl_object.getpeercert(True)
                 return der
+
+    def abort(self) -> None:
+        """End every request in flight now (their threads get a read error): an interrupt."""
+        self._backend.abort()
 
     def close(self) -> None:
         with self._lock:

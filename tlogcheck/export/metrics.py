@@ -6,6 +6,8 @@ Every sample carries `target` (the URL checked; the embedded deployment is `embe
 
     tlogcheck_check_status{check, status}       1 for the check's verdict, 0 for the others
     tlogcheck_tests{check, outcome}             tests of the check per outcome
+    tlogcheck_alert_failures{alert}             failed tests per §1 alert they name: a 5xx
+                                                is Ingress5xxHigh whichever check met it
     tlogcheck_entries_verified            sampled entries whose inclusion verified
     tlogcheck_entries_failed              sampled entries whose inclusion failed
     tlogcheck_cache_miss_ratio                  steady-state miss ratio of immutable reads
@@ -35,8 +37,18 @@ from prometheus_client.exposition import generate_latest
 
 from tlogcheck.errors import ConfigError
 from tlogcheck.outputs import write_text
+from tlogcheck.playbook import ALERTS
+from tlogcheck.playbook.checks import CHECKS, failure_alert
 
-__all__ = ["STATUSES", "build_registry", "push", "seconds", "target_label", "write_textfile"]
+__all__ = [
+    "STATUSES",
+    "build_registry",
+    "push",
+    "seconds",
+    "target_label",
+    "test_alert",
+    "write_textfile",
+]
 
 STATUSES = ("passed", "failed", "inconclusive", "skipped")
 VIEWS = ("edge", "origin")
@@ -62,6 +74,16 @@ def _target(doc: Mapping[str, Any]) -> str:
     return "unknown"
 
 
+def test_alert(check: str, test: Mapping[str, Any]) -> str | None:
+    """The §1 alert a failed test of a report is a problem of: the one it recorded, else
+    the one its check and message say (`playbook.checks.failure_alert`)."""
+    recorded = test.get("alert")
+    if isinstance(recorded, str) and recorded in ALERTS:
+        return recorded
+    found = failure_alert(CHECKS.get(check), (), str(test.get("message", "")))
+    return found if found in ALERTS else None
+
+
 def build_registry(
     doc: Mapping[str, Any], *, last_success: float | None = None
 ) -> CollectorRegistry:
@@ -84,6 +106,19 @@ def build_registry(
             n = c.get(s)
             if isinstance(n, int):
                 tests.labels(target, name, s).set(n)
+
+    # Which alert each failure is a problem of is the test's own (a 5xx or a stall names
+    # another than its check's), so a proof check that met a 5xx pages Ingress5xxHigh.
+    named = gauge("tlogcheck_alert_failures", "failed tests per §1 alert", ("alert",))
+    per_alert = {name: 0 for name in ALERTS}
+    for name, c in (checks or {}).items() if isinstance(checks, dict) else ():
+        for t in c.get("tests") or [] if isinstance(c, dict) else ():
+            if isinstance(t, dict) and t.get("outcome") == "failed":
+                alert = test_alert(name, t)
+                if alert in per_alert:
+                    per_alert[alert] += 1
+    for alert, n in per_alert.items():
+        named.labels(target, alert).set(n)
 
     counts = {"entries_verified": "tlogcheck_entries_verified",
               "entries_failed": "tlogcheck_entries_failed"}  # fmt: skip

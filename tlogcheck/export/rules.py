@@ -3,8 +3,9 @@
 One source for both files of `ci/prometheus/`: the plain rules file
 (`tlog-alerts.rules.yaml`, for `promtool` and a Prometheus' `rule_files`) and the same
 rules as a Prometheus Operator `PrometheusRule` (`prometheusrule.yaml`). Names,
-priorities, meanings and immediate actions come from `tlogcheck.playbook`; which checks
-page which alert from `tlogcheck.playbook.checks`. Regenerate both files with
+priorities, meanings and immediate actions come from `tlogcheck.playbook`; which
+failures page which alert from what each failed test named (`tlogcheck_alert_failures`:
+a 5xx is Ingress5xxHigh whichever check met it). Regenerate both files with
 
     python -m tlogcheck.export.rules ci/prometheus
 
@@ -49,15 +50,10 @@ __all__ = [
 INGRESS = "tlog-ro"  # ci/rollout.yaml's Ingress name, as ingress-nginx labels it
 
 
-def _checks_of(alert: str) -> str:
-    return "|".join(c.name for c in CHECKS.values() if alert in c.alert.split(" / "))
-
-
 def _failed(alert: str) -> str:
-    return (
-        f'max by (target) (tlogcheck_check_status{{check=~"{_checks_of(alert)}", '
-        'status="failed"}) == 1'
-    )
+    # Per the alert each failure named (`tlogcheck_alert_failures`): a proof check that met
+    # a 5xx is Ingress5xxHigh, not an integrity alert.
+    return f'max by (target) (tlogcheck_alert_failures{{alert="{alert}"}}) > 0'
 
 
 # alert -> (expression on tlogcheck's metrics, for)
@@ -74,11 +70,13 @@ TLOGCHECK_EXPRS: dict[str, tuple[str, str]] = {
     ),
     "TLogInclusionProofFail": (_failed("TLogInclusionProofFail"), "0m"),
     "Ingress5xxHigh": (
-        'max by (target) (tlogcheck_load_error_ratio{group="all"}) > 0.01',
+        'max by (target) (tlogcheck_load_error_ratio{group="all"}) > 0.01\n'
+        f"or {_failed('Ingress5xxHigh')}",
         "0m",
     ),
     "LatencyP95High": (
-        'max by (target) (tlogcheck_load_p95_seconds{group="all"}) > 0.3',
+        'max by (target) (tlogcheck_load_p95_seconds{group="all"}) > 0.3\n'
+        f"or {_failed('LatencyP95High')}",
         "0m",
     ),
 }
@@ -104,6 +102,10 @@ INGRESS_EXPRS: dict[str, tuple[str, str]] = {
 # paths, so the ratios are held over five minutes of consecutive probes, as the ingress
 # group holds its rates; "연속" for /healthz is the run group's two minutes.
 PROBE = 'by (target, vantage)'
+
+
+def _checks_of(alert: str) -> str:
+    return "|".join(c.name for c in CHECKS.values() if alert in c.alert.split(" / "))
 
 
 def _probe_failed(alert: str) -> str:

@@ -59,6 +59,7 @@ from tlogcheck.gate.session import (
 from tlogcheck.playbook.checks import alert_of, check_of, inconclusive_reason
 from tlogcheck.plugin.evidence import EVIDENCE, LEVEL_KEY
 from tlogcheck.plugin.options import source_of, value
+from tlogcheck.plugin.verdicts import ROLLOUT_KEY
 
 __all__ = [
     "EVIDENCE_KEY",
@@ -490,6 +491,7 @@ def configure(config: pytest.Config) -> None:
         # controller's settings (its namespace may come from the kubeconfig) win.
         wire = config.workerinput.get(_WIRE_KEY)  # type: ignore[attr-defined]
         config.stash[GATE_KEY] = GateState(GateSettings(**wire) if wire else settings)
+        _name_rollout(config, config.stash[GATE_KEY].settings)
         return
     access: ClusterAccess | None = None
     note: str | None = None
@@ -516,9 +518,21 @@ def configure(config: pytest.Config) -> None:
         )
         state.credentials = access.source if access else note
     config.stash[GATE_KEY] = state
+    _name_rollout(config, settings)
     config.pluginmanager.register(GatePlugin(config, state), "tlogcheck-gate")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(settings), "tlogcheck-gate-xdist")
+
+
+def _name_rollout(config: pytest.Config, settings: GateSettings) -> None:
+    """What failures' next steps call the Rollout and its namespace: this run's, when it
+    names one (a namespace alone only when given as an option)."""
+    named: dict[str, str] = {}
+    if settings.rollout:
+        named["rollout"] = settings.rollout
+    if settings.rollout or settings.namespace_source == "option":
+        named["namespace"] = settings.namespace
+    config.stash[ROLLOUT_KEY] = named
 
 
 class _XdistHooks:

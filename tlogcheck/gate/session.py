@@ -12,6 +12,8 @@ from typing import Any
 from tlogcheck.gate.argo import ACTIONS, GateOutcome, Reason, RolloutGate
 from tlogcheck.gate.invalidate import Invalidation, iso
 from tlogcheck.options import Option, positive_float
+from tlogcheck.options.rollout import ROLLOUT as ROLLOUT
+from tlogcheck.options.rollout import ROLLOUT_NAMESPACE as ROLLOUT_NAMESPACE
 
 __all__ = [
     "GATE_ACTION",
@@ -27,20 +29,6 @@ __all__ = [
     "Trigger",
 ]
 
-ROLLOUT = Option(
-    "--rollout",
-    "TLOG_ROLLOUT",
-    "arm the gate: abort this Argo Rollout when a gated test fails (every test of "
-    "tests_synthetic, tests marked `gate`, tests using the `rollout_gate` fixture).",
-    metavar="NAME",
-)
-ROLLOUT_NAMESPACE = Option(
-    "--rollout-namespace",
-    "TLOG_ROLLOUT_NAMESPACE",
-    "namespace of the Rollout. Default: the kubeconfig context's namespace (the service "
-    "account's in a pod), else tlog.",
-    metavar="NS",
-)
 GATE_ACTION = Option(
     "--gate-action",
     "TLOG_GATE_ACTION",

@@ -4,7 +4,8 @@ Custody cross-check: every recorded tree (`--tlog-known-root SIZE:HEX`, or a cus
 file with one `SIZE HEX [DATE]` a line) must be one log with the served tree, proved
 by a consistency proof the log serves (`verify.check_recorded`); and a full audit of
 the release's db.jsonl (`--tlog-db`): its SHA-256 against `--tlog-db-sha256`, its
-rebuilt root against the served root. Signature policy: which of the `--tlog-vkey`
+rebuilt root against the served root (`verify.release`, the suite's db rules).
+Signature policy: which of the `--tlog-vkey`
 keys verify the served checkpoint, their key ids, and the checkpoint's origin line.
 """
 
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlogcheck import note, spec, verify
-from tlogcheck.client import TLogClient
-from tlogcheck.errors import ConfigError, DbError, FormatError, NoteError, ProofError
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.errors import ConfigError, FormatError, NoteError, ProofError
 from tlogcheck.incident.checklist import Checklist, Item, TargetInfo, judge
 from tlogcheck.state import KnownTree
+from tlogcheck.verify.release import audit_against, judge_db_hash, judge_db_root
 
 __all__ = ["MAX_CUSTODY_BYTES", "CustodyRecord", "parse_custody", "run_quarterly"]
 
@@ -78,10 +80,10 @@ def _records(known: list[KnownTree], custody: list[CustodyRecord]) -> list[Custo
     return [CustodyRecord(k.tree_size, k.root_hash, None, k.source) for k in known] + custody
 
 
-def _served(client: TLogClient) -> verify.Tree:
+def _served(client: TLogClient) -> tuple[verify.Tree, Response]:
     r = client.get(spec.PATH_ROOT)
     root = verify.read_root(r)
-    return verify.Tree(root.tree_size, root.root_hash, r.release)
+    return verify.Tree(root.tree_size, root.root_hash, r.release), r
 
 
 def _custody_name(rec: CustodyRecord) -> str:
@@ -98,37 +100,24 @@ def _custody_item(client: TLogClient, rec: CustodyRecord, served: verify.Tree) -
     return Item(name, "pass", f"{rec.describe()} and served {served.describe()}: {evidence}")
 
 
-def _db_item(t: TargetInfo, served: verify.Tree) -> Item:
-    from tlogcheck.db import audit, read_sha256_file
-
+def _db_item(t: TargetInfo, served: verify.Tree, response: Response) -> Item:
+    """The full audit, judged by the suite's db rules (`verify.release`)."""
     name = "db.jsonl audit (full)"
-    if t.db is None:
+    r = t.reach
+    if r.db is None:
         return Item(name, "skip", "no --tlog-db given: the release's db.jsonl is not audited")
-    try:
-        found = audit(t.db, strict=True, prefix_sizes=[served.tree_size])
-    except DbError:
-        # The served tree is larger than the file: the whole file is what is compared.
-        found = audit(t.db, strict=True)
-    problems = []
-    expected = t.db_sha256
-    if expected and not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
-        expected = read_sha256_file(expected).hex()
-    if expected and found.sha256.hex() != expected.lower():
-        problems.append(f"SHA-256 {found.sha256.hex()} != the release's {expected.lower()}")
-    at_served = found.prefix_roots.get(served.tree_size)
-    if found.tree_size == served.tree_size and found.root_hash != served.root_hash:
-        problems.append(
-            f"rebuilt root {found.root_hash.hex()} != served {served.root_hash.hex()} "
-            f"(size {served.tree_size})"
-        )
-    elif at_served is not None and at_served != served.root_hash:
-        problems.append(f"root of its first {served.tree_size} entries != the served root")
+    found = audit_against(r.db, served.tree_size)
+    verdicts = [
+        judge_db_hash(found, r.db_sha256, r.db_sha256_source, r.db),
+        judge_db_root(found, served, response, r.db),
+    ]
     text = (
-        f"{t.db}: {found.tree_size} entries, SHA-256 {found.sha256.hex()}, root "
+        f"{r.db}: {found.tree_size} entries, SHA-256 {found.sha256.hex()}, root "
         f"{found.root_hash.hex()}; served {served.describe()}"
     )
-    if expected is None:
+    if r.db_sha256 is None:
         text += "; no --tlog-db-sha256 to compare the SHA-256 with"
+    problems = [f.served.replace("\n", " ") for v in verdicts for f in v.findings]
     if problems:
         return Item(name, "fail", "; ".join(problems) + f" — {text}", "TLogInclusionProofFail")
     return Item(name, "pass", text)
@@ -140,9 +129,9 @@ def _signature_item(client: TLogClient, t: TargetInfo) -> Item:
     signed, cp = verify.read_checkpoint(r)
     signers = ", ".join(s.key for s in signed.signatures) or "none"
     head = f"origin line {cp.origin!r}, tree {cp.tree_size}; signed by {signers}"
-    if not t.vkeys:
+    if not t.reach.vkeys:
         return Item(name, "skip", f"no --tlog-vkey given: {head}; nothing to verify against")
-    verifiers = [note.load_verifier_key(k) for k in t.vkeys]
+    verifiers = [note.parse_verifier_key(k) for k in t.reach.vkeys]
     rows = []
     verified_by = []
     for v in verifiers:
@@ -162,15 +151,19 @@ def _signature_item(client: TLogClient, t: TargetInfo) -> Item:
     return Item(name, "pass", text)
 
 
-def run_quarterly(t: TargetInfo, known: list[KnownTree], custody: list[CustodyRecord]) -> Checklist:
-    cl = Checklist("quarterly", t.description)
-    records = _records(known, custody)
-    with TLogClient(t.url, origin_url=t.origin_url, timeout=t.timeout) as client:
-        served_box: list[verify.Tree] = []
+def run_quarterly(
+    t: TargetInfo, custody: list[CustodyRecord], cl: Checklist | None = None
+) -> Checklist:
+    """The quarterly items, added to `cl` (a new checklist by default) as each is decided.
+    The records: --tlog-known-root, the tree of --tlog-state, and `custody`."""
+    cl = cl or Checklist("quarterly", t.description)
+    records = _records(t.reach.recorded(), custody)
+    with t.client() as client:
+        served_box: list[tuple[verify.Tree, Response]] = []
 
         def served_item() -> Item:
             served_box.append(_served(client))
-            return Item("served root", "pass", served_box[0].describe())
+            return Item("served root", "pass", served_box[0][0].describe())
 
         judge(cl, "served root", "TLogInclusionProofFail", served_item)
         if not records:
@@ -187,14 +180,14 @@ def run_quarterly(t: TargetInfo, known: list[KnownTree], custody: list[CustodyRe
                     cl,
                     _custody_name(rec),
                     "TLogInclusionProofFail",
-                    lambda rec=rec: _custody_item(client, rec, served_box[0]),  # type: ignore[misc]
+                    lambda rec=rec: _custody_item(client, rec, served_box[0][0]),  # type: ignore[misc]
                 )
         if served_box:
             judge(
                 cl,
                 "db.jsonl audit (full)",
                 "TLogInclusionProofFail",
-                lambda: _db_item(t, served_box[0]),
+                lambda: _db_item(t, *served_box[0]),
             )
         judge(
             cl,

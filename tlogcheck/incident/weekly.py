@@ -4,9 +4,16 @@ Canary rehearsal: the suite (`pytest --pyargs tests_synthetic`, a subprocess) ag
 the target with the gate armed in dry run must pass and leave the gate "not needed";
 and against the embedded canary with a broken entry the gate must say it would abort
 (so the abort path is exercised every week without touching a cluster). The
-invalidation command (`--gate-invalidate`) must exist and be executable. The alert
-rules must pass `promtool test rules` (or `check rules` without test files) where
-promtool and rule files exist; otherwise the item is skipped with the reason.
+invalidation command (`--gate-invalidate`) must exist and be executable; without one
+configured the step cannot be judged and says so (–, not ✗). The alert rules — the
+installed package's own (`tlogcheck.export.rules`), or a directory given with
+`--alert-rules` — must pass `promtool test rules` (or `check rules` without test files)
+where promtool is installed; otherwise the item is skipped with the reason.
+
+The rehearsal asks the target as the other commands do: the target options go on the
+suite's command line, the secret ones (headers, a proxy with credentials) in its
+environment, never on an argv; the state file is offered as a known root (a rehearsal
+never writes it).
 """
 
 from __future__ import annotations
@@ -16,15 +23,15 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from tlogcheck.incident.checklist import Checklist, Item, TargetInfo
 from tlogcheck.runs import run_suite
 
-__all__ = ["RULES_GLOB", "WeeklySettings", "run_weekly"]
+__all__ = ["WeeklySettings", "run_weekly"]
 
-RULES_GLOB = "ci/prometheus/*.rules.yaml"
-TESTS_GLOB = "ci/prometheus/*.test.yaml"
 REHEARSAL_ENTRIES = 256
 
 
@@ -32,29 +39,40 @@ REHEARSAL_ENTRIES = 256
 class WeeklySettings:
     rollout: str = "tlog-ro"
     invalidate: str | None = None
-    rules_glob: str = RULES_GLOB
-    tests_glob: str = TESTS_GLOB
+    rules_dir: str | None = None  # *.rules.yaml and *.test.yaml; None: the package's rules
     suite_timeout: float = 600.0
 
 
-def _target_args(t: TargetInfo) -> list[str]:
+def _target_args(t: TargetInfo) -> tuple[list[str], dict[str, str]]:
+    """The suite's options (argv) and its secret ones (environment) for this target."""
     # The URL even for the embedded deployment the checklist started: the suite then
     # checks the very deployment the other items checked.
-    args = [f"--tlog-url={t.url}"]
-    if t.origin_url:
-        args.append(f"--tlog-origin-url={t.origin_url}")
-    args += [f"--tlog-vkey={k}" for k in t.vkeys]
-    if t.db:
-        args.append(f"--tlog-db={t.db}")
-    if t.db_sha256:
-        args.append(f"--tlog-db-sha256={t.db_sha256}")
-    return args
+    r = t.reach
+    args = [f"--tlog-url={t.url}", f"--tlog-api={r.api}", f"--tlog-timeout={r.timeout:g}"]
+    if r.origin_url:
+        args.append(f"--tlog-origin-url={r.origin_url}")
+    args += [f"--tlog-vkey={k}" for k in r.vkeys]
+    if r.db:
+        args.append(f"--tlog-db={r.db}")
+    if r.db_sha256:
+        args.append(f"--tlog-db-sha256={r.db_sha256.hex()}")
+    args += [f"--tlog-known-root={k.tree_size}:{k.root_hash.hex()}" for k in r.recorded()]
+    args += [f"--tlog-index={i}" for i in r.indices]
+    if r.ca_bundle:
+        args.append(f"--tlog-ca-bundle={r.ca_bundle}")
+    env = {}
+    if r.headers:
+        env["TLOG_HEADER"] = "\n".join(f"{name}: {value}" for name, value in r.headers)
+    if r.proxy:
+        env["TLOG_PROXY"] = r.proxy
+    return args, env
 
 
 def _rehearse_target(t: TargetInfo, s: WeeklySettings) -> Item:
     name = "canary rehearsal: suite with the gate in dry run"
+    args, env = _target_args(t)
     run = run_suite(
-        [*_target_args(t), f"--rollout={s.rollout}", "--gate-dry-run"], timeout=s.suite_timeout
+        [*args, f"--rollout={s.rollout}", "--gate-dry-run"], timeout=s.suite_timeout, env=env
     )
     gate = run.report.get("gate") or {}
     seen = f"exit {run.exitstatus}, gate {gate.get('verdict', 'absent')}, {run.seconds:.1f} s"
@@ -94,8 +112,12 @@ def _rehearse_abort(s: WeeklySettings) -> Item:
 def _invalidation(s: WeeklySettings) -> Item:
     name = "invalidation command exists and is executable"
     if not s.invalidate:
+        # Nothing to judge: not a broken hook, a missing setting (said, never passed).
         return Item(
-            name, "fail", "none configured: give --gate-invalidate CMD (or TLOG_GATE_INVALIDATE)"
+            name,
+            "skip",
+            "not judged: no invalidation command configured; give --gate-invalidate CMD (or "
+            "TLOG_GATE_INVALIDATE) to check the one the gate would run",
         )
     try:
         words = shlex.split(s.invalidate)
@@ -120,27 +142,46 @@ def _invalidation(s: WeeklySettings) -> Item:
     return Item(name, "pass", f"{found} is executable{syntax}")
 
 
+def _package_rules(directory: Path) -> list[str]:
+    """The alert rules of the installed package, written where promtool can read them."""
+    from tlogcheck.export import rules
+
+    path = directory / "tlog-alerts.rules.yaml"
+    path.write_text(rules.render(rules.rules_file()), encoding="utf-8")
+    return [str(path)]
+
+
 def _rules(s: WeeklySettings) -> Item:
     name = "alert rules (promtool)"
-    rules = sorted(glob.glob(s.rules_glob))
-    if not rules:
-        return Item(name, "skip", f"no alert rules file ({s.rules_glob})")
     promtool = shutil.which("promtool")
     if promtool is None:
         return Item(name, "skip", "promtool is not installed (apt-get install prometheus)")
-    tests = sorted(glob.glob(s.tests_glob))
-    cmd = [promtool, "test", "rules", *tests] if tests else [promtool, "check", "rules", *rules]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    shown = " ".join(["promtool", *cmd[1:3], *(tests or rules)])
+    with tempfile.TemporaryDirectory(prefix="tlogcheck-rules-") as tmp:
+        if s.rules_dir is None:
+            rules, tests, where = _package_rules(Path(tmp)), [], "the installed package's rules"
+        else:
+            rules = sorted(glob.glob(os.path.join(s.rules_dir, "*.rules.yaml")))
+            tests = sorted(glob.glob(os.path.join(s.rules_dir, "*.test.yaml")))
+            where = s.rules_dir
+            if not rules:
+                return Item(name, "skip", f"no *.rules.yaml in {s.rules_dir}")
+        cmd = [promtool, "test", "rules", *tests] if tests else [promtool, "check", "rules", *rules]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, cwd=s.rules_dir or tmp
+        )
+    shown = " ".join(["promtool", *cmd[1:3], *(os.path.basename(p) for p in tests or rules)])
     if done.returncode == 0:
-        return Item(name, "pass", f"{shown}: ok")
+        return Item(name, "pass", f"{shown} ({where}): ok")
     tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-5:])
-    return Item(name, "fail", f"{shown}: exit {done.returncode}: {tail}")
+    return Item(name, "fail", f"{shown} ({where}): exit {done.returncode}: {tail}")
 
 
-def run_weekly(t: TargetInfo, settings: WeeklySettings | None = None) -> Checklist:
+def run_weekly(
+    t: TargetInfo, settings: WeeklySettings | None = None, cl: Checklist | None = None
+) -> Checklist:
+    """The weekly items, added to `cl` (a new checklist by default) as each is decided."""
     s = settings or WeeklySettings()
-    cl = Checklist("weekly", t.description)
+    cl = cl or Checklist("weekly", t.description)
     cl.add(_rehearse_target(t, s))
     cl.add(_rehearse_abort(s))
     cl.add(_invalidation(s))

@@ -58,6 +58,16 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+# The mix (groups, weights, hot set) is `tlogcheck.load.mix`'s, shared with triage's
+# errors and p95 probe; its names stay importable from here.
+from tlogcheck.load.mix import (  # noqa: F401
+    DEFAULT_HOT_SET,
+    DEFAULT_HOT_SHARE,
+    DEFAULT_WEIGHTS,
+    GROUPS,
+    parse_weights,
+    pick_index,
+)
 from tlogcheck.spec import (
     PATH_CHECKPOINT,
     PATH_ROOT,
@@ -70,32 +80,11 @@ __all__ = ["TLogHttpUser", "TLogUser"]
 
 log = logging.getLogger("tlogcheck.load.plugin")
 
-GROUPS = ("root", "checkpoint", "entry", "proof", "consistency")
-DEFAULT_WEIGHTS = {"root": 2, "checkpoint": 2, "entry": 10, "proof": 5, "consistency": 1}
 DEFAULT_MAX_REQUESTS_PER_PROCESS = 100_000
 # Grep-able lines: tlogcheck.load.plugin reads them from locust's log to say why a run ended.
 CAP_REACHED = "tlogcheck: request cap reached"
 ALL_CAPS_REACHED = "tlogcheck: every load generator reached its request cap"
 _SPENT_MESSAGE = "tlogcheck_cap_spent"
-
-
-def parse_weights(text: str) -> dict[str, int]:
-    """`root=2,entry=10,...` -> weights; groups left out keep their default, 0 drops one."""
-    weights = dict(DEFAULT_WEIGHTS)
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        name, sep, raw = part.partition("=")
-        if not sep or name not in weights:
-            raise ValueError(
-                f"TLOG_LOAD_WEIGHTS: {part!r} is not GROUP=WEIGHT with GROUP in {', '.join(GROUPS)}"
-            )
-        if not raw.isdigit():
-            raise ValueError(f"TLOG_LOAD_WEIGHTS: weight of {name!r} must be an integer >= 0")
-        weights[name] = int(raw)
-    if not any(weights.values()):
-        raise ValueError("TLOG_LOAD_WEIGHTS: every weight is 0")
-    return weights
 
 
 def parse_wait(text: str) -> tuple[float, float]:
@@ -126,7 +115,7 @@ class Profile:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Profile:
-        hot_share = float(env.get("TLOG_LOAD_HOT_SHARE", "0.8"))
+        hot_share = float(env.get("TLOG_LOAD_HOT_SHARE", "") or DEFAULT_HOT_SHARE)
         if not 0 <= hot_share <= 1:
             raise ValueError("TLOG_LOAD_HOT_SHARE must be between 0 and 1")
         tree_size = env.get("TLOG_LOAD_TREE_SIZE", "")
@@ -143,7 +132,7 @@ class Profile:
             raise ValueError("TLOG_LOAD_TIMEOUT must be positive")
         return cls(
             weights=parse_weights(env.get("TLOG_LOAD_WEIGHTS", "")),
-            hot_set=max(1, int(env.get("TLOG_LOAD_HOT_SET", "") or 32)),
+            hot_set=max(1, int(env.get("TLOG_LOAD_HOT_SET", "") or DEFAULT_HOT_SET)),
             hot_share=hot_share,
             tree_size=int(tree_size) if tree_size else None,
             wait=parse_wait(env.get("TLOG_LOAD_WAIT", "") or "0.1,0.5"),
@@ -168,14 +157,6 @@ def _header_lines(text: str) -> dict[str, str]:
 
 
 PROFILE = Profile.from_env(os.environ)
-
-
-def pick_index(rng: random.Random, tree_size: int, hot_set: int, hot_share: float) -> int:
-    """An index in [0, tree_size): the newest `hot_set` entries get `hot_share` of the reads."""
-    hot = min(hot_set, tree_size)
-    if rng.random() < hot_share:
-        return tree_size - 1 - rng.randrange(hot)
-    return rng.randrange(tree_size)
 
 
 class _Budget:

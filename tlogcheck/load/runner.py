@@ -34,10 +34,16 @@ from typing import Any, Literal
 import tlogcheck
 from tlogcheck.errors import ConfigError, TargetUnreachable, TLogCheckError
 
-# The profile's request groups, in the order the table shows them.
-GROUPS = ("root", "checkpoint", "entry", "proof", "consistency")
-ERROR_ALERT = "Ingress5xxHigh"
-LATENCY_ALERT = "LatencyP95High"
+# The profile's request groups (in the order the table shows them), and the §3.4 line:
+# the rule is `verify.probe`'s, which triage's probe is judged by too.
+from tlogcheck.load.mix import GROUPS as GROUPS
+from tlogcheck.verify.probe import ERROR_ALERT as ERROR_ALERT
+from tlogcheck.verify.probe import LATENCY_ALERT as LATENCY_ALERT
+from tlogcheck.verify.probe import Figures, breaches
+from tlogcheck.verify.probe import Thresholds as Thresholds
+from tlogcheck.verify.probe import Violation as Violation
+from tlogcheck.verify.probe import raw_percentile as raw_percentile
+
 START_GRACE = 30  # seconds locust may take to start and to write its reports
 STOP_TIMEOUT = 5  # seconds a stopping client may finish its request in
 WORKER_WAIT_LOCAL = 60  # seconds the master waits for local workers to connect
@@ -88,14 +94,6 @@ def percentile(histogram: Mapping[int, int], count: int, p: float) -> int:
         if count - processed <= rank:
             return ms
     return 0
-
-
-def raw_percentile(times: Iterable[float], p: float) -> float:
-    """The same rank as `percentile`, on exact (unbucketed) response times."""
-    ordered = sorted(times)
-    if not ordered:
-        return 0.0
-    return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
 
 
 # -- what a run measured -----------------------------------------------------------------
@@ -169,31 +167,6 @@ class LoadError:
 
 
 @dataclass(frozen=True)
-class Violation:
-    group: str  # a request group, or "all"
-    kind: Literal["error-rate", "p95"]
-    value: float
-    limit: float
-
-    @property
-    def alert(self) -> str:
-        return ERROR_ALERT if self.kind == "error-rate" else LATENCY_ALERT
-
-    def __str__(self) -> str:
-        if self.kind == "error-rate":
-            return f"{self.group}: error rate {self.value:.2%} > {self.limit:.2%}"
-        return f"{self.group}: p95 {self.value:.0f} ms > {self.limit:.0f} ms"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The playbook §3.4 abort line: error rate > 1 % or p95 > 300 ms."""
-
-    max_error_rate: float = 0.01
-    p95_ms: float = 300.0
-
-
-@dataclass(frozen=True)
 class LoadSettings:
     duration: int = 15
     users: int = 20
@@ -256,18 +229,13 @@ class LoadResult:
 
     def violations(self, thresholds: Thresholds) -> list[Violation]:
         """Every breach of the thresholds, overall ("all") first, then per group."""
-        found: list[Violation] = []
-        for g in (self.total, *self.groups):
-            if not g.requests:
-                continue
-            if g.error_rate > thresholds.max_error_rate:
-                found.append(
-                    Violation(g.name, "error-rate", g.error_rate, thresholds.max_error_rate)
-                )
-            p95 = g.percentile(0.95)
-            if p95 > thresholds.p95_ms:
-                found.append(Violation(g.name, "p95", p95, thresholds.p95_ms))
-        return found
+        return breaches(
+            (
+                Figures(g.name, g.requests, g.error_rate, g.percentile(0.95))
+                for g in (self.total, *self.groups)
+            ),
+            thresholds,
+        )
 
     def table(self) -> str:
         """The per-group table a failure prints."""

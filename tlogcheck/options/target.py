@@ -17,7 +17,16 @@ from tlogcheck.options import (
 )
 from tlogcheck.state import KnownTree, parse_known_root
 
-__all__ = ["OPTIONS", "http_url", "seed_value"]
+__all__ = [
+    "OPTIONS",
+    "TARGET",
+    "http_url",
+    "readable_file",
+    "seed_value",
+    "sha256_value",
+    "state_file",
+    "verifier_key",
+]
 
 
 def http_url(raw: str) -> str:
@@ -44,6 +53,55 @@ def seed_value(raw: str) -> int:
 
 def known_root(raw: str) -> KnownTree:
     return parse_known_root(raw)
+
+
+def verifier_key(raw: str) -> str:
+    """A verifier key (`name+hexid+base64`, or a file holding one), as its key string."""
+    import base64
+
+    from tlogcheck.errors import TLogCheckError
+    from tlogcheck.note import load_verifier_key
+
+    try:
+        v = load_verifier_key(raw)
+    except (TLogCheckError, OSError, ValueError) as exc:
+        raise ConfigError(f"{raw!r}: {exc}") from None
+    encoded = base64.b64encode(b"\x01" + v.public_key).decode()
+    return f"{v.name}+{v.key_id.hex()}+{encoded}"
+
+
+def readable_file(raw: str) -> str:
+    """A file that exists and can be read, as an absolute path."""
+    path = os.path.abspath(raw.strip())
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ConfigError(f"{raw} is not a readable file")
+    return path
+
+
+def sha256_value(raw: str) -> tuple[bytes, str]:
+    """A SHA-256 as 64 hex characters or a `sha256sum` file: (digest, where it came from)."""
+    text = raw.strip()
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return bytes.fromhex(text), "given as hex"
+    from tlogcheck.db import read_sha256_file
+    from tlogcheck.errors import TLogCheckError
+
+    try:
+        return read_sha256_file(text), f"from {text}"
+    except (TLogCheckError, OSError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def state_file(raw: str) -> str:
+    """A state file (`--tlog-state`) that is one, or does not exist yet in a directory that
+    does, as an absolute path."""
+    from tlogcheck.state import load_state
+
+    path = os.path.abspath(raw.strip())
+    if not os.path.isdir(os.path.dirname(path)):
+        raise ConfigError(f"directory of {path} does not exist")
+    load_state(path)  # ConfigError naming what is wrong with the file
+    return path
 
 
 def release_id(raw: str) -> str:
@@ -114,6 +172,7 @@ VKEY = Option(
     "TLOG_VKEY",
     "the checkpoint's verifier key (`name+hexid+base64`), or a path to a file holding "
     "one; repeatable. Without one the signature check is skipped (and says so).",
+    convert=verifier_key,
     multiple=True,
     metavar="KEY",
 )
@@ -122,12 +181,14 @@ DB = Option(
     "TLOG_DB",
     "the release's db.jsonl: its SHA-256 and rebuilt root are checked against "
     "--tlog-db-sha256 and the served root.",
+    convert=readable_file,
     metavar="PATH",
 )
 DB_SHA256 = Option(
     "--tlog-db-sha256",
     "TLOG_DB_SHA256",
     "the release's SHA-256 of db.jsonl: 64 hex characters, or a `sha256sum` file.",
+    convert=sha256_value,
     metavar="HEX|PATH",
 )
 KNOWN_ROOT = Option(
@@ -144,6 +205,7 @@ STATE = Option(
     "TLOG_STATE",
     "state file: the last verified tree. The run proves consistency from it, and a "
     "fully passing run records the tree it verified (like a witness).",
+    convert=state_file,
     metavar="PATH",
 )
 SAMPLE = Option(
@@ -267,6 +329,24 @@ API = Option(
     default="v1",
     choices=("v1", "tiles"),
     metavar="v1|tiles",
+)
+
+# What every command that talks to a deployment takes, with the same names and env twins
+# as the suite (`tlogcheck triage`, `checklist`, `verify`).
+TARGET: tuple[Option, ...] = (
+    URL,
+    ORIGIN_URL,
+    API,
+    VKEY,
+    TIMEOUT,
+    HEADER,
+    CA_BUNDLE,
+    PROXY,
+    DB,
+    DB_SHA256,
+    KNOWN_ROOT,
+    STATE,
+    INDEX,
 )
 
 OPTIONS: list[Option] = [

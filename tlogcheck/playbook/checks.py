@@ -8,6 +8,7 @@ test report says "inconclusive": a `user_properties` entry under
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -32,14 +33,17 @@ CHECKS: dict[str, Check] = {
             "health",
             "TLogAvailabilityDown",
             "§3.1",
-            "abort the canary, check running pods and HPA, then "
-            "`kubectl -n tlog logs deploy/tlog-ro --tail=200`",
+            "abort the canary (`kubectl argo rollouts abort <rollout> -n <namespace>`), "
+            "check running pods and HPA, then the pods' logs (`tlogcheck triage "
+            "TLogAvailabilityDown --tlog-url $URL --rollout <rollout> --rollout-namespace "
+            "<namespace>`)",
         ),
         Check(
             "root",
             "TLogInclusionProofFail",
             "§0, §3.2",
-            "compare edge and origin: `curl -H 'X-Bypass: 1' -s $URL/v1/log/root | sha256sum`",
+            "compare edge and origin: `curl -s $URL/v1/log/root | sha256sum` and "
+            "`curl -H 'X-Bypass: 1' -s $URL/v1/log/root | sha256sum`",
         ),
         Check(
             "checkpoint",
@@ -71,7 +75,7 @@ CHECKS: dict[str, Check] = {
             "inclusion",
             "TLogInclusionProofFail",
             "§3.2",
-            "re-verify the failing index (`tlogcheck verify URL INDEX`), then compare "
+            "re-verify the failing index (`tlogcheck verify $URL INDEX`), then compare "
             "`sha256sum db.jsonl` with the release artefact",
         ),
         Check(
@@ -79,7 +83,8 @@ CHECKS: dict[str, Check] = {
             "TLogInclusionProofFail",
             "§5, §3.2",
             "the log is not append-only: roll back to the last good tag "
-            "(`kubectl -n tlog argo rollouts undo rollout/tlog-ro`) and check the CI append step",
+            "(`kubectl argo rollouts undo <rollout> -n <namespace>`) and check the CI append "
+            "step",
         ),
         Check(
             "db",
@@ -93,7 +98,7 @@ CHECKS: dict[str, Check] = {
             "TLogInclusionProofFail",
             "§3.2, §3.4",
             "the new release rewrote history: abort the canary "
-            "(`kubectl -n tlog argo rollouts abort rollout/tlog-ro`), compare its "
+            "(`kubectl argo rollouts abort <rollout> -n <namespace>`), compare its "
             "`sha256sum db.jsonl` with the stable release's, and check the CI pipeline's "
             "append step",
         ),
@@ -101,7 +106,7 @@ CHECKS: dict[str, Check] = {
             "load",
             "Ingress5xxHigh / LatencyP95High",
             "§3.4",
-            "abort the canary (`kubectl -n tlog argo rollouts abort rollout/tlog-ro`), "
+            "abort the canary (`kubectl argo rollouts abort <rollout> -n <namespace>`), "
             "check the CDN hit rate, origin load and HPA",
         ),
     )
@@ -115,8 +120,9 @@ RELEASE_MIX = Check(
     "canary",
     "none: the target is not only the release under test",
     "§2 step 1, §3.4",
-    "see which pods answer and their image tags (`kubectl -n tlog get pods -o wide | grep "
-    "tlog-ro`); gate the canary Service (Argo's canaryService), not the public URL",
+    "see which pods answer and their image tags (`kubectl argo rollouts get rollout "
+    "<rollout> -n <namespace>`); gate the canary Service (Argo's canaryService), not the "
+    "public URL",
 )
 
 
@@ -128,7 +134,8 @@ STALLED = Check(
     "TLogAvailabilityDown",
     "§1, §3.1",
     "the target accepts connections but does not answer: check the pods' readiness and "
-    "logs (`kubectl -n tlog logs deploy/tlog-ro --tail=200`) and the CDN's origin timeouts",
+    "logs (`tlogcheck triage TLogAvailabilityDown --tlog-url $URL --rollout <rollout> "
+    "--rollout-namespace <namespace>`) and the CDN's origin timeouts",
 )
 TRICKLED = Check(
     "load",
@@ -136,6 +143,18 @@ TRICKLED = Check(
     "§1, §3.4",
     "the answer started but did not finish within the deadline: check origin load, HPA and "
     "the CDN's streaming of that path (`curl -w '%{time_total}' -o /dev/null $URL/PATH`)",
+)
+# A 5xx (after the client's retries) met by any check where it needed an answer to judge:
+# what users saw, not a verdict about the log (a proof or hash verdict needs a 200). On
+# /healthz it is the health check's own failure (TLogAvailabilityDown).
+SERVER_ERROR = Check(
+    "load",
+    "Ingress5xxHigh",
+    "§1, §3.4",
+    "the target answers 5xx: nothing was proved about the log. Abort the canary if the new "
+    "release answers them (`kubectl argo rollouts abort <rollout> -n <namespace>`), read "
+    "the pods' logs (`tlogcheck triage Ingress5xxHigh --tlog-url $URL --rollout <rollout> "
+    "--rollout-namespace <namespace>`), check origin load and HPA",
 )
 CERTIFICATE = Check(
     "health",
@@ -159,7 +178,8 @@ TILES: dict[str, Check] = {
         ),
         replace(
             CHECKS["inclusion"],
-            next_step="re-verify the failing index (`tlogcheck verify URL INDEX --api tiles`), "
+            next_step="re-verify the failing index (`tlogcheck verify $URL INDEX --tlog-api "
+            "tiles`), "
             "fetch the tile or bundle named above from edge and origin, then compare "
             "`sha256sum db.jsonl` with the release artefact",
         ),
@@ -191,6 +211,24 @@ def alert_of(user_properties: Iterable[tuple[str, object]]) -> str | None:
     return None
 
 
+# `alert:` / `fired:` lines, also as an assertion's message shows them (`E   fired: ...`).
+_NAMED = re.compile(r"^(?:E\s+)?(alert|fired):\s+([A-Za-z0-9]+)(?:\s|$)", re.MULTILINE)
+
+
+def failure_alert(check: Check | None, user_properties: Iterable[tuple[str, object]],
+                  message: str) -> str | None:  # fmt: skip
+    """The one §1 alert a failed test is a problem of: the one it named (ALERT_KEY), its
+    check's when that is one alert, else the one its message says fired (`fired:`, then
+    a single-alert `alert:` line: the load check's two alerts)."""
+    named = alert_of(user_properties)
+    if named is not None:
+        return named
+    if check is not None and " / " not in check.alert:
+        return check.alert
+    found = {kind: alert for kind, alert in _NAMED.findall(message)}
+    return found.get("fired") or found.get("alert")
+
+
 def check_of(keywords: Iterable[str]) -> Check | None:
     """The check a test belongs to, from its report's keywords (marker names)."""
     for word in keywords:
@@ -207,6 +245,47 @@ def inconclusive_reason(user_properties: Iterable[tuple[str, object]]) -> str | 
     return None
 
 
+# What a next step names, as placeholders the run fills in (`fill_next`): the Rollout and
+# namespace (the gate's, from --rollout / --rollout-namespace), the target's URL, and
+# the run's target options after `tlogcheck verify $URL INDEX`.
+ROLLOUT_PLACEHOLDER = "<rollout>"
+NAMESPACE_PLACEHOLDER = "<namespace>"
+URL_PLACEHOLDER = "$URL"
+_VERIFY_INDEX = "INDEX"
+NEXT_PREFIX = "next:     "
+
+
+def fill_next(
+    text: str,
+    *,
+    rollout: str | None = None,
+    namespace: str | None = None,
+    url: str | None = None,
+    verify_args: str = "",
+) -> str:
+    """A failure message with the placeholders of its `next:` line filled in: the run's
+    Rollout, namespace, URL, and its target options after `tlogcheck verify $URL INDEX`.
+    Only the `next:` line changes; a value not given keeps its placeholder."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.startswith(NEXT_PREFIX):
+            continue
+        if verify_args and f"tlogcheck verify {URL_PLACEHOLDER} {_VERIFY_INDEX}" in line:
+            line = line.replace(
+                f"{URL_PLACEHOLDER} {_VERIFY_INDEX}",
+                f"{URL_PLACEHOLDER} {_VERIFY_INDEX}{verify_args}",
+            )
+        for placeholder, value in (
+            (ROLLOUT_PLACEHOLDER, rollout),
+            (NAMESPACE_PLACEHOLDER, namespace),
+            (URL_PLACEHOLDER, url),
+        ):
+            if value:
+                line = line.replace(placeholder, value)
+        lines[i] = line
+    return "\n".join(lines)
+
+
 def explain(
     check: str | Check, *, expected: str, served: str, extra: Mapping[str, str] | None = None
 ) -> str:
@@ -219,7 +298,7 @@ def explain(
     lines = [f"expected: {expected}", f"served:   {served}"]
     lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
     lines.append(f"alert:    {c.alert} (playbook {c.section})")
-    lines.append(f"next:     {c.next_step}")
+    lines.append(f"{NEXT_PREFIX}{c.next_step}")
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ from tlogcheck.playbook.checks import (
     CHECKS,
     alert_of,
     check_of,
+    failure_alert,
     inconclusive_reason,
     read_explanation,
 )
@@ -288,7 +289,7 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
         alert = (
             alert_of(rep.user_properties)
             or (failure or {}).get("alert")
-            or (check.alert if check else None)
+            or failure_alert(check, rep.user_properties, message)
         )
         if failure is not None:
             failure["alert"] = alert

@@ -53,27 +53,34 @@ from tlogcheck.errors import (
     FormatError,
     ProofError,
     RunBudgetSpent,
+    ServerError,
     TargetCertificateError,
     TargetStalled,
     TLogCheckError,
 )
 from tlogcheck.options import Option
+from tlogcheck.options.target import INDEX
 from tlogcheck.options.target import OPTIONS as TARGET_OPTIONS
 from tlogcheck.playbook.checks import (
     ALERT_KEY,
     CERTIFICATE,
+    CHECKS,
     INCONCLUSIVE_KEY,
+    NEXT_PREFIX,
+    SERVER_ERROR,
     STALLED,
     TRICKLED,
     check_of,
     explain,
+    fill_next,
     inconclusive_reason,
 )
 from tlogcheck.plugin import evidence, report
 from tlogcheck.plugin.report import note_test
 from tlogcheck.plugin.target import TARGET_KEY, Target, plan, runs_suite
-from tlogcheck.plugin.verdicts import inconclusive_cause
+from tlogcheck.plugin.verdicts import ROLLOUT_KEY, AlertFailed, inconclusive_cause
 from tlogcheck.state import State, now_rfc3339, save_state
+from tlogcheck.verify.served import finding_of
 
 if TYPE_CHECKING:
     from tlogcheck.client import ResponseMemo, TLogClient
@@ -174,6 +181,31 @@ def _probe(config: pytest.Config, t: Target) -> Target:
     return replace(t, has_edge=found.has_edge, edge_evidence=found.evidence)
 
 
+def _check_indices(config: pytest.Config, t: Target) -> None:
+    """--tlog-index outside the served tree is a usage error naming the tree's size (the
+    run's one read of the edge's root or checkpoint; when it has none, the checks say
+    why)."""
+    if not t.indices:
+        return
+    from tlogcheck import spec, verify
+    from tlogcheck.plugin.options import source_of
+    from tlogcheck.verify import tiles as tiled
+
+    path = tiled.PATH_CHECKPOINT if t.api == "tiles" else spec.PATH_ROOT
+    try:
+        with make_client(config, t) as client:
+            size = verify.served_tree(client.get(path, shared=True)).tree_size
+    except TLogCheckError:
+        return
+    outside = sorted(i for i in t.indices if i >= size)
+    if outside:
+        source = source_of(config, INDEX)
+        raise pytest.UsageError(
+            f"tlogcheck: --tlog-index ({source}): {outside[0]} is outside the served tree: "
+            f"its size is {size} (valid indices 0..{size - 1})"
+        )
+
+
 def _set_target(config: pytest.Config, t: Target) -> Target:
     config.stash[TARGET_KEY] = t
     report.record(config, "target", t.to_json())
@@ -230,6 +262,7 @@ class SuitePlugin:
             return
         if suite and not config.option.collectonly:
             t = _probe(config, t)
+            _check_indices(config, t)
         _set_target(config, t)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -267,36 +300,22 @@ class SuitePlugin:
         excinfo = call.excinfo
         if excinfo is None:
             return rep
-        if excinfo.errisinstance(TargetStalled):
-            stalled: TargetStalled = excinfo.value  # type: ignore[assignment]
-            alert = TRICKLED if stalled.started else STALLED
-            expected = "a complete answer within the deadline (the target took the request)"
-            rep.outcome = "failed"
-            rep.longrepr = explain(alert, expected=expected, served=str(stalled))
-            rep.user_properties = [*rep.user_properties, (ALERT_KEY, alert.alert)]
-        elif excinfo.errisinstance(TargetCertificateError):
-            expected = "a TLS certificate clients can verify"
-            rep.outcome = "failed"
-            rep.longrepr = explain(CERTIFICATE, expected=expected, served=str(excinfo.value))
-            rep.user_properties = [*rep.user_properties, (ALERT_KEY, CERTIFICATE.alert)]
-        elif (cause := inconclusive_cause(excinfo.value)) is not None:
-            reason = str(cause)
-            _, lineno, _ = item.location
-            rep.outcome = "skipped"
-            rep.longrepr = (str(item.path), (lineno or 0) + 1, f"inconclusive: {reason}")
-            rep.user_properties = [*rep.user_properties, (INCONCLUSIVE_KEY, reason)]
-            # JUnit reads the properties of the item's last report: say it there too.
-            item.user_properties.append(("inconclusive", reason))
-        elif excinfo.errisinstance((FormatError, ProofError)):
-            check = check_of(item.keywords)
-            if check is not None:
-                # Whatever escaped the test's own explanations still reads as one.
-                rep.longrepr = explain(
-                    check.name,
-                    expected="an answer of the form and content the spec fixes",
-                    served=f"{type(excinfo.value).__name__}: {excinfo.value}",
+        _classify(rep, excinfo, item)
+        t = self.config.stash.get(TARGET_KEY, None)
+        if rep.failed and t is not None and rep.longrepr is not None:
+            # The next step names this run's target, options, Rollout and namespace.
+            text = rep.longrepr if isinstance(rep.longrepr, str) else str(rep.longrepr)
+            if f"\n{NEXT_PREFIX}" in text:
+                named = self.config.stash.get(ROLLOUT_KEY, {})
+                rep.longrepr = fill_next(
+                    text,
+                    url=t.url,
+                    verify_args=t.verify_args(),
+                    rollout=named.get("rollout"),
+                    namespace=named.get("namespace"),
                 )
         return rep
+
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -355,6 +374,52 @@ class SuitePlugin:
         terminalreporter.section("tlogcheck")
         for line in _summary(config, t):
             terminalreporter.line(line)
+
+
+def _classify(
+    rep: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException], item: pytest.Item
+) -> None:
+    """What a test ended with decides its outcome and alert (`verify.served`)."""
+    if excinfo.errisinstance(AlertFailed):
+        named = excinfo.value.alert  # type: ignore[attr-defined]
+        rep.user_properties = [*rep.user_properties, (ALERT_KEY, str(named))]
+    elif excinfo.errisinstance(ServerError):
+        # A 5xx where the test needed an answer: what users saw, whichever check met it.
+        found = finding_of(excinfo.value)
+        assert found is not None
+        named = CHECKS["health"] if found.alert == CHECKS["health"].alert else SERVER_ERROR
+        rep.outcome = "failed"
+        rep.longrepr = explain(named, expected=found.expected, served=found.served)
+        rep.user_properties = [*rep.user_properties, (ALERT_KEY, found.alert)]
+    elif excinfo.errisinstance(TargetStalled):
+        stalled: TargetStalled = excinfo.value  # type: ignore[assignment]
+        alert = TRICKLED if stalled.started else STALLED
+        expected = "a complete answer within the deadline (the target took the request)"
+        rep.outcome = "failed"
+        rep.longrepr = explain(alert, expected=expected, served=str(stalled))
+        rep.user_properties = [*rep.user_properties, (ALERT_KEY, alert.alert)]
+    elif excinfo.errisinstance(TargetCertificateError):
+        expected = "a TLS certificate clients can verify"
+        rep.outcome = "failed"
+        rep.longrepr = explain(CERTIFICATE, expected=expected, served=str(excinfo.value))
+        rep.user_properties = [*rep.user_properties, (ALERT_KEY, CERTIFICATE.alert)]
+    elif (cause := inconclusive_cause(excinfo.value)) is not None:
+        reason = str(cause)
+        _, lineno, _ = item.location
+        rep.outcome = "skipped"
+        rep.longrepr = (str(item.path), (lineno or 0) + 1, f"inconclusive: {reason}")
+        rep.user_properties = [*rep.user_properties, (INCONCLUSIVE_KEY, reason)]
+        # JUnit reads the properties of the item's last report: say it there too.
+        item.user_properties.append(("inconclusive", reason))
+    elif excinfo.errisinstance((FormatError, ProofError)):
+        check = check_of(item.keywords)
+        if check is not None:
+            # Whatever escaped the test's own explanations still reads as one.
+            rep.longrepr = explain(
+                check.name,
+                expected="an answer of the form and content the spec fixes",
+                served=f"{type(excinfo.value).__name__}: {excinfo.value}",
+            )
 
 
 def _deployment_header(t: Target) -> list[str]:

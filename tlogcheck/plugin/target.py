@@ -11,8 +11,6 @@ deployment when there is no `--tlog-url` and keeps the target on
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tlogcheck.errors import ConfigError, TLogCheckError
+from tlogcheck.errors import ConfigError
 from tlogcheck.options import Option
 from tlogcheck.options.target import (
     API,
@@ -46,7 +44,9 @@ from tlogcheck.options.target import (
     VKEY,
 )
 from tlogcheck.plugin.options import source_of, value
-from tlogcheck.state import KnownTree, load_state
+from tlogcheck.state import KnownTree
+
+DEFAULT_TIMEOUT = float(TIMEOUT.default)
 
 if TYPE_CHECKING:
     from tlogcheck.note import Verifier
@@ -134,6 +134,18 @@ class Target:
                 args.append(f"--tlog-origin-url={self.origin_url}")
             if self.stable_url:
                 args.append(f"--tlog-stable-url={self.stable_url}")
+            # What the run judged with: the keys, the release's db and the recorded trees
+            # (the embedded deployment brings its own key and db).
+            args += [f"--tlog-vkey={k}" for k in self.vkeys]
+            if self.db:
+                args.append(f"--tlog-db={self.db}")
+            if self.db_sha256:
+                args.append(f"--tlog-db-sha256={self.db_sha256.hex()}")
+            args += [
+                f"--tlog-known-root={k.tree_size}:{k.root_hash.hex()}" for k in self.known_roots
+            ]
+        if self.timeout != DEFAULT_TIMEOUT:
+            args.append(f"--tlog-timeout={self.timeout:g}")
         if self.api != "v1":
             args.append(f"--tlog-api={self.api}")
         if self.expect_release:
@@ -145,6 +157,21 @@ class Target:
 
             args.append(f"--tlog-proxy={redact_url(self.proxy)}")
         return args
+
+    def verify_args(self) -> str:
+        """The target options `tlogcheck verify URL INDEX` needs to ask as this run asked
+        (keys, CAs, proxy, timeout): what a failure's `next:` line adds after INDEX."""
+        args = [f"--tlog-vkey={k}" for k in self.vkeys]
+        if self.ca_bundle:
+            args.append(f"--tlog-ca-bundle={self.ca_bundle}")
+        if self.proxy:
+            from tlogcheck.client import redact_url
+
+            args.append(f"--tlog-proxy={redact_url(self.proxy)}")
+        if self.timeout != DEFAULT_TIMEOUT:
+            args.append(f"--tlog-timeout={self.timeout:g}")
+        # Header values are secrets: `tlogcheck verify` reads them from TLOG_HEADER.
+        return "".join(f" {a}" for a in args)
 
     def replay_command(self, *, check: str | None = None, index: int | None = None) -> str:
         """The pytest command that re-runs this sample (or one index) against this target."""
@@ -254,33 +281,15 @@ def _value(config: pytest.Config, option: Option) -> Any:
         raise pytest.UsageError(f"tlogcheck: {exc}") from None
 
 
-def _vkey_string(raw: str) -> str:
-    """The verifier key string of a key given as a string or a file holding one."""
-    from tlogcheck.note import load_verifier_key
-
-    v = load_verifier_key(raw)
-    encoded = base64.b64encode(b"\x01" + v.public_key).decode()
-    return f"{v.name}+{v.key_id.hex()}+{encoded}"
-
-
-def _db_sha256(raw: str) -> tuple[bytes, str]:
-    text = raw.strip()
-    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return bytes.fromhex(text), "given as hex"
-    from tlogcheck.db import read_sha256_file
-
-    return read_sha256_file(text), f"from {text}"
-
-
 def plan(config: pytest.Config) -> Target:
     """Every option resolved and checked; `url` is "" when the embedded one will serve."""
     url = _value(config, URL)
     origin_url = _value(config, ORIGIN_URL)
     stable_url = _value(config, STABLE_URL)
     expect_release = _value(config, EXPECT_RELEASE)
-    vkey_raw: list[str] = _value(config, VKEY)
+    vkeys: list[str] = _value(config, VKEY)
     db = _value(config, DB)
-    db_sha_raw = _value(config, DB_SHA256)
+    db_sha: tuple[bytes, str] | None = _value(config, DB_SHA256)
     known: list[KnownTree] = _value(config, KNOWN_ROOT)
     state_path = _value(config, STATE)
     sample = _value(config, SAMPLE)
@@ -300,31 +309,9 @@ def plan(config: pytest.Config) -> Target:
         raise _usage(STABLE_URL, config, "needs --tlog-url (the embedded deployment has no canary)")
     if stable_url and url and stable_url == url:
         raise _usage(STABLE_URL, config, "is the target itself: name the stable side's URL")
-    vkeys = []
-    for raw in vkey_raw:
-        try:
-            vkeys.append(_vkey_string(raw))
-        except (TLogCheckError, OSError, ValueError) as exc:
-            raise _usage(VKEY, config, f"{raw!r}: {exc}") from None
-    if db is not None:
-        if not os.path.isfile(db) or not os.access(db, os.R_OK):
-            raise _usage(DB, config, f"{db} is not a readable file")
-        db = os.path.abspath(db)
-    db_sha256: bytes | None = None
-    db_sha_source: str | None = None
-    if db_sha_raw is not None:
-        try:
-            db_sha256, db_sha_source = _db_sha256(db_sha_raw)
-        except (TLogCheckError, OSError, ValueError) as exc:
-            raise _usage(DB_SHA256, config, exc) from None
-    if state_path is not None:
-        state_path = os.path.abspath(state_path)
-        if not os.path.isdir(os.path.dirname(state_path)):
-            raise _usage(STATE, config, f"directory of {state_path} does not exist")
-        try:
-            load_state(state_path)
-        except ConfigError as exc:
-            raise _usage(STATE, config, exc) from None
+    # Each value was checked by its option's converter (options.target): a readable key
+    # or key file, a readable db, a digest, a state file that is one.
+    db_sha256, db_sha_source = db_sha if db_sha is not None else (None, None)
     return Target(
         url=url or "",
         origin_url=origin_url,

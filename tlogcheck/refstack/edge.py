@@ -358,14 +358,14 @@ class Edge:
     ) -> None:
         """A request while some fault is on: the edge-side ones change where the answer
         comes from; latency / error-rate apply to what the edge answers by itself."""
-        uses_cache = self._fault_views.uses_cache(faults)
+        uses_cache = self._fault_views.uses_cache(faults, key)
         answer: Answer | None = self._fault_views.view(scope, faults)
         if answer is None and uses_cache:
             answer = self._cache.hit(key)
         if answer is None:
             await self._miss(send, key, gzip_ok, if_none_match, head, store=uses_cache)
             return
-        answer = await self._fault_views.delay_or_fail(answer, faults)
+        answer = await self._fault_views.delay_or_fail(answer, faults, key)
         await self._send(send, *answer, gzip_ok, if_none_match, head)
 
 

@@ -10,15 +10,17 @@ The edge reads the shared FaultSet on every request and never applies a fault to
   `ua-split-view`: the same, for every client whose User-Agent is not tlogcheck's.
 - `edge-lag-swr`: as `edge-lag`, past max-age by `SWR_PAST` seconds, within the
   `stale-while-revalidate` the (lagging) origin sends under that fault.
-- `cache-always-miss`: nothing is looked up or stored.
+- `cache-always-miss`: nothing is looked up or stored; `edge-no-query-cache`: nothing
+  with a query string (proofs, consistency proofs) is.
 - `cdn-dialect:VENDOR` (healthy): the cache status is said in a CDN vendor's words
   (`DIALECTS`) instead of nginx's `X-Cache: HIT`; `unknown` says it in words no
   vendor documents.
 - `multi-node-edge:K` (healthy): the edge is K nodes behind one name, each with its own
   cache, taking requests in turn (the edge module keeps the K stores).
-- `latency:MS` and `error-rate:PCT` (origin faults): applied to the answers the edge makes
-  itself (hits, stale, 304s, fault views); misses and bypasses already went through the
-  origin's, so each response is delayed or failed once.
+- `latency:MS` and `error-rate:PCT` (origin faults), `proof-slow` / `proof-5xx` on a
+  proof: applied to the answers the edge makes itself (hits, stale, 304s, fault views);
+  misses and bypasses already went through the origin's, so each response is delayed or
+  failed once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from tlogcheck.refstack.faults import RateGate
+from tlogcheck.refstack.faults import DEFAULT_PROOF_DELAY_MS, RateGate
 from tlogcheck.refstack.server import Scope
 from tlogcheck.refstack.store import (
     BYPASS,
@@ -40,6 +42,7 @@ from tlogcheck.refstack.store import (
     error_entry,
     make_entry,
 )
+from tlogcheck.spec import PATH_PROOF_PREFIX
 
 __all__ = ["DIALECTS", "STALE_BY", "EdgeFaults", "FaultView", "Responder", "status_headers"]
 
@@ -149,7 +152,11 @@ class EdgeFaults:
         self._error_gate = RateGate()
 
     @staticmethod
-    def uses_cache(faults: Mapping[str, str]) -> bool:
+    def uses_cache(faults: Mapping[str, str], key: bytes = b"") -> bool:
+        """Whether the cache is looked up and filled for this request (`key`: path and
+        query as the cache keys it)."""
+        if "edge-no-query-cache" in faults and b"?" in key:
+            return False
         return "cache-always-miss" not in faults
 
     def view(self, scope: Scope, faults: Mapping[str, str]) -> Answer | None:
@@ -177,11 +184,20 @@ class EdgeFaults:
             return Answer(entry, HIT, age)
         return None
 
-    async def delay_or_fail(self, answer: Answer, faults: Mapping[str, str]) -> Answer:
-        """Apply `latency` / `error-rate` to an answer the edge makes without the origin."""
+    async def delay_or_fail(
+        self, answer: Answer, faults: Mapping[str, str], path: bytes = b""
+    ) -> Answer:
+        """Apply `latency` / `error-rate` (and `proof-slow` / `proof-5xx` to a proof) to an
+        answer the edge makes without the origin."""
         latency = faults.get("latency")
         if latency:
             await asyncio.sleep(int(latency) / 1000)
+        proof = path.startswith(PATH_PROOF_PREFIX.encode())
+        slow = faults.get("proof-slow")
+        if proof and slow is not None:
+            await asyncio.sleep((int(slow) if slow else DEFAULT_PROOF_DELAY_MS) / 1000)
+        if proof and "proof-5xx" in faults:
+            return self._error("injected error (proof-5xx)")
         rate = faults.get("error-rate")
         if rate and self._error_gate.hit(rate):
             return self._error("injected error (error-rate)")

@@ -426,6 +426,9 @@ class Log:
             _params(query, ())
             if "healthz-5xx" in f:
                 raise _HttpError(503, "unhealthy (fault healthz-5xx)")
+            if "healthz-degraded" in f:
+                degraded = {"status": "degraded", "tree_size": self.size, "release": self.release}
+                return 200, JSON, NO_STORE, _json(degraded)
             return 200, JSON, NO_STORE, self._healthz_body()
         if path == _TILES_CHECKPOINT or path.startswith("/tile/"):
             _method(method)

@@ -5,6 +5,7 @@ the transport ones are applied here, around the answer:
 
 - `latency:MS`: `asyncio.sleep` before answering (the loop keeps serving others);
 - `error-rate:PCT`: a deterministic share of 500s (`faults.RateGate`);
+- `proof-5xx` / `proof-slow[:MS]`: every inclusion proof a 500, or MS ms late;
 - `oversize-body[:MB]`: entry bodies of MB MiB, streamed from one reused chunk;
 - `slow-body`: the body trickled a byte per 100 ms, for at most 60 s;
 
@@ -24,6 +25,7 @@ from tlogcheck.refstack.faults import (
     BLIP_AFTER,
     DEFAULT_BEHIND,
     DEFAULT_OVERSIZE_MIB,
+    DEFAULT_PROOF_DELAY_MS,
     DEFAULT_TRUNCATED_EXTRA,
     SLOW_BODY_INTERVAL,
     SLOW_BODY_LIMIT,
@@ -32,7 +34,7 @@ from tlogcheck.refstack.faults import (
 )
 from tlogcheck.refstack.log import NO_STORE, Headers, Log
 from tlogcheck.refstack.server import Receive, Scope, Send, handle_lifespan
-from tlogcheck.spec import PATH_ENTRY_PREFIX
+from tlogcheck.spec import PATH_ENTRY_PREFIX, PATH_PROOF_PREFIX
 
 __all__ = ["Origin"]
 
@@ -124,12 +126,19 @@ class Origin:
         latency = faults.get("latency")
         if latency:
             await _sleep(int(latency) / 1000)
+        proof = path.startswith(PATH_PROOF_PREFIX)
+        slow = faults.get("proof-slow")
+        if slow is not None and proof:
+            await _sleep((int(slow) if slow else DEFAULT_PROOF_DELAY_MS) / 1000)
         rate = faults.get("error-rate")
         blip = faults.get("blip")
-        failing = rate is not None and self._errors.hit(rate)
+        by_rate = rate is not None and self._errors.hit(rate)
+        failing = by_rate or (proof and "proof-5xx" in faults)
         if failing or (blip is not None and self._blipping(blip)):
             body = (
                 b'{"error":"internal error (fault error-rate)"}'
+                if by_rate
+                else b'{"error":"internal error (fault proof-5xx)"}'
                 if failing
                 else b'{"error":"unavailable (fault blip)"}'
             )

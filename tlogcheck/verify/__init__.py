@@ -6,11 +6,14 @@ return evidence (or raise `FormatError` / `ProofError` with it). The suite
 (`tests_synthetic`), `tlogcheck verify`, the incident commands and the exporter call
 them, so a deployment is judged the same way wherever it is asked.
 
+- `served`: what a rule found, typed (`Finding`, `Verdict`), and what was answered
+  before any verdict about the log (a 5xx, a stall: `answered`, `finding_of`);
+- `health`, `trees`, `parity`, `release`, `cache`, `probe`: the verdicts of the
+  suite's checks as functions (`judge_*`), which triage and the checklists call too;
 - `views`: what each view served (root, checkpoint, tree), whether an edge answers,
   and the releases behind the target during a canary (`answered_by`);
 - `chain`: the inclusion chain entry -> leaf hash -> proof -> root, and consistency;
 - `lag`: may a cache, or the other release of a canary, serve an older tree;
-- `cache`: the steady-state cache miss ratio (TLogCacheMissHigh);
 - `tiles`: a C2SP tiled log read and verified tile by tile;
 - `sampling`: which indices a run verifies.
 """

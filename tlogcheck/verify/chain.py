@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING
 
 from tlogcheck import merkle, spec
 from tlogcheck.client.purpose import READ, asking
-from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.errors import FormatError, ProofError, ServerError
 from tlogcheck.spec import consistency_path, entry_path, proof_path
+from tlogcheck.verify.served import answered, server_error
 from tlogcheck.verify.views import Tree, answered_by
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
 __all__ = [
+    "SERVER_ERROR",
     "InclusionResult",
     "check_inclusion",
     "check_recorded",
@@ -35,6 +37,9 @@ __all__ = [
 
 
 # --- inclusion ------------------------------------------------------------------------
+
+# The rule of an index left unverified by a 5xx: not a verdict about the log.
+SERVER_ERROR = "server error"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,14 @@ class InclusionResult:
     @property
     def ok(self) -> bool:
         return self.rule is None
+
+    @property
+    def server_error(self) -> ServerError | None:
+        """The 5xx that left this index unverified, or None (verified, or proved wrong)."""
+        if self.rule != SERVER_ERROR:
+            return None
+        found = next((server_error(r) for r in self.responses if r.status >= 500), None)
+        return found
 
     @property
     def problem(self) -> str | None:
@@ -86,6 +99,16 @@ def check_inclusion(
     `proof` may be None when the entry did not answer 200: nothing to prove then.
     """
     size = tree_size
+    # A proof or hash verdict needs a 200: a 5xx is what was answered (`verify.served`).
+    for response in (entry, proof):
+        if response is not None and response.status >= 500:
+            what = "entry" if response is entry else "proof"
+            return InclusionResult(
+                index,
+                SERVER_ERROR,
+                f"{what} of {index}: HTTP {response.status} after retries: nothing to verify",
+                tuple(r for r in (entry, proof) if r is not None),
+            )
     if entry.status != 200 or proof is None:
         return InclusionResult(
             index, "entry", f"entry {index}: HTTP {entry.status}, expected 200", (entry,)
@@ -210,6 +233,7 @@ def prove_extends(client: TLogClient, old: Tree, new: Tree, *, view: str = "edge
     path = consistency_path(old.tree_size, new.tree_size)
     with asking(READ, f"consistency: {old.tree_size} -> {new.tree_size}"):
         response = answered_by(client, path, view=view, release=new.release)
+    answered(response)
     if response.status != 200:
         raise FormatError(f"consistency proof answered {response.status}: {response.describe()}")
     proof = spec.parse_consistency(response.body)
@@ -236,6 +260,7 @@ def root_of_size(
     """
     with asking(READ, f"the root of size {size}, from the proof of leaf 0"):
         response = answered_by(client, proof_path(0, size), view=view, release=release)
+    answered(response)
     if response.status != 200:
         raise FormatError(
             f"proof for leaf 0 at {size} answered {response.status}: {response.describe()}"

@@ -17,6 +17,7 @@ from tlogcheck.client.response import Response
 from tlogcheck.errors import FormatError, TargetUnreachable, TLogCheckError
 from tlogcheck.note import Checkpoint, Verifier, parse_checkpoint, parse_note, verify_note
 from tlogcheck.tiles import TiledTree
+from tlogcheck.verify.served import answered
 from tlogcheck.verify.views import answered_by
 
 PATH_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
@@ -71,6 +72,7 @@ class TileReader:
         if response.status in RETRY_STATUSES:
             # Still unavailable after the client's retries: not asked, not proved wrong.
             raise TargetUnreachable(f"{path}: {response.describe()}")
+        answered(response)  # any other 5xx: what was answered, never a tile verdict
         if response.status != 200:
             raise FormatError(
                 f"{path}: HTTP {response.status}, expected 200 ({response.describe()})"
@@ -82,6 +84,7 @@ class TileReader:
         with asking(READ, "the checkpoint"):
             response = self.client.get(PATH_CHECKPOINT, view=self.view)
         self.responses.append(response)
+        answered(response)
         if response.status != 200:
             raise FormatError(
                 f"checkpoint: HTTP {response.status}, expected 200 ({response.describe()})"

@@ -21,6 +21,7 @@ from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
 from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, TLogCheckError
 from tlogcheck.spec import entry_path
+from tlogcheck.verify.served import answered
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
@@ -227,7 +228,9 @@ def from_release(
 
 
 def read_root(response: Response) -> spec.Root:
-    """The root in a `/v1/log/root` response; FormatError naming what is wrong."""
+    """The root in a `/v1/log/root` response; FormatError naming what is wrong
+    (`ServerError` for a 5xx: what was answered, not a malformed root)."""
+    answered(response)
     if response.status != 200:
         raise FormatError(f"{response.path} answered {response.status}, not 200")
     root = spec.parse_root(response.body)
@@ -237,7 +240,9 @@ def read_root(response: Response) -> spec.Root:
 
 
 def read_checkpoint(response: Response) -> tuple[note.SignedNote, note.Checkpoint]:
-    """The signed note and checkpoint in a `/v1/log/checkpoint` response (unverified)."""
+    """The signed note and checkpoint in a `/v1/log/checkpoint` response (unverified);
+    `ServerError` for a 5xx."""
+    answered(response)
     if response.status != 200:
         raise FormatError(f"{response.path} answered {response.status}, not 200")
     signed = note.parse_note(response.body)

@@ -57,6 +57,19 @@ EDGE: dict[str, FaultDoc] = by_name(
         ("cache",),
     ),
     FaultDoc(
+        "edge-no-query-cache",
+        "edge",
+        "none",
+        "",
+        "The edge never caches a URL with a query string (proofs at a tree size, "
+        "consistency proofs: X-Cache: MISS every time, each read reaching the origin) while "
+        "it caches entries: a CDN rule that leaves query strings out. Every proof a client "
+        "verifies misses; a hit rate over entries alone looks fine.",
+        "TLogCacheMissHigh",
+        "§1, §3.3",
+        ("cache",),
+    ),
+    FaultDoc(
         "ua-split-view",
         "edge",
         "none",

@@ -19,6 +19,17 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("health",),
     ),
     FaultDoc(
+        "healthz-degraded",
+        "origin",
+        "none",
+        "",
+        'GET /healthz answers 200 with {"status":"degraded",...}: the pods say they are not '
+        "well, with a status code a probe reading only the code takes for healthy.",
+        "TLogAvailabilityDown",
+        "§1, §3.1",
+        ("health",),
+    ),
+    FaultDoc(
         "wrong-root",
         "origin",
         "none",
@@ -154,6 +165,31 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         "§1, §3.4",
         ("load",),
         also=FUNCTIONAL,
+    ),
+    FaultDoc(
+        "proof-5xx",
+        "origin",
+        "none",
+        "",
+        "Every GET /v1/log/proof/... (inclusion proofs, with or without tree_size) answers "
+        "500 with a JSON error, through the edge too (never cached); entries, root, "
+        "checkpoint, consistency proofs and /healthz stay healthy. Nothing about the log is "
+        "wrong: the checks that need a proof fail under Ingress5xxHigh, never as a proof.",
+        "Ingress5xxHigh",
+        "§1, §3.4",
+        ("inclusion", "consistency", "cache", "root", "load"),
+    ),
+    FaultDoc(
+        "proof-slow",
+        "origin",
+        "optional",
+        "MS (delay of every proof answer; default 400)",
+        "Every GET /v1/log/proof/... is answered MS ms late, on the origin and on the edge "
+        "(cache hits included); every other path stays fast. The answers are right: the "
+        "functional checks pass, the proof group's p95 breaks the §3.4 line.",
+        "LatencyP95High",
+        "§1, §3.4",
+        ("load",),
     ),
     FaultDoc(
         "slow-body",

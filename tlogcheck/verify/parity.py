@@ -1,0 +1,73 @@
+"""Parity — playbook §2.3 (compare origin and edge) and §3.2 step 1, TLogInclusionProofFail.
+
+`judge_views`: the root (or checkpoint) the edge served and the one the origin
+(X-Bypass: 1, or --tlog-origin-url) served are identical bytes; or the edge's is an
+older tree that is a proven prefix of the origin's within its max-age (a lagging edge,
+`verify.lag.judge_lag`); or, during a canary, two releases describing one tree.
+Anything else is a stale edge or a split view. The suite's parity check and triage's
+§2.3 step call it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tlogcheck.verify.lag import judge_lag
+from tlogcheck.verify.served import Verdict, finding
+from tlogcheck.verify.views import Tree, mixed
+
+if TYPE_CHECKING:
+    from tlogcheck.client import Response, TLogClient
+
+__all__ = ["judge_views"]
+
+
+def judge_views(
+    client: TLogClient,
+    what: str,
+    edge: Response,
+    origin: Response,
+    edge_tree: Tree,
+    origin_tree: Tree,
+) -> Verdict:
+    """Edge and origin served `what` ("root", "checkpoint") alike, or as a lagging edge may.
+
+    What passed only thanks to the origin's stale-while-revalidate is in the notes."""
+    if edge.body == origin.body:
+        return Verdict.passed(f"{what}: identical on edge and origin ({edge_tree.describe()})")
+    notes: list[str] = []
+    problem: str | None
+    if edge_tree == origin_tree:
+        if mixed(edge.release, origin.release):
+            return Verdict.passed(
+                f"{what}: releases {edge.release} and {origin.release} describe the same "
+                f"{edge_tree.describe()}"
+            )
+        problem = "same tree, different bytes: the edge does not pass the origin's body through"
+    else:
+        problem = judge_lag(
+            client,
+            older=edge_tree,
+            newer=origin_tree,
+            older_response=edge,
+            newer_response=origin,
+            notes=notes,
+        )
+        if problem is None:
+            return Verdict.passed(
+                f"{what}: the edge's {edge_tree.describe()} is a proven prefix of the "
+                f"origin's {origin_tree.describe()} within its max-age (a lagging edge)",
+                notes=notes,
+            )
+    return Verdict.failed(
+        finding(
+            "parity",
+            expected=f"the edge's {what} identical to the origin's, or an older consistent "
+            "tree within its max-age",
+            served=f"{problem}\n          edge:   {edge.describe()}\n          "
+            f"origin: {origin.describe()}",
+            # Two trees that are not one log is shown by the proofs; a stale copy by its Age.
+            how="proved" if problem.startswith("split view") else "observed",
+        ),
+        notes=notes,
+    )
