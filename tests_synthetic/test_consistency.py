@@ -100,7 +100,7 @@ def test_root_and_checkpoint_describe_the_same_tree(
 
 
 def test_origin_root_and_checkpoint_are_the_same_tree(
-    tlog_client: TLogClient, origin_root: ServedRoot
+    tlog_client: TLogClient, tlog_target: Target, origin_root: ServedRoot
 ) -> None:
     root_tree = origin_root.tree
     response = from_release(
@@ -122,8 +122,8 @@ def test_origin_root_and_checkpoint_are_the_same_tree(
     )
     fail(
         "consistency",
-        expected="on the origin (X-Bypass: 1), the checkpoint signs the tree the root "
-        f"describes: {root_tree.describe()} (spec: Endpoints)",
+        expected=f"on the origin ({tlog_target.origin_view}), the checkpoint signs the tree "
+        f"the root describes: {root_tree.describe()} (spec: Endpoints)",
         served=f"checkpoint {checkpoint_tree.describe()}: {why}\n"
         f"          root:       {origin_root.response.describe()}\n"
         f"          checkpoint: {response.describe()}",

@@ -275,10 +275,11 @@ def test_edge_and_origin_serve_one_log(
     tiled_tree: TiledTree,
     origin_tile_reader: TileReader,
 ) -> None:
-    if tlog_target.has_edge is False:
-        pytest.skip(NO_EDGE)
     edge, origin = tiles_checkpoint.tree, origin_tiles_checkpoint.tree
-    expected = "edge and origin (X-Bypass: 1) serve one log: one checkpoint and the same tiles"
+    expected = (
+        f"edge and origin ({tlog_target.origin_view}) serve one log: one checkpoint and the "
+        "same tiles"
+    )
     views = (
         f"\n          edge:   {tiles_checkpoint.response.describe()}"
         f"\n          origin: {origin_tiles_checkpoint.response.describe()}"

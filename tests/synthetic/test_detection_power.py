@@ -28,11 +28,29 @@ def _why(run: SuiteRun) -> str:
     )
 
 
+HIT_RATE = "test_cache.py::test_immutable_reads_hit_the_edge_cache"
+
+
+def _test(run: SuiteRun, check: str, name: str) -> dict[str, str]:
+    tests = run.report["checks"][check]["tests"]
+    return next(t for t in tests if t["nodeid"].endswith(name))
+
+
 @pytest.mark.parametrize("vendor", [v for v in DIALECT_NAMES if v != "unknown"])
 def test_every_vendors_cache_words_pass(vendor: str) -> None:
     run = _run(f"cdn-dialect:{vendor}")
     assert run.exitstatus == 0, _why(run)
     assert run.check_verdicts()["cache"] == "passed", _why(run)
+    # Every cache is seen as one, whatever it says: the two views are compared.
+    assert run.report["target"]["has_edge"] is True, _why(run)
+    assert run.check_verdicts()["parity"] == "passed", _why(run)
+    hit_rate = _test(run, "cache", HIT_RATE)
+    if vendor == "age-only":
+        # An Age on hits and nothing on misses: the hit rate cannot be told, and says so.
+        assert hit_rate["outcome"] == "skipped", _why(run)
+        assert "says no cache-status word" in hit_rate["message"], _why(run)
+    else:
+        assert hit_rate["outcome"] == "passed", _why(run)
 
 
 def test_unknown_cache_words_are_inconclusive_and_quoted() -> None:
@@ -41,6 +59,11 @@ def test_unknown_cache_words_are_inconclusive_and_quoted() -> None:
     assert run.report["summary"]["failed_checks"] == [], _why(run)
     assert run.report["summary"]["inconclusive_checks"] == ["cache"], _why(run)
     assert "X-Cache: 'WARM from tlog-edge'" in run.output, _why(run)
+    # Every request was answered: the verdict says what could not be judged, and which
+    # word, never that the target could not be asked.
+    verdict = next(line for line in run.output.splitlines() if line.startswith("verdict:"))
+    assert "could not ask" not in run.output, _why(run)
+    assert "every request was answered" in verdict and "WARM from tlog-edge" in verdict
 
 
 def test_unknown_words_do_not_hide_an_edge_that_never_caches() -> None:

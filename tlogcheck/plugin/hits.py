@@ -18,9 +18,14 @@ def judge_hit_rate(config: pytest.Config, client: TLogClient, paths: Sequence[st
     """Fail when more than MAX_MISS_RATIO of the steady-state reads of `paths` missed."""
     found = steady_miss_ratio(client, list(paths))
     if not found.reported:
+        signs = found.signs()
         pytest.skip(
-            "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status, "
-            "Cache-Status): an origin without an edge cache; the hit rate is not checked"
+            f"a cache answers ({signs}) but says no cache-status word (X-Cache, "
+            "CF-Cache-Status, X-Cache-Status, Cache-Status, Via cache codes): the hit rate "
+            "cannot be measured"
+            if signs
+            else "the target reports no cache status and leaves no sign of a cache (Age, Via): "
+            "an origin without an edge cache; the hit rate is not checked"
         )
     misses = found.misses
     add_fact(config, "cache_miss_ratio", round(found.ratio, 4))

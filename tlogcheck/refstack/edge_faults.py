@@ -12,8 +12,9 @@ The edge reads the shared FaultSet on every request and never applies a fault to
   `stale-while-revalidate` the (lagging) origin sends under that fault.
 - `cache-always-miss`: nothing is looked up or stored.
 - `cdn-dialect:VENDOR` (healthy): the cache status is said in a CDN vendor's words
-  (`DIALECTS`) instead of nginx's `X-Cache: HIT`; `unknown` says it in words no
-  vendor documents.
+  (`DIALECTS`) instead of nginx's `X-Cache: HIT`, or only in the signs a cache leaves
+  (`ats-via`: Traffic Server's Via codes and Age; `age-only`: the Age of a hit);
+  `unknown` says it in words no vendor documents.
 - `multi-node-edge:K` (healthy): the edge is K nodes behind one name, each with its own
   cache, taking requests in turn (the edge module keeps the K stores).
 - `latency:MS` and `error-rate:PCT` (origin faults): applied to the answers the edge makes
@@ -49,10 +50,50 @@ STALE_BY = 300
 SWR_PAST = 60
 
 _AKAMAI_HOST = b" from a23-45-67-89.deploy.akamaitechnologies.com (AkamaiGHost/22.1.0.1-2c8d) (-)"
-# Each vendor's header and words for the edge's HIT / MISS / BYPASS / STALE / ERROR, as
-# their documentation gives them (docs/cdn.md).
-DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
-    "cloudfront": (
+# Apache Traffic Server's Via (insert_response_via_str 2) with its cache codes.
+_ATS_VIA = b"http/1.1 tlog-edge (ApacheTrafficServer/9.2.9 [%s])"
+_ATS_CODES = {
+    HIT: b"cHs f ",
+    MISS: b"cMsSfW",
+    BYPASS: b"c sSf ",
+    STALE: b"cSs f ",
+    ERROR: b"cMsEf ",
+}
+_ATS_WORDS = {
+    HIT: b"hit-fresh",
+    MISS: b"miss",
+    BYPASS: b"skipped",
+    STALE: b"hit-stale",
+    ERROR: b"miss",
+}
+# Traffic Server sends Age on every answer: 0 on what it did not serve from its cache
+# (the edge adds the age of what it did).
+_ATS_AGE = {MISS: b"0", BYPASS: b"0", ERROR: b"0"}
+
+
+def _one(name: bytes, words: dict[bytes, bytes]) -> dict[bytes, list[tuple[bytes, bytes]]]:
+    return {label: [(name, word)] for label, word in words.items()}
+
+
+def _ats(words: bool) -> dict[bytes, list[tuple[bytes, bytes]]]:
+    out: dict[bytes, list[tuple[bytes, bytes]]] = {}
+    for label, codes in _ATS_CODES.items():
+        headers = [(b"via", _ATS_VIA % codes)]
+        if words:
+            headers.append((b"x-cache", _ATS_WORDS[label]))
+        if label in _ATS_AGE:
+            headers.append((b"age", _ATS_AGE[label]))
+        out[label] = headers
+    return out
+
+
+# Each vendor's headers for the edge's HIT / MISS / BYPASS / STALE / ERROR, as their
+# documentation gives them (docs/cdn.md); a label a vendor does not list is said as
+# `X-Cache: LABEL`. `ats`: Traffic Server with the X-Cache its operators add from
+# %{CACHE}, `ats-via`: Traffic Server as it comes (Via cache codes and Age only),
+# `age-only`: HAProxy's cache as it comes (the Age of a hit, nothing on a miss).
+DIALECTS: dict[str, dict[bytes, list[tuple[bytes, bytes]]]] = {
+    "cloudfront": _one(
         b"x-cache",
         {
             HIT: b"Hit from cloudfront",
@@ -62,7 +103,7 @@ DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
             ERROR: b"Error from cloudfront",
         },
     ),
-    "akamai": (
+    "akamai": _one(
         b"x-cache",
         {
             HIT: b"TCP_MEM_HIT" + _AKAMAI_HOST,
@@ -72,11 +113,11 @@ DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
             ERROR: b"TCP_MISS" + _AKAMAI_HOST,
         },
     ),
-    "fastly": (
+    "fastly": _one(
         b"x-cache",
         {HIT: b"MISS, HIT", MISS: b"MISS, MISS", BYPASS: b"PASS", STALE: b"HIT-STALE"},
     ),
-    "azure": (
+    "azure": _one(
         b"x-cache",
         {
             HIT: b"TCP_HIT",
@@ -86,7 +127,7 @@ DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
             ERROR: b"TCP_MISS",
         },
     ),
-    "rfc9211": (
+    "rfc9211": _one(
         b"cache-status",
         {
             HIT: b"tlog-edge; hit",
@@ -96,7 +137,10 @@ DIALECTS: dict[str, tuple[bytes, dict[bytes, bytes]]] = {
             ERROR: b"tlog-edge; fwd=miss; detail=error",
         },
     ),
-    "unknown": (b"x-cache", {HIT: b"WARM from tlog-edge", MISS: b"COLD from tlog-edge"}),
+    "ats": _ats(words=True),
+    "ats-via": _ats(words=False),
+    "age-only": {label: [] for label in (HIT, MISS, BYPASS, STALE, ERROR)},
+    "unknown": _one(b"x-cache", {HIT: b"WARM from tlog-edge", MISS: b"COLD from tlog-edge"}),
 }
 
 
@@ -112,8 +156,7 @@ def status_headers(label: bytes, faults: Mapping[str, str] | None) -> list[tuple
     dialect = faults.get("cdn-dialect") if faults else None
     if not dialect:
         return [(b"x-cache", label)]
-    name, words = DIALECTS[dialect]
-    return [(name, words.get(label, label))]
+    return DIALECTS[dialect].get(label, [(b"x-cache", label)])
 
 
 class FaultView(Protocol):

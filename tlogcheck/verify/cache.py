@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tlogcheck.client.cdn import cache_verdict, is_hit
+from tlogcheck.client.cdn import CACHE_STATUS_HEADERS, cache_signs, cache_verdict, is_hit
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
@@ -54,9 +54,15 @@ class MissRatio:
         """Known misses over all measured reads: a lower bound when some are unknown."""
         return len(self.misses) / len(self.measured) if self.measured else 0.0
 
-    def unknown_words(self) -> list[str]:
-        from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
+    def signs(self) -> str:
+        """The signs of a cache the measured reads carry (`Age: 0, Via: ...`), "" if none."""
+        for r in self.measured:
+            found = cache_signs(r.headers)
+            if found:
+                return ", ".join(f"{name}: {value[:60]}" for name, value in found[:2])
+        return ""
 
+    def unknown_words(self) -> list[str]:
         words = set()
         for r in self.unknown:
             name = next((h for h in CACHE_STATUS_HEADERS if r.header(h) is not None), None)

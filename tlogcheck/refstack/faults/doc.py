@@ -95,5 +95,15 @@ def by_name(*docs: FaultDoc) -> dict[str, FaultDoc]:
     return {d.name: d for d in docs}
 
 
-DIALECT_NAMES = ("cloudfront", "akamai", "fastly", "azure", "rfc9211", "unknown")
+DIALECT_NAMES = (
+    "cloudfront",
+    "akamai",
+    "fastly",
+    "azure",
+    "rfc9211",
+    "ats",
+    "ats-via",
+    "age-only",
+    "unknown",
+)
 BLIP_AFTER = 40  # origin requests before a `blip` starts

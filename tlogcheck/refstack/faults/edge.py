@@ -87,11 +87,14 @@ EDGE: dict[str, FaultDoc] = by_name(
         "cdn-dialect",
         "edge",
         "required",
-        "VENDOR (cloudfront, akamai, fastly, azure, rfc9211, unknown)",
+        "VENDOR (cloudfront, akamai, fastly, azure, rfc9211, ats, ats-via, age-only, unknown)",
         "The edge reports its cache status in a vendor's words (`X-Cache: TCP_MEM_HIT from "
-        "a23-...` for akamai, `Cache-Status: tlog-edge; hit` for rfc9211, ...). The suite "
-        "must pass; with `unknown` (words no vendor documents) the hit rate is "
-        "inconclusive, quoting them, never failed.",
+        "a23-...` for akamai, `Cache-Status: tlog-edge; hit` for rfc9211, Traffic Server's "
+        "`X-Cache: hit-fresh` and `Via: ... [cHs f ]` for ats, ...), or says none and "
+        "leaves only the signs a cache leaves (ats-via: Via codes and Age; age-only: the "
+        "Age of a hit). The suite must pass (age-only: the hit rate unmeasured, said); with "
+        "`unknown` (words no vendor documents) the hit rate is inconclusive, quoting them, "
+        "never failed.",
         "",
         "§3.3",
         (),
