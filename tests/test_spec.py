@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tlogcheck import spec
 from tlogcheck.errors import FormatError
 from tlogcheck.spec import (
     MAX_PATH,
@@ -252,3 +253,56 @@ def test_arbitrary_bytes_never_escape_as_another_error(raw: bytes) -> None:
             parse(raw)
         except FormatError:
             pass
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("public, max-age=60", True),
+        ("public, max-age=300", True),
+        ("public, max-age=60, s-maxage=300", True),
+        ("public, max-age=60, stale-while-revalidate=3600", True),
+        ("public, max-age=301", False),
+        ("public, max-age=60, s-maxage=301", False),  # what a shared cache keeps it by
+        ("public, max-age=60, s-maxage=x", False),
+        ("public, max-age=60, stale-while-revalidate=31536000", False),
+        ("public, max-age=60, immutable", False),
+        ("no-store", False),
+        ("no-cache", False),  # API v1's root: max-age <= 300 (a tiled log may say no-cache)
+        (None, False),
+    ],
+)
+def test_short_cache_rules_bound_every_lifetime(value: str | None, ok: bool) -> None:
+    assert (spec.short_cache_problem(value) is None) == ok, spec.short_cache_problem(value)
+    assert (spec.cache_control_problem("/v1/log/root", value) is None) == ok
+
+
+@pytest.mark.parametrize(
+    "value, allowance",
+    [
+        ("public, max-age=60", (60, 0)),
+        ("public, max-age=60, stale-while-revalidate=600", (60, 600)),
+        ("public, max-age=60, s-maxage=240", (240, 0)),
+        ("public, max-age=60, s-maxage=900", (300, 0)),
+        ("max-age=60, stale-while-revalidate=31536000", (60, 3600)),
+        ("no-cache", (0, 0)),
+        ("no-cache, max-age=60", (0, 0)),
+        ("public", None),
+        (None, None),
+    ],
+)
+def test_lag_allowance_is_the_origins_bounded_by_the_table(
+    value: str | None, allowance: tuple[int, int] | None
+) -> None:
+    assert spec.lag_allowance(value) == allowance
+
+
+def test_cache_control_passed_through_compares_directives() -> None:
+    assert spec.passed_through_problem("public, max-age=60", "Public,MAX-AGE=60") is None
+    assert spec.passed_through_problem("max-age=60, public", "public, max-age=60") is None
+    assert spec.passed_through_problem(None, None) is None
+    rewritten = spec.passed_through_problem("public, max-age=300", "public, max-age=60")
+    assert rewritten is not None and "rewritten" in rewritten and "max-age=60" in rewritten
+    added = spec.passed_through_problem("public, max-age=60, s-maxage=900", "public, max-age=60")
+    assert added is not None
+    assert spec.passed_through_problem(None, "public, max-age=60") is not None

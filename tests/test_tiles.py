@@ -317,6 +317,13 @@ def test_paths_not_spelled_as_the_spec_spells_them_are_refused(path: str) -> Non
         ("checkpoint", "public, max-age=300", True),
         ("/checkpoint", "max-age=301", False),
         ("checkpoint", None, False),
+        # What C2SP asks of a checkpoint and Tessera's buckets serve: revalidate every time.
+        ("checkpoint", "no-cache", True),
+        ("checkpoint", "public, no-cache, max-age=0", True),
+        ("checkpoint", "max-age=5", True),
+        ("checkpoint", "no-store", False),
+        ("checkpoint", "max-age=60, stale-while-revalidate=31536000", False),
+        ("checkpoint", "max-age=60, s-maxage=3600", False),
     ],
 )
 def test_cache_rules_of_a_tiled_log(path: str, value: str | None, ok: bool) -> None:

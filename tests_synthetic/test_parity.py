@@ -41,8 +41,10 @@ from tlogcheck.verify import (
     ServedRoot,
     Tree,
     answered_by,
+    fewer_cosignatures,
     from_release,
     judge_lag,
+    judge_same_tree,
     mixed,
     served_tree,
 )
@@ -74,7 +76,11 @@ def _judge(
     if edge_tree == origin_tree:
         if mixed(edge.release, origin.release):
             return  # two releases, one tree
-        problem = "same tree, different bytes: the edge does not pass the origin's body through"
+        # An older copy of the same signed tree, before witnesses cosigned it further,
+        # is a lag; any other difference is the edge not passing the body through.
+        problem = judge_same_tree(client, edge, origin)
+        if problem is None:
+            return
     else:
         notes: list[str] = []
         problem = judge_lag(
@@ -91,8 +97,9 @@ def _judge(
             return
     fail(
         "parity",
-        expected=f"the edge's {what} identical to the origin's, or an older consistent "
-        "tree within its max-age",
+        expected=f"the edge's {what} identical to the origin's, or an older copy (an older "
+        "consistent tree, or fewer cosignatures) within what the origin's Cache-Control "
+        "allows",
         served=f"{problem}\n          edge:   {edge.describe()}\n          "
         f"origin: {origin.describe()}",
     )
@@ -238,7 +245,8 @@ def _moved_on(client: TLogClient, path: str, ours: Response, theirs: Response) -
     except FormatError as exc:
         return f"unreadable: {exc}"
     if a == b:
-        return "the same tree in different bytes"
+        fewer = ours if fewer_cosignatures(ours.body, theirs.body) is None else theirs
+        return judge_same_tree(client, fewer, theirs if fewer is ours else ours)
     (older, older_response), (newer, _) = sorted(
         ((a, ours), (b, theirs)), key=lambda pair: pair[0].tree_size
     )

@@ -45,7 +45,7 @@ from tlogcheck.plugin.report import add_count, add_fact
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
-from tlogcheck.spec import PATH_HEALTH, etag_problem
+from tlogcheck.spec import PATH_HEALTH, etag_problem, passed_through_problem
 from tlogcheck.tiles import TiledTree
 from tlogcheck.verify import (
     NO_EDGE,
@@ -53,6 +53,7 @@ from tlogcheck.verify import (
     Tree,
     answered_by,
     from_release,
+    judge_same_tree,
     mixed,
     staleness,
 )
@@ -285,10 +286,19 @@ def test_edge_and_origin_serve_one_log(
         f"\n          origin: {origin_tiles_checkpoint.response.describe()}"
     )
     if edge != origin:
-        problem = _one_log(edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint)
+        problem = _one_log(
+            edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint,
+            origin_tiles_checkpoint.response.cache_control,
+        )  # fmt: skip
         if problem is not None:
             fail(TILES["parity"], expected=expected, served=problem + views)
         return
+    edge_cp, origin_cp = tiles_checkpoint.response, origin_tiles_checkpoint.response
+    if edge_cp.body != origin_cp.body and not mixed(edge.release, origin.release):
+        # The same tree: an older copy with fewer cosignatures may lag, nothing else differs.
+        problem = judge_same_tree(tlog_client, edge_cp, origin_cp)
+        if problem is not None:
+            fail(TILES["parity"], expected=expected, served=problem + views)
     paths = _paths(edge.tree_size)[1:]
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     by_path: dict[str, dict[str, Response]] = {}
@@ -319,11 +329,13 @@ def _one_log(
     edge_tree: TiledTree,
     origin_reader: TileReader,
     served: ServedCheckpoint,
+    source: str | None,
 ) -> str | None:
     """Two checkpoints of the two views: None when they are one log as they may be, else
     the problem. The older must be proved a prefix of the newer by the newer's tiles; an
-    older edge must be within its max-age (a lagging cache); an older origin only when two
-    releases answered (a canary: the origin Service mixes the old release's pods)."""
+    older edge must be within what the origin's Cache-Control (`source`) allows (a lagging
+    cache); an older origin only when two releases answered (a canary: the origin Service
+    mixes the old release's pods)."""
     if edge.tree_size == origin.tree_size:
         return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
     if edge.tree_size < origin.tree_size:
@@ -332,7 +344,7 @@ def _one_log(
         problem = _extends(newer, edge, lambda: newer)
         if problem is not None:
             return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
-        problem, _ = staleness(edge, served.response)
+        problem, _ = staleness(edge, served.response, source)
         return None if problem is None else f"the edge lags the origin: {problem}"
     problem = _extends(edge_tree, origin, lambda: edge_tree)
     if problem is not None:
@@ -355,17 +367,24 @@ def test_cache_control_of_tiles_and_checkpoint(
     paths = _paths(tiles_checkpoint.tree.tree_size)
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     problems = []
-    for response in tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks):
+    responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    for response in responses:
         if response.status != 200:
             continue  # what is missing is the root and inclusion checks' business
-        problem = tiles.cache_problem(response.path, response.cache_control)
+        problem = tiles.cache_problem(response.served_path, response.cache_control)
         if problem is not None:
             problems.append(f"{response.view} {response.path}: {problem}")
+    for edge, origin in zip(responses[::2], responses[1::2], strict=True):
+        if edge.status == origin.status == 200:
+            problem = passed_through_problem(edge.cache_control, origin.cache_control)
+            if problem is not None:
+                problems.append(f"{edge.path}: {problem}")
     if problems:
         fail(
             "cache",
             expected="full tiles and bundles immutable with a max-age of a day or more; "
-            "partial tiles and the checkpoint a short max-age, never immutable",
+            "partial tiles and the checkpoint a short max-age or no-cache, never immutable; "
+            "passed through by the edge",
             served="\n          ".join(problems),
         )
 

@@ -40,6 +40,8 @@ __all__ = [
     "PATH_ROOT",
     "ConsistencyProof",
     "cache_control_problem",
+    "lag_allowance",
+    "passed_through_problem",
     "short_cache_problem",
     "content_type_problem",
     "malformed_requests",
@@ -132,6 +134,9 @@ def content_type_problem(path: str, value: str | None) -> str | None:
 # --- Cache-Control: the spec's table ------------------------------------------------------
 
 SHORT_MAX_AGE = 300
+# The most a short path's `stale-while-revalidate` may add to its max-age: a cache may
+# then serve a root up to SHORT_MAX_AGE + SHORT_STALE_MAX seconds old, never days.
+SHORT_STALE_MAX = 3600
 IMMUTABLE_MAX_AGE = 31536000
 IMMUTABLE_CACHE_CONTROL = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
 NO_STORE = "no-store"
@@ -176,9 +181,19 @@ def stale_while_revalidate(value: str | None) -> int:
     return int(arg) if arg is not None and arg.isdigit() else 0
 
 
-def short_cache_problem(value: str | None, what: str = "a short path") -> str | None:
+def _seconds(value: str | None, name: str) -> int | None:
+    arg = parse_cache_control(value).get(name)
+    return int(arg) if arg is not None and arg.isdigit() else None
+
+
+def short_cache_problem(
+    value: str | None, what: str = "a short path", *, no_cache_ok: bool = False
+) -> str | None:
     """What is wrong with `value` as the Cache-Control of what is cached briefly (the root,
-    the checkpoint: max-age <= SHORT_MAX_AGE, never immutable, never no-store), or None."""
+    the checkpoint), or None: max-age <= SHORT_MAX_AGE, and so the `s-maxage` shared
+    caches keep it by; `stale-while-revalidate` <= SHORT_STALE_MAX, the most it may add;
+    never immutable, never no-store. `no_cache_ok`: `no-cache` (revalidate every time)
+    stands in for a max-age (a tiled log's checkpoint, as C2SP asks)."""
     cc = parse_cache_control(value)
     shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
     age = max_age(value)
@@ -186,11 +201,53 @@ def short_cache_problem(value: str | None, what: str = "a short path") -> str | 
         return f"{shown}; {what} must never be immutable"
     if "no-store" in cc:
         return f"{shown}; {what} is cached briefly, not no-store"
-    if age is None:
+    if age is None and not (no_cache_ok and "no-cache" in cc):
         return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
-    if age > SHORT_MAX_AGE:
+    if age is not None and age > SHORT_MAX_AGE:
         return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
+    shared = _seconds(value, "s-maxage")
+    if "s-maxage" in cc and (shared is None or shared > SHORT_MAX_AGE):
+        return f"{shown}; s-maxage (what shared caches keep it by) must be <= {SHORT_MAX_AGE}"
+    if "stale-while-revalidate" in cc:
+        swr = _seconds(value, "stale-while-revalidate")
+        if swr is None or swr > SHORT_STALE_MAX:
+            return (
+                f"{shown}; stale-while-revalidate lets a cache serve {what} that much past "
+                f"its max-age: at most {SHORT_STALE_MAX}"
+            )
     return None
+
+
+def lag_allowance(value: str | None) -> tuple[int, int] | None:
+    """How old a cache's copy of a short path may be, by the Cache-Control its ORIGIN sent
+    (`value`): (fresh, stale) seconds — a shared cache's lifetime (`s-maxage`, else
+    `max-age`; 0 with `no-cache`), and the `stale-while-revalidate` past it — each
+    bounded by the spec's table (SHORT_MAX_AGE, SHORT_STALE_MAX), so a directive beyond
+    the table (which the cache check reports) never buys a cache more. None: the origin
+    sent no lifetime to tell by."""
+    cc = parse_cache_control(value)
+    fresh = _seconds(value, "s-maxage")
+    if fresh is None:
+        fresh = max_age(value)
+    if fresh is None and "no-cache" in cc:
+        fresh = 0
+    if fresh is None:
+        return None
+    if "no-cache" in cc:
+        fresh = 0
+    swr = stale_while_revalidate(value)
+    return min(fresh, SHORT_MAX_AGE), min(swr, SHORT_STALE_MAX)
+
+
+def passed_through_problem(edge: str | None, origin: str | None) -> str | None:
+    """What the edge changed in the origin's Cache-Control (spec: the edge passes it
+    through unchanged), or None. Directives are compared, not spellings: case, order and
+    spaces are free."""
+    if parse_cache_control(edge) == parse_cache_control(origin):
+        return None
+    shown = "none" if edge is None else edge
+    sent = "none" if origin is None else origin
+    return f"the edge serves Cache-Control: {shown}, the origin sent {sent}: rewritten"
 
 
 def cache_control_problem(path: str, value: str | None) -> str | None:

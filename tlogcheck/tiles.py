@@ -141,11 +141,15 @@ def cache_problem(path: str, value: str | None) -> str | None:
 
     Full tiles and bundles are long-lived and immutable (max-age >= LONG_MAX_AGE); partial
     tiles and the checkpoint are cached briefly (max-age <= spec.SHORT_MAX_AGE, never
-    immutable), so a cache never keeps a tree the log has grown past.
+    immutable), so a cache never keeps a tree the log has grown past — or not at all
+    without asking: `no-cache` is what C2SP asks of a checkpoint and what Tessera's
+    buckets serve.
     """
     parsed = parse_tile_path(path.lstrip("/"))
     if parsed is None or not parsed.full:
-        return spec.short_cache_problem(value, "a partial tile or the checkpoint")
+        return spec.short_cache_problem(
+            value, "a partial tile or the checkpoint", no_cache_ok=True
+        )
     cc = spec.parse_cache_control(value)
     shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
     age = spec.max_age(value)

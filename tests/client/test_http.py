@@ -297,6 +297,12 @@ def test_same_host_redirect_is_followed(server: SpecServer) -> None:
     assert response.status == 200
     assert response.url == server.url + ROOT and response.path == "/old/root"
     assert server.paths() == ["/old/root", ROOT]
+    # What finally answered is what rules by path kind judge.
+    assert response.served_path == ROOT and response.redirected_to == ROOT
+    assert f"(redirected to {ROOT})" in response.describe()
+    with make_client(server.url) as client:
+        direct = client.get(ROOT)
+    assert direct.redirected_to is None and direct.served_path == ROOT
 
 
 def test_redirect_loop_stops_after_three(server: SpecServer) -> None:

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tlogcheck import merkle, spec
+from tlogcheck import merkle, note, spec
 from tlogcheck.client.cdn import cache_signs, cache_status_of, cache_verdict, is_hit
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
 from tlogcheck.refstack.edge import Edge
 from tlogcheck.refstack.edge_faults import DIALECTS, STALE_BY
 from tlogcheck.refstack.faults import FaultSet
-from tlogcheck.refstack.log import Log
+from tlogcheck.refstack.log import WITNESS_NAME, Log
 from tlogcheck.refstack.origin import Origin
 from tlogcheck.refstack.server import (
     BackgroundServers,
@@ -556,7 +556,11 @@ def fault_stack() -> Iterator[FaultStack]:
     origin = Origin(log, faults)
     with run_in_thread({"origin": origin}) as origins:
         edge = Edge(
-            [Upstream(origins.urls["origin"], 100)], faults=faults, lagging=lagging, split=split
+            [Upstream(origins.urls["origin"], 100)],
+            faults=faults,
+            lagging=lagging,
+            split=split,
+            current=log,
         )
         with (
             run_in_thread({"edge": edge}, lifespan=("edge",)) as servers,
@@ -705,6 +709,52 @@ def test_edge_lag_swr_serves_past_max_age_within_the_origins_window(stack: Fault
     # The origin says the same of its own root.
     _, bypassed = stack.root(**{"x-bypass": "1"})
     assert "stale-while-revalidate=600" in bypassed.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    "fault, cache_control, age",
+    [
+        ("edge-lag-s-maxage", "public, max-age=60, s-maxage=240", 180),
+        ("edge-cache-control-rewrite", "public, max-age=300", 200),
+        ("long-stale-while-revalidate", "public, max-age=60, stale-while-revalidate=31536000",
+         3 * 86400),
+        ("long-s-maxage", "public, max-age=60, s-maxage=900", 600),
+    ],
+)  # fmt: skip
+def test_lagging_faults_serve_an_older_tree_at_their_age(
+    stack: FaultStack, fault: str, cache_control: str, age: int
+) -> None:
+    stack.faults.set([fault])
+    edge_root, response = stack.root()
+    assert edge_root.tree_size == stack.lagging.size
+    assert response.headers["cache-control"] == cache_control
+    assert int(response.headers["age"]) == age
+    _consistent(edge_root, stack.root(**{"x-bypass": "1"})[0], stack)
+    # What the origin sends: the rewriting edge's is its own.
+    _, bypassed = stack.root(**{"x-bypass": "1"})
+    origin_cc = "public, max-age=60" if fault == "edge-cache-control-rewrite" else cache_control
+    assert bypassed.headers["cache-control"] == origin_cc
+    # Immutable answers pass through untouched.
+    entry = stack.get("/v1/log/entry/3")
+    assert entry.headers["cache-control"] == IMMUTABLE
+
+
+def test_cosignature_faults_keep_the_logs_signed_text(stack: FaultStack) -> None:
+    stack.faults.set(["edge-fewer-cosignatures"])
+    edge = stack.get("/v1/log/checkpoint")
+    origin = stack.get("/v1/log/checkpoint", **{"x-bypass": "1"})
+    mine, theirs = note.parse_note(edge.content), note.parse_note(origin.content)
+    assert mine.text == theirs.text and mine.signatures[0] == theirs.signatures[0]
+    assert len(mine.signatures) == 1 and len(theirs.signatures) == 2
+    assert theirs.signatures[1].key_name == WITNESS_NAME
+    assert 0 < int(edge.headers["age"]) <= _max_age(edge)
+    stack.faults.set(["edge-forged-cosignature"])
+    edge = stack.get("/v1/log/checkpoint")
+    origin = stack.get("/v1/log/checkpoint", **{"x-bypass": "1"})
+    mine, theirs = note.parse_note(edge.content), note.parse_note(origin.content)
+    assert mine.text == theirs.text and len(mine.signatures) == 2 and len(theirs.signatures) == 1
+    # Only the checkpoint.
+    assert stack.get("/v1/log/root").headers["x-cache"] in ("HIT", "MISS")
 
 
 @pytest.mark.parametrize("vendor", sorted(DIALECTS))

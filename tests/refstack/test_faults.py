@@ -623,3 +623,16 @@ def test_blip_answers_503_for_a_while_once() -> None:
     assert statuses[BLIP_AFTER:] == [503] * 3
     app._blip_until = 0.0  # the window has passed: it does not come back
     assert _call(app, "/healthz")[0][0]["status"] == 200
+
+
+def test_proof_redirect_sends_the_latest_proof_to_its_pinned_form(served: Served) -> None:
+    served.faults.set(["proof-redirect"])
+    moved = served.get("/v1/log/proof/7")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == f"/v1/log/proof/7?tree_size={N}"
+    assert "max-age" in moved.headers["cache-control"]
+    pinned = served.get(moved.headers["location"])
+    assert pinned.status_code == 200 and "immutable" in pinned.headers["cache-control"]
+    # Out of range is still 404, and pinned proofs are not redirected.
+    assert served.get(f"/v1/log/proof/{N}").status_code == 404
+    assert served.get(f"/v1/log/proof/7?tree_size={N}").status_code == 200

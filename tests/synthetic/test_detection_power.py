@@ -83,3 +83,29 @@ def test_an_edge_of_several_nodes_passes_and_one_that_never_caches_does_not() ->
     assert healthy.exitstatus == 0, _why(healthy)
     broken = _run("multi-node-edge:5", "cache-always-miss")
     assert broken.report["summary"]["failed_checks"] == ["cache"], _why(broken)
+
+
+@pytest.mark.parametrize("vendor", ["ats-via", "age-only"])
+def test_a_quiet_edge_keeping_a_stale_root_fails_parity(vendor: str) -> None:
+    # No cache-status word: the two views are compared all the same, and the root kept
+    # past the origin's max-age is stale.
+    run = _run(f"cdn-dialect:{vendor}", "stale-edge-root")
+    assert run.exitstatus == 1, _why(run)
+    assert "parity" in run.failed_checks, _why(run)
+    assert "stale: the older tree" in run.output, _why(run)
+
+
+def test_the_lag_allowance_is_the_origins_not_the_edge_copys() -> None:
+    # The edge rewrote its copy's Cache-Control to grant itself 300 s: judged by the
+    # origin's 60, and the rewrite is reported.
+    run = _run("edge-cache-control-rewrite")
+    assert run.failed_checks == {"parity", "cache"}, _why(run)
+    assert "the origin's max-age is 60" in run.output, _why(run)
+    assert "the edge serves Cache-Control: public, max-age=300, the origin sent" in run.output
+
+
+def test_older_copies_with_fewer_cosignatures_pass_and_forged_ones_fail() -> None:
+    assert _run("edge-fewer-cosignatures").exitstatus == 0
+    forged = _run("edge-forged-cosignature")
+    assert forged.failed_checks == {"parity"}, _why(forged)
+    assert "signature lines the other has not (witness.example/w1)" in forged.output

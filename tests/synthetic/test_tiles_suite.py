@@ -47,7 +47,14 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
         {"health"},
         {"checkpoint", "root", "inclusion", "consistency", "parity", "cache", "etag", "db"},
     ),  # fmt: skip
+    "edge-forged-cosignature": ({"parity"}, set()),
+    "edge-cache-control-rewrite": ({"parity", "cache"}, set()),
+    "long-stale-while-revalidate": ({"parity", "cache"}, set()),
+    "long-s-maxage": ({"parity", "cache"}, set()),
     # Legitimate states and v1-only faults: the tiled log passes.
+    "edge-fewer-cosignatures": (set(), set()),
+    "edge-lag-s-maxage": (set(), set()),
+    "proof-redirect": (set(), set()),
     "edge-lag": (set(), set()),
     "edge-lag-swr": (set(), set()),
     "multi-node-edge": (set(), set()),

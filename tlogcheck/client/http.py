@@ -358,7 +358,7 @@ class TLogClient:
         while True:
             attempt += 1
             try:
-                final_url, status, resp_headers, body = self._fetch(url, sent, end)
+                final_url, status, resp_headers, body, hops = self._fetch(url, sent, end)
             except _Stalled as exc:
                 if over_budget():
                     raise self._budget_spent(f"{view} GET {url} abandoned") from None
@@ -412,6 +412,8 @@ class TLogClient:
                     self._sleep(wait)
                     continue
             break
+        base = str(httpx.URL(url[: len(url) - len(path)]))
+        moved = hops > 0 and final_url.startswith(base + "/")
         response = Response(
             url=final_url,
             path=path,
@@ -421,6 +423,7 @@ class TLogClient:
             body=body,
             elapsed=time.monotonic() - start,
             attempts=attempt,
+            redirected_to=final_url[len(base) :] if moved else None,
         )
         with self._lock:
             self._views[view] += 1
@@ -432,8 +435,9 @@ class TLogClient:
 
     def _fetch(
         self, url: str, headers: dict[str, str], end: float
-    ) -> tuple[str, int, httpx.Headers, bytes]:
-        """One attempt: same-origin redirects followed, the body read under cap and deadline."""
+    ) -> tuple[str, int, httpx.Headers, bytes, int]:
+        """One attempt: same-origin redirects followed (how many: the last item), the body
+        read under cap and deadline."""
         with deadline(end):
             for hop in range(MAX_REDIRECTS + 1):
                 left = max(end - time.monotonic(), 0.001)
@@ -448,7 +452,7 @@ class TLogClient:
                                 continue
                         asked = headers.get("Accept-Encoding", "identity")
                         body = self._read_body(r, end, asked)
-                        return str(r.url), r.status_code, r.headers, body
+                        return str(r.url), r.status_code, r.headers, body, hop
                 except httpx.InvalidURL as exc:
                     raise ConfigError(f"GET {url}: {exc}") from None
             raise AssertionError("unreachable: the last redirect is returned")

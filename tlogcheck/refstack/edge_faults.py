@@ -6,10 +6,15 @@ The edge reads the shared FaultSet on every request and never applies a fault to
 - `stale-edge-root` / `edge-lag`: the short answers (root, checkpoint, a proof without
   tree_size) come from `lagging`, an older consistent tree, as cache hits whose `Age` is
   max-age + `STALE_BY` / max-age // 2.
+- `edge-fewer-cosignatures` (healthy) / `edge-forged-cosignature`: the checkpoint comes
+  from `current` (the release's log) as a hit within max-age, without the witness
+  cosignature the origin now adds / with one the origin never sent;
 - `split-view`: every answer comes from `split`, a forked tree, as a fresh hit;
   `ua-split-view`: the same, for every client whose User-Agent is not tlogcheck's.
 - `edge-lag-swr`: as `edge-lag`, past max-age by `SWR_PAST` seconds, within the
-  `stale-while-revalidate` the (lagging) origin sends under that fault.
+  `stale-while-revalidate` the (lagging) origin sends under that fault; the other
+  `LAGS` likewise, each at its own Age (`edge-cache-control-rewrite` with the edge's own
+  Cache-Control on what it keeps).
 - `cache-always-miss`: nothing is looked up or stored.
 - `cdn-dialect:VENDOR` (healthy): the cache status is said in a CDN vendor's words
   (`DIALECTS`) instead of nginx's `X-Cache: HIT`, or only in the signs a cache leaves
@@ -29,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from tlogcheck.refstack.faults import RateGate
+from tlogcheck.refstack.log import COSIGNED
 from tlogcheck.refstack.server import Scope
 from tlogcheck.refstack.store import (
     BYPASS,
@@ -44,10 +50,29 @@ from tlogcheck.refstack.store import (
 
 __all__ = ["DIALECTS", "STALE_BY", "EdgeFaults", "FaultView", "Responder", "status_headers"]
 
+# The checkpoint of either API (the cosignature faults act on these).
+CHECKPOINT_PATHS = frozenset({"/v1/log/checkpoint", "/checkpoint"})
 # How far past max-age the `stale-edge-root` fault pretends its root was stored.
 STALE_BY = 300
 # How far past max-age `edge-lag-swr` serves, within the origin's stale-while-revalidate.
 SWR_PAST = 60
+# The Cache-Control `edge-cache-control-rewrite` gives the root and checkpoint it keeps.
+REWRITTEN_CACHE_CONTROL = "public, max-age=300"
+# Three days: how old the root `long-stale-while-revalidate` serves is.
+THREE_DAYS = 3 * 86400
+
+# The faults whose edge serves the short answers (root, checkpoint, a proof without
+# tree_size) of an older tree, as cache hits of this Age (`ttl`: the lifetime the
+# answer's own Cache-Control gives a shared cache).
+LAGS: dict[str, Callable[[int], int]] = {
+    "stale-edge-root": lambda ttl: ttl + STALE_BY,
+    "edge-lag": lambda ttl: ttl // 2,
+    "edge-lag-swr": lambda ttl: ttl + SWR_PAST,
+    "edge-lag-s-maxage": lambda ttl: ttl * 3 // 4,
+    "edge-cache-control-rewrite": lambda ttl: ttl * 2 // 3,
+    "long-stale-while-revalidate": lambda ttl: THREE_DAYS,
+    "long-s-maxage": lambda ttl: ttl * 2 // 3,
+}
 
 _AKAMAI_HOST = b" from a23-45-67-89.deploy.akamaitechnologies.com (AkamaiGHost/22.1.0.1-2c8d) (-)"
 # Apache Traffic Server's Via (insert_response_via_str 2) with its cache codes.
@@ -185,9 +210,12 @@ class EdgeFaults:
         lagging: Responder | None,
         split: Responder | None,
         clock: Callable[[], float],
+        current: Responder | None = None,
     ) -> None:
         self._lagging = lagging
         self._split = split
+        # The release's own log as the origin serves it without a fault: what a cache kept.
+        self._current = current
         self._clock = clock
         self._error_gate = RateGate()
 
@@ -202,22 +230,26 @@ class EdgeFaults:
                 return self._error("fault split-view needs a split log")
             entry = self._ask(self._split, scope)
             return Answer(entry, HIT, 0) if entry.ttl is not None else Answer(entry, MISS, None)
-        for name in ("stale-edge-root", "edge-lag", "edge-lag-swr"):
+        cosigning = faults.keys() & {"edge-fewer-cosignatures", "edge-forged-cosignature"}
+        if cosigning and scope["path"] in CHECKPOINT_PATHS:
+            if self._current is None:
+                return self._error("the cosignature faults need the release's log")
+            # The copy the edge kept: without the witness's cosignature the origin now
+            # has, or with one the edge made up.
+            asked = {COSIGNED: ""} if "edge-forged-cosignature" in cosigning else {}
+            entry = self._ask(self._current, scope, asked)
+            return Answer(entry, HIT, entry.ttl // 2) if entry.ttl else None
+        for name, age_of in LAGS.items():
             if name not in faults:
                 continue
             if self._lagging is None:
                 return self._error(f"fault {name} needs a lagging log")
-            entry = self._ask(self._lagging, scope, {name: ""})
+            rewrite = REWRITTEN_CACHE_CONTROL if name == "edge-cache-control-rewrite" else None
+            entry = self._ask(self._lagging, scope, {name: ""}, cache_control=rewrite)
             # Immutable answers are the same bytes in both trees; only short ones lag.
             if entry.ttl is None or entry.immutable():
                 return None
-            if name == "stale-edge-root":
-                age = entry.ttl + STALE_BY
-            elif name == "edge-lag-swr":
-                age = entry.ttl + SWR_PAST
-            else:
-                age = entry.ttl // 2
-            return Answer(entry, HIT, age)
+            return Answer(entry, HIT, age_of(entry.ttl))
         return None
 
     async def delay_or_fail(self, answer: Answer, faults: Mapping[str, str]) -> Answer:
@@ -234,8 +266,15 @@ class EdgeFaults:
         return Answer(error_entry(500, text, self._clock()), ERROR, None)
 
     def _ask(
-        self, log: Responder, scope: Scope, faults: Mapping[str, str] | None = None
+        self,
+        log: Responder,
+        scope: Scope,
+        faults: Mapping[str, str] | None = None,
+        *,
+        cache_control: str | None = None,
     ) -> Entry:
+        """`log`'s answer to the request, as an entry; `cache_control`: the edge's own
+        Cache-Control in place of a short answer's (a rewriting edge)."""
         headers = {
             n.decode("latin-1"): v.decode("latin-1")
             for n, v in scope["headers"]
@@ -243,5 +282,10 @@ class EdgeFaults:
         }
         query = scope["query_string"].decode("latin-1")
         status, raw, body = log.respond("GET", scope["path"], query, headers, faults or {})
+        short = any(
+            n == "cache-control" and "max-age" in v and "immutable" not in v for n, v in raw
+        )
+        if cache_control is not None and short:
+            raw = [(n, cache_control if n == "cache-control" else v) for n, v in raw]
         encoded = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in raw]
         return make_entry(status, encoded, body, self._clock())

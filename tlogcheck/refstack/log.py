@@ -40,6 +40,13 @@ __all__ = [
 DEFAULT_ORIGIN_NAME = "tlog.example.com/log"
 DEFAULT_SHORT_MAX_AGE = 60
 SWR_WINDOW = 600  # stale-while-revalidate of root and checkpoint under `edge-lag-swr`
+# What root and checkpoint carry beyond max-age under the Cache-Control faults.
+SHORT_EXTRA = {
+    "edge-lag-swr": f"stale-while-revalidate={SWR_WINDOW}",
+    "edge-lag-s-maxage": "s-maxage=240",
+    "long-stale-while-revalidate": "stale-while-revalidate=31536000",
+    "long-s-maxage": "s-maxage=900",
+}
 IMMUTABLE = spec.IMMUTABLE_CACHE_CONTROL
 NO_STORE = spec.NO_STORE
 JSON = spec.JSON_TYPE
@@ -58,6 +65,14 @@ _HUGE = 1 << 63
 _EXTRA_HASH = _sha256(b"tlogcheck refstack: extra-proof-hash").digest()
 _SIG_PREFIX = "\u2014 ".encode()
 _TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
+# A witness that cosigns the log's checkpoints under `edge-fewer-cosignatures` (the
+# origin's copy) and `edge-forged-cosignature` (the edge's): a second note signature.
+WITNESS_NAME = "witness.example/w1"
+WITNESS_KEY, _ = note.signer_from_seed(
+    WITNESS_NAME, _sha256(b"tlogcheck refstack: a witness").digest()
+)
+# In a fault map: the checkpoint carries the witness's cosignature after the log's.
+COSIGNED = "+cosigned"
 
 
 def _flip(digest: bytes) -> bytes:
@@ -69,6 +84,15 @@ class _HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.body = _json({"error": message})
+
+
+class _Redirect(Exception):
+    """A same-origin redirect to the pinned form of what was asked (`proof-redirect`)."""
+
+    def __init__(self, location: str, cache: str) -> None:
+        super().__init__(location)
+        self.location = location
+        self.cache = cache
 
 
 def _json(obj: object) -> bytes:
@@ -323,14 +347,17 @@ class Log:
         size = self.size
         if stall is not None:
             size = max(1, size - (int(stall) if stall else DEFAULT_BEHIND))
-        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}{size}"
+        cosigned = COSIGNED in faults or "edge-fewer-cosignatures" in faults
+        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}"
+        key += f"{'+' if cosigned else ''}{size}"
         body = self._bodies.get(key)
         if body is None:
             root = self.tree.root(size)
             if mismatch:
                 root = _sha256(b"checkpoint-root-mismatch" + root).digest()
             text = note.format_checkpoint(self.origin_name, size, root)
-            body = note.sign_note(text, self.signer_key)
+            signers = (WITNESS_KEY,) if cosigned else ()
+            body = note.sign_note(text, self.signer_key, *signers)
             if bad_sig:
                 body = _spoil_signature(body)
             self._bodies[key] = body
@@ -369,6 +396,10 @@ class Log:
         allow = False
         try:
             status, ctype, cache, body = self._route(method, path, query, f)
+        except _Redirect as moved:
+            release_only = [("x-tlog-release", self.release)]
+            head = [("location", moved.location), ("cache-control", moved.cache)]
+            return 302, [*head, ("content-length", "0"), *release_only], b""
         except _HttpError as exc:
             status, ctype, cache, body = exc.status, JSON, NO_STORE, exc.body
             allow = exc.status == 405
@@ -444,8 +475,9 @@ class Log:
         """Cache-Control of the root and checkpoint, under the cache faults on."""
         if "root-immutable" in f:
             return IMMUTABLE
-        if "edge-lag-swr" in f:
-            return f"{self.short}, stale-while-revalidate={SWR_WINDOW}"
+        for name, extra in SHORT_EXTRA.items():
+            if name in f:
+                return f"{self.short}, {extra}"
         return self.short
 
     def _entry(self, raw: str, f: FaultMap) -> tuple[int, str, str, bytes]:
@@ -482,6 +514,9 @@ class Log:
                 )
         else:
             n, cache = size, self.short
+            if "proof-redirect" in f and i < n:
+                # What some deployments do: the latest proof is its pinned form's.
+                raise _Redirect(spec.proof_path(i, n), self.short)
         if i >= n:
             raise _HttpError(404, f"leaf index {raw[:40]} out of range: 0 <= i < {n}")
         tree = self.tree

@@ -358,6 +358,7 @@ class Stack:
                 faults=self.faults,
                 lagging=lagging,
                 split=stable.forked(n // 2),
+                current=stable,
                 ca_file=self.ca_path,
             )
             self.edge_url = group.add(

@@ -27,7 +27,14 @@ from tlogcheck.verify.chain import (
     verify_inclusions,
     verify_latest_proof,
 )
-from tlogcheck.verify.lag import judge_lag, judge_releases, staleness
+from tlogcheck.verify.lag import (
+    fewer_cosignatures,
+    judge_lag,
+    judge_releases,
+    judge_same_tree,
+    origin_cache_control,
+    staleness,
+)
 from tlogcheck.verify.views import (
     MIX_ATTEMPTS,
     NO_EDGE,
@@ -57,10 +64,13 @@ __all__ = [
     "answered_by",
     "check_inclusion",
     "check_recorded",
+    "fewer_cosignatures",
     "from_release",
     "judge_lag",
     "judge_releases",
+    "judge_same_tree",
     "mixed",
+    "origin_cache_control",
     "origin_serving",
     "probe_edge",
     "prove_extends",

@@ -125,4 +125,76 @@ EDGE: dict[str, FaultDoc] = by_name(
         "§2.3, §3.2",
         ("parity",),
     ),
+    FaultDoc(
+        "edge-lag-s-maxage",
+        "edge",
+        "none",
+        "",
+        "The origin sends `s-maxage=240` beside `max-age=60` on root and checkpoint, and the "
+        "edge serves an older, consistent tree 180 s old: past max-age, within the "
+        "lifetime the origin gives shared caches. The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "edge-cache-control-rewrite",
+        "edge",
+        "none",
+        "",
+        "The edge rewrites the Cache-Control of the root and checkpoint it keeps to "
+        "`public, max-age=300` (the origin sends max-age=60) and serves an older, "
+        "consistent tree 200 s old: within its own rewritten lifetime, past the origin's.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "long-stale-while-revalidate",
+        "edge",
+        "none",
+        "",
+        "The origin sends `stale-while-revalidate=31536000` on root and checkpoint, and the "
+        "edge, following it, serves an older consistent tree three days old.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "long-s-maxage",
+        "edge",
+        "none",
+        "",
+        "The origin sends `s-maxage=900` beside `max-age=60` on root and checkpoint, and the "
+        "edge, following it, serves an older consistent tree 600 s old: past what the "
+        "spec's table lets any cache keep a root.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "edge-fewer-cosignatures",
+        "edge",
+        "none",
+        "",
+        "The origin's checkpoint carries a witness's cosignature after the log's signature; "
+        "the edge serves, within max-age, its older copy of the same signed tree without "
+        "it (the log's signed text and signature unchanged). The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "edge-forged-cosignature",
+        "edge",
+        "none",
+        "",
+        "The edge serves the checkpoint with a witness cosignature line the origin never "
+        "sent (the log's text and signature unchanged): a CDN vouching for a witness.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2",
+        ("parity",),
+    ),
 )

@@ -261,6 +261,20 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         legitimate=True,
     ),
     FaultDoc(
+        "proof-redirect",
+        "origin",
+        "none",
+        "",
+        "GET /v1/log/proof/{i} without tree_size answers `302` to its pinned form "
+        "`/v1/log/proof/{i}?tree_size=N` (same origin), which is served immutable: what is "
+        "finally served is judged, by the class of the path that served it. The suite "
+        "must pass.",
+        "",
+        "§0, §3.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
         "blip",
         "origin",
         "optional",

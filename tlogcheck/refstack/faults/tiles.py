@@ -85,4 +85,17 @@ TILES: dict[str, FaultDoc] = by_name(
         also=("consistency",),
         api="tiles",
     ),
+    FaultDoc(
+        "tiles-checkpoint-no-cache",
+        "origin",
+        "none",
+        "",
+        "/checkpoint is served `Cache-Control: no-cache` (what C2SP asks of a checkpoint and "
+        "Tessera's buckets serve): caches revalidate it every time. The suite must pass.",
+        "",
+        "§3.3",
+        (),
+        legitimate=True,
+        api="tiles",
+    ),
 )
