@@ -8,8 +8,9 @@ The edge and the origin (X-Bypass: 1, or --tlog-origin-url) serve the same log:
   fails, as a stale edge or as a split view.
 - entries: every sampled entry is byte-identical on both views.
 - as others read: the root, the checkpoint and a sample of entries, read again through
-  the edge as common clients read them (the User-Agent of curl, of Python requests, of
-  a browser), are byte-identical to what tlogcheck was served. A log that shows its
+  the edge as common clients read them — each client's whole request (curl, Python
+  requests, Go's net/http, a browser: `client.profiles`), not only its User-Agent — are
+  the bytes tlogcheck was served (`verify.read_as_every_client`). A log that shows its
   monitor one thing and its users another is what transparency exists to catch; the
   failure names the client.
 - a copy past its max-age but within the `stale-while-revalidate` the origin itself
@@ -33,6 +34,7 @@ from __future__ import annotations
 import pytest
 
 from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.profiles import CLIENT_PROFILES
 from tlogcheck.errors import FormatError
 from tlogcheck.plugin.report import summary_line
 from tlogcheck.plugin.verdicts import fail
@@ -41,24 +43,16 @@ from tlogcheck.verify import (
     ServedRoot,
     Tree,
     answered_by,
-    fewer_cosignatures,
-    from_release,
     judge_lag,
     judge_same_tree,
     mixed,
+    read_as_every_client,
     served_tree,
 )
 
 pytestmark = pytest.mark.parity
 
 AS_OTHERS = 8  # sampled entries read again as each other client
-# The User-Agents of the clients a log's users read it with.
-OTHER_CLIENTS = {
-    "curl": "curl/8.5.0",
-    "python-requests": "python-requests/2.32.3",
-    "browser": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
-}
 
 
 def _judge(
@@ -200,54 +194,13 @@ def test_edge_and_origin_serve_the_same_entries(
 def test_the_log_reads_the_same_to_every_client(
     tlog_client: TLogClient, served_root: ServedRoot, sample_indices: list[int]
 ) -> None:
-    release = served_root.response.release
     paths = [PATH_ROOT, PATH_CHECKPOINT, *(entry_path(i) for i in sample_indices[:AS_OTHERS])]
-
-    def compare(path: str) -> list[str]:
-        ours = from_release(tlog_client, path, release=release)
-        differ = []
-        for name, agent in OTHER_CLIENTS.items():
-            theirs = from_release(
-                tlog_client, path, release=ours.release, headers={"User-Agent": agent}
-            )
-            if mixed(theirs.release, ours.release):
-                continue  # no pod of that release answered: nothing to compare
-            if (theirs.status, theirs.body) == (ours.status, ours.body):
-                continue
-            problem = _moved_on(tlog_client, path, ours, theirs)
-            if problem is not None:
-                differ.append(
-                    f"{path} as {name} ({agent!r}): {problem}\n"
-                    f"            as {name}:    {theirs.describe()}\n"
-                    f"            as tlogcheck: {ours.describe()}"
-                )
-        return differ
-
-    problems = [line for lines in tlog_client.map(compare, paths) for line in lines]
+    problems = read_as_every_client(tlog_client, paths, release=served_root.response.release)
     if problems:
         fail(
             "parity",
-            expected=f"the same bytes for {len(paths)} reads whichever client asks "
-            f"({', '.join(OTHER_CLIENTS)} and tlogcheck)",
+            expected=f"the same bytes for {len(paths)} reads whichever client asks, each "
+            f"with its whole request ({', '.join(p.name for p in CLIENT_PROFILES)} and "
+            "tlogcheck)",
             served=f"{len(problems)} differ:\n          " + "\n          ".join(problems[:8]),
         )
-
-
-def _moved_on(client: TLogClient, path: str, ours: Response, theirs: Response) -> str | None:
-    """Why two reads of `path` differ, or None when the log only moved on between them:
-    the root or checkpoint of a tree that is a proven prefix of the other, the older
-    one still within what its Cache-Control allows (a cache node refreshed in between).
-    Entries are immutable: any difference is one."""
-    if path not in (PATH_ROOT, PATH_CHECKPOINT) or 200 != ours.status or 200 != theirs.status:
-        return "different status or bytes"
-    try:
-        a, b = served_tree(ours), served_tree(theirs)
-    except FormatError as exc:
-        return f"unreadable: {exc}"
-    if a == b:
-        fewer = ours if fewer_cosignatures(ours.body, theirs.body) is None else theirs
-        return judge_same_tree(client, fewer, theirs if fewer is ours else ours)
-    (older, older_response), (newer, _) = sorted(
-        ((a, ours), (b, theirs)), key=lambda pair: pair[0].tree_size
-    )
-    return judge_lag(client, older=older, newer=newer, older_response=older_response)

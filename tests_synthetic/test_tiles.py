@@ -18,7 +18,8 @@ wrong byte anywhere fails naming the tile's path. In the playbook's order:
   `--tlog-state` tree; a fully passing run records it there.
 - parity (§2.3, §3.2): edge and origin (X-Bypass: 1) serve one log: the same checkpoint
   with byte-identical tiles, or an older edge tree the origin's tiles prove a prefix of,
-  within the checkpoint's max-age.
+  within what the origin's Cache-Control allows; and every client (curl, requests, Go's
+  net/http, a browser, tlogcheck asking for gzip) reads the same checkpoint and tiles.
 - cache (§3.3): full tiles and bundles long-lived and immutable, partial tiles and the
   checkpoint short; full tiles, once read, are served from the edge's cache.
 - etag (§4): an ETag is not required of a tiled log; one in the spec's SHA-256 form must
@@ -38,6 +39,7 @@ import pytest
 
 from tlogcheck import tiles
 from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
+from tlogcheck.client.profiles import CLIENT_PROFILES, TLOGCHECK_GZIP
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.hits import judge_hit_rate
@@ -55,6 +57,7 @@ from tlogcheck.verify import (
     from_release,
     judge_same_tree,
     mixed,
+    read_as_every_client,
     staleness,
 )
 from tlogcheck.verify.tiles import PATH_CHECKPOINT, TileReader
@@ -320,6 +323,26 @@ def test_edge_and_origin_serve_one_log(
             expected=f"{expected}: byte-identical tiles and bundles of {edge.describe()}",
             served=f"{len(problems)} of {len(by_path)} paths differ:\n          "
             + "\n          ".join(problems[:SHOWN]),
+        )
+
+
+@pytest.mark.parity
+def test_every_client_reads_the_same_tiled_log(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    """The checkpoint and the tiles read as each client asks, gzip included (C2SP tells
+    clients to ask for it), are the bytes tlogcheck reads with identity."""
+    paths = _paths(tiles_checkpoint.tree.tree_size)[: 2 + READ_TILES // 2]
+    clients = (*CLIENT_PROFILES, TLOGCHECK_GZIP)
+    problems = read_as_every_client(
+        tlog_client, paths, release=tiles_checkpoint.tree.release, profiles=clients
+    )
+    if problems:
+        fail(
+            TILES["parity"],
+            expected=f"the same bytes for {len(paths)} reads of the checkpoint and tiles "
+            f"whichever client asks ({', '.join(p.name for p in clients)} and tlogcheck)",
+            served=f"{len(problems)} differ:\n          " + "\n          ".join(problems[:6]),
         )
 
 

@@ -698,6 +698,50 @@ def test_ua_split_view_forks_the_log_for_other_clients_only(stack: FaultStack) -
     )
 
 
+@pytest.mark.parametrize(
+    "fault, forked, honest",
+    [
+        ("go-split-view", {"user-agent": "Go-http-client/1.1", "accept-encoding": "gzip"},
+         {"user-agent": "curl/8.5.0"}),
+        ("curl-split-view", {"user-agent": "tlogcheck/0.1.0", "accept-encoding": None},
+         {"user-agent": "curl/8.5.0", "accept-encoding": "gzip"}),
+    ],
+)  # fmt: skip
+def test_client_split_views_fork_the_log_for_one_kind_of_request(
+    stack: FaultStack, fault: str, forked: dict[str, str | None], honest: dict[str, str]
+) -> None:
+    stack.faults.set([fault])
+    honest_root = merkle.root_of(stack.log.entries)
+    with httpx.Client(trust_env=False) as http:
+        request = http.build_request("GET", stack.url + "/v1/log/root")
+        for name, value in forked.items():
+            if value is None:
+                del request.headers[name]
+            else:
+                request.headers[name] = value
+        theirs = spec.parse_root(http.send(request).content)
+    ours, _ = stack.root(**honest)
+    assert ours.root_hash == honest_root
+    assert theirs.tree_size == ours.tree_size and theirs.root_hash != honest_root
+
+
+def test_tiles_gzip_fork_serves_gzip_readers_a_signed_fork(stack: FaultStack) -> None:
+    stack.faults.set(["tiles-gzip-fork"])
+    plain = stack.get("/checkpoint")
+    coded = stack.get("/checkpoint", **{"accept-encoding": "gzip"})
+    mine, theirs = (note.parse_note(r.content) for r in (plain, coded))
+    assert mine.text != theirs.text
+    # Both signed by the log's key: only comparing the two reads tells them apart.
+    assert mine.signatures[0].key == theirs.signatures[0].key
+    tile = "/tile/0/000.p/64"  # the log has 64 entries; the fork altered entry 5
+    assert stack.get(tile).status_code == 200
+    assert stack.get(tile).content != stack.get(tile, **{"accept-encoding": "gzip"}).content
+    # API v1 is untouched.
+    assert stack.get("/v1/log/root").content == stack.get(
+        "/v1/log/root", **{"accept-encoding": "gzip"}
+    ).content
+
+
 def test_edge_lag_swr_serves_past_max_age_within_the_origins_window(stack: FaultStack) -> None:
     stack.faults.set(["edge-lag-swr"])
     edge_root, response = stack.root()

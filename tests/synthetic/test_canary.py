@@ -319,7 +319,7 @@ class _Scripted:
     deadline: float = 30.0
     asked: int = 0
 
-    def get(self, path: str, *, view: str = "edge", headers: Any = None) -> Response:
+    def get(self, path: str, *, view: str = "edge", headers: Any = None, **_: Any) -> Response:
         status, release = self.answers[min(self.asked, len(self.answers) - 1)]
         self.asked += 1
         extra = {"x-tlog-release": release} if release else {}

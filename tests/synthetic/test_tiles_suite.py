@@ -48,11 +48,17 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
         {"checkpoint", "root", "inclusion", "consistency", "parity", "cache", "etag", "db"},
     ),  # fmt: skip
     "edge-forged-cosignature": ({"parity"}, set()),
+    # Every client reads a tiled log too, gzip and identity.
+    "ua-split-view": ({"parity"}, set()),
+    "go-split-view": ({"parity"}, set()),
+    "curl-split-view": ({"parity"}, set()),
+    "gzip-variant": ({"parity"}, set()),
     "edge-cache-control-rewrite": ({"parity", "cache"}, set()),
     "long-stale-while-revalidate": ({"parity", "cache"}, set()),
     "long-s-maxage": ({"parity", "cache"}, set()),
     # Legitimate states and v1-only faults: the tiled log passes.
     "edge-fewer-cosignatures": (set(), set()),
+    "edge-brotli": (set(), set()),
     "edge-lag-s-maxage": (set(), set()),
     "proof-redirect": (set(), set()),
     "edge-lag": (set(), set()),

@@ -52,6 +52,7 @@ deadline-enforcing socket layer (`tlogcheck.client.transport`). Bodies are read 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -68,6 +69,7 @@ import httpx
 from tlogcheck import __version__, spec
 from tlogcheck.client import tls
 from tlogcheck.client.memo import Key, ResponseMemo, again
+from tlogcheck.client.profiles import ClientProfile
 from tlogcheck.client.response import Response
 from tlogcheck.client.transport import Transport, deadline, redact_url
 from tlogcheck.errors import (
@@ -179,6 +181,42 @@ class _Decoder:
     def finish(self) -> None:
         if not self._z.eof:
             raise FormatError(f"{self.coding} body is truncated")
+
+
+class _BrotliDecoder:
+    """Bounded br decoding (what browsers are served), with the `brotli` module."""
+
+    coding = "br"
+
+    def __init__(self) -> None:
+        import brotli
+
+        self._error: type[Exception] = brotli.error
+        self._d = brotli.Decompressor()
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        try:
+            # The output buffer stops growing at `limit`: past it the body is over the cap.
+            out: bytes = self._d.process(data, output_buffer_limit=max(limit, 1))
+        except self._error as exc:
+            raise FormatError(f"body is not valid br: {exc}") from None
+        return out
+
+    def finish(self) -> None:
+        if not self._d.is_finished():
+            raise FormatError("br body is truncated")
+
+
+def _decoder(coding: str, asked: str) -> _Decoder | _BrotliDecoder | None:
+    """The decoder of `coding`; br only when it was asked for (a browser's request)."""
+    if coding in _DECODABLE:
+        return _Decoder(coding)
+    if coding == "br" and "br" in {c.split(";")[0].strip() for c in asked.lower().split(",")}:
+        try:
+            return _BrotliDecoder()
+        except ImportError:
+            return None
+    return None
 
 
 class _Stalled(Exception):
@@ -296,12 +334,16 @@ class TLogClient:
         headers: Mapping[str, str] | None = None,
         shared: bool = False,
         accept_encoding: str = "identity",
+        as_client: ClientProfile | None = None,
     ) -> Response:
         """GET `path` (e.g. "/v1/log/root") through a view, within the deadline.
 
         `shared`: the run's one answer for this view, URL and headers (see `ResponseMemo`).
         `accept_encoding`: "identity" (what hashes are taken of), or "gzip" / "deflate" to
         read the compressed variant an edge keeps; decoded either way.
+        `as_client`: send that client's whole request instead (`client.profiles`): its
+        headers and no other of tlogcheck's (`headers` still added, the deployment's
+        `--tlog-header`s kept); the body decoded from whatever coding comes back.
         """
         if view not in VIEWS:
             raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
@@ -314,7 +356,10 @@ class TLogClient:
         # Hashed bodies must be the bytes as sent with no content coding (spec, Headers),
         # whatever spelling of Accept-Encoding a caller passed.
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
-        sent["Accept-Encoding"] = accept_encoding
+        if as_client is None:
+            sent["Accept-Encoding"] = accept_encoding
+        else:
+            sent = {**dict(as_client.headers), **sent}
         if view == "origin" and self._origin is None:
             sent["X-Bypass"] = "1"
         key: Key = (url, tuple(sorted((k.lower(), v) for k, v in sent.items())))
@@ -326,7 +371,7 @@ class TLogClient:
 
         def fetch() -> Response:
             try:
-                response = self._get(path, view, url, sent)
+                response = self._get(path, view, url, sent, exact=as_client is not None)
             except TargetStalled as exc:
                 if self.memo is not None:
                     self.memo.record_stall(stall_key, exc)
@@ -342,7 +387,9 @@ class TLogClient:
     def _budget_spent(self, what: str) -> RunBudgetSpent:
         return RunBudgetSpent(f"{what}: run budget of {self.run_budget or 0:g} s spent")
 
-    def _get(self, path: str, view: str, url: str, sent: dict[str, str]) -> Response:
+    def _get(
+        self, path: str, view: str, url: str, sent: dict[str, str], *, exact: bool = False
+    ) -> Response:
         start = time.monotonic()
         end = start + self.deadline
         if self.run_end is not None:
@@ -358,7 +405,7 @@ class TLogClient:
         while True:
             attempt += 1
             try:
-                final_url, status, resp_headers, body, hops = self._fetch(url, sent, end)
+                final_url, status, resp_headers, body, hops = self._fetch(url, sent, end, exact)
             except _Stalled as exc:
                 if over_budget():
                     raise self._budget_spent(f"{view} GET {url} abandoned") from None
@@ -433,24 +480,36 @@ class TLogClient:
                 self._cache[(response.cache_status or "none").upper()] += 1
         return response
 
+    def _request(
+        self, url: str, headers: dict[str, str], timeout: httpx.Timeout, exact: bool
+    ) -> httpx.Request:
+        request = self._http.build_request("GET", url, headers=headers, timeout=timeout)
+        if exact:
+            # Only what the client being imitated sends: none of tlogcheck's defaults.
+            keep = {k.lower() for k in (*headers, *self._extra)} | {"host"}
+            for name in [n for n in request.headers if n.lower() not in keep]:
+                del request.headers[name]
+        return request
+
     def _fetch(
-        self, url: str, headers: dict[str, str], end: float
+        self, url: str, headers: dict[str, str], end: float, exact: bool = False
     ) -> tuple[str, int, httpx.Headers, bytes, int]:
         """One attempt: same-origin redirects followed (how many: the last item), the body
-        read under cap and deadline."""
+        read under cap and deadline. `exact`: send `headers` (and the deployment's) only."""
         with deadline(end):
             for hop in range(MAX_REDIRECTS + 1):
                 left = max(end - time.monotonic(), 0.001)
                 timeout = httpx.Timeout(self.timeout, pool=min(self.timeout, left))
                 try:
-                    with self._http.stream("GET", url, headers=headers, timeout=timeout) as r:
+                    request = self._request(url, headers, timeout, exact)
+                    with contextlib.closing(self._http.send(request, stream=True)) as r:
                         location = r.headers.get("location")
                         if r.status_code in REDIRECT_STATUSES and location:
                             target = r.url.join(location)
                             if _same_origin(r.url, target) and hop < MAX_REDIRECTS:
                                 url = str(target)
                                 continue
-                        asked = headers.get("Accept-Encoding", "identity")
+                        asked = headers.get("Accept-Encoding", "(none)")
                         body = self._read_body(r, end, asked)
                         return str(r.url), r.status_code, r.headers, body, hop
                 except httpx.InvalidURL as exc:
@@ -467,10 +526,8 @@ class TLogClient:
                 f"(Content-Length {int(length)}); not read"
             )
         coding = r.headers.get("content-encoding", "identity").strip().lower()
-        decoder: _Decoder | None = None
-        if coding in _DECODABLE:
-            decoder = _Decoder(coding)
-        elif coding not in ("", "identity"):
+        decoder = None if coding in ("", "identity") else _decoder(coding, asked)
+        if decoder is None and coding not in ("", "identity"):
             raise FormatError(
                 f"{where}: body in Content-Encoding {coding!r} although "
                 f"Accept-Encoding: {asked} was asked"

@@ -10,7 +10,9 @@ The edge reads the shared FaultSet on every request and never applies a fault to
   from `current` (the release's log) as a hit within max-age, without the witness
   cosignature the origin now adds / with one the origin never sent;
 - `split-view`: every answer comes from `split`, a forked tree, as a fresh hit;
-  `ua-split-view`: the same, for every client whose User-Agent is not tlogcheck's.
+  `ua-split-view`: the same, for every client whose User-Agent is not tlogcheck's;
+  `go-split-view`, `curl-split-view`, `tiles-gzip-fork`: for Go's net/http, for a
+  request without Accept-Encoding, for a tiled log's gzip readers (`forked_for`).
 - `edge-lag-swr`: as `edge-lag`, past max-age by `SWR_PAST` seconds, within the
   `stale-while-revalidate` the (lagging) origin sends under that fault; the other
   `LAGS` likewise, each at its own Age (`edge-cache-control-rewrite` with the edge's own
@@ -169,11 +171,32 @@ DIALECTS: dict[str, dict[bytes, list[tuple[bytes, bytes]]]] = {
 }
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
 def _is_tlogcheck(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"user-agent":
-            return bool(value.startswith(b"tlogcheck/"))
-    return False
+    return (_header(scope, b"user-agent") or b"").startswith(b"tlogcheck/")
+
+
+def forked_for(scope: Scope, faults: Mapping[str, str]) -> bool:
+    """Whether a split-view fault serves this request the forked log: everyone
+    (`split-view`), every client but tlogcheck (`ua-split-view`), Go's net/http
+    (`go-split-view`), a request without Accept-Encoding, as curl sends by default
+    (`curl-split-view`), or a tiled log's gzip readers (`tiles-gzip-fork`)."""
+    if "split-view" in faults or ("ua-split-view" in faults and not _is_tlogcheck(scope)):
+        return True
+    agent = _header(scope, b"user-agent") or b""
+    coding = _header(scope, b"accept-encoding")
+    if "go-split-view" in faults and agent.startswith(b"Go-http-client/"):
+        return True
+    if "curl-split-view" in faults and coding is None:
+        return True
+    tiled = scope["path"] == "/checkpoint" or scope["path"].startswith("/tile/")
+    return "tiles-gzip-fork" in faults and tiled and b"gzip" in (coding or b"").lower()
 
 
 def status_headers(label: bytes, faults: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
@@ -225,7 +248,7 @@ class EdgeFaults:
 
     def view(self, scope: Scope, faults: Mapping[str, str]) -> Answer | None:
         """The answer a faulted tree gives in place of the cache's; None: no fault says."""
-        if "split-view" in faults or ("ua-split-view" in faults and not _is_tlogcheck(scope)):
+        if forked_for(scope, faults):
             if self._split is None:
                 return self._error("fault split-view needs a split log")
             entry = self._ask(self._split, scope)

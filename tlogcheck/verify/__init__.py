@@ -10,6 +10,7 @@ them, so a deployment is judged the same way wherever it is asked.
   and the releases behind the target during a canary (`answered_by`);
 - `chain`: the inclusion chain entry -> leaf hash -> proof -> root, and consistency;
 - `lag`: may a cache, or the other release of a canary, serve an older tree;
+- `clients`: one log for every client (the whole request of curl, requests, Go, a browser);
 - `cache`: the steady-state cache miss ratio (TLogCacheMissHigh);
 - `tiles`: a C2SP tiled log read and verified tile by tile;
 - `sampling`: which indices a run verifies.
@@ -27,6 +28,7 @@ from tlogcheck.verify.chain import (
     verify_inclusions,
     verify_latest_proof,
 )
+from tlogcheck.verify.clients import judge_two_reads, read_as_every_client
 from tlogcheck.verify.lag import (
     fewer_cosignatures,
     judge_lag,
@@ -69,11 +71,13 @@ __all__ = [
     "judge_lag",
     "judge_releases",
     "judge_same_tree",
+    "judge_two_reads",
     "mixed",
     "origin_cache_control",
     "origin_serving",
     "probe_edge",
     "prove_extends",
+    "read_as_every_client",
     "read_checkpoint",
     "read_root",
     "release_mix",

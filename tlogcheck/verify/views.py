@@ -23,6 +23,7 @@ from tlogcheck.spec import entry_path
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
+    from tlogcheck.client.profiles import ClientProfile
 
 __all__ = [
     "MIX_ATTEMPTS",
@@ -162,12 +163,16 @@ def _ask_until(
     done: Callable[[Response], bool],
     first: Response | None,
     headers: Mapping[str, str] | None = None,
+    as_client: ClientProfile | None = None,
 ) -> Response:
-    response = first if first is not None else client.get(path, view=view, headers=headers)
+    def ask() -> Response:
+        return client.get(path, view=view, headers=headers, as_client=as_client)
+
+    response = first if first is not None else ask()
     attempts = 1
     end = time.monotonic() + client.deadline
     while not done(response) and attempts < MIX_ATTEMPTS and time.monotonic() < end:
-        response = client.get(path, view=view, headers=headers)
+        response = ask()
         attempts += 1
     return response
 
@@ -213,9 +218,10 @@ def from_release(
     view: str = "edge",
     release: str | None,
     headers: Mapping[str, str] | None = None,
+    as_client: ClientProfile | None = None,
 ) -> Response:
     """GET `path` until a pod of `release` answers (bounded as `answered_by`); the last
-    answer when none did."""
+    answer when none did. `as_client`: asked as that client asks (`client.profiles`)."""
     return _ask_until(
         client,
         path,
@@ -223,6 +229,7 @@ def from_release(
         done=lambda r: not mixed(r.release, release),
         first=None,
         headers=headers,
+        as_client=as_client,
     )
 
 

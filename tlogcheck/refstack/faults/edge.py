@@ -197,4 +197,41 @@ EDGE: dict[str, FaultDoc] = by_name(
         "§2.3, §3.2",
         ("parity",),
     ),
+    FaultDoc(
+        "go-split-view",
+        "edge",
+        "none",
+        "",
+        "The edge serves Go's net/http clients (User-Agent Go-http-client/..., what "
+        "witnesses and sumdb-style verifiers read with) a forked log of the same size; "
+        "every other client gets the honest log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "curl-split-view",
+        "edge",
+        "none",
+        "",
+        "The edge serves a forked log of the same size to every request that sends no "
+        "Accept-Encoding (curl's default request), whatever its User-Agent; requests that "
+        "name a coding, identity or gzip, get the honest log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "edge-brotli",
+        "edge",
+        "none",
+        "",
+        "The edge answers requests that accept br (every browser) with the body "
+        "brotli-coded, `Content-Encoding: br`, as CDNs do: the same bytes once decoded. "
+        "The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
 )

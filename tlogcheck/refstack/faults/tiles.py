@@ -98,4 +98,18 @@ TILES: dict[str, FaultDoc] = by_name(
         legitimate=True,
         api="tiles",
     ),
+    FaultDoc(
+        "tiles-gzip-fork",
+        "edge",
+        "none",
+        "",
+        "The edge serves a tiled log's gzip readers (Accept-Encoding: gzip, as C2SP tells "
+        "clients to ask) a forked log of the same size: its checkpoint validly signed by "
+        "the log's key, its tiles and bundles; identity reads and X-Bypass get the honest "
+        "log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+        api="tiles",
+    ),
 )
