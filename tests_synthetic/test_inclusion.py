@@ -9,6 +9,11 @@ Every form of the proof endpoint the log serves is verified, not only read: a pr
 without `tree_size` (`/v1/log/proof/{i}`, what `verify_client.py URL INDEX` reads) is a
 proof at the current size, and must lead to the root of that size.
 
+Both views: a sample of entries and proofs is verified on the origin too, against the
+origin's root, and each proof at the edge's tree size is the same bytes on both views
+(`verify.compare_proofs`). Pods whose immutable proofs went bad hide behind a warm cache
+that still serves the right ones.
+
 A failure names each failing index, the seed, and the commands that re-run just that
 index; the next step is the playbook's: compare origin and edge, then db.jsonl.
 """
@@ -26,6 +31,7 @@ from tlogcheck.plugin.verdicts import fail
 from tlogcheck.verify import (
     InclusionResult,
     ServedRoot,
+    compare_proofs,
     verify_inclusions,
     verify_latest_proof,
 )
@@ -34,6 +40,7 @@ pytestmark = pytest.mark.inclusion
 
 SHOWN = 3
 LATEST_FORM = 8  # sampled indices whose proof is also read without tree_size
+ON_THE_ORIGIN = 16  # sampled indices whose entry and proof are verified on the origin too
 
 
 def _explain(target: Target, checked: int, failures: list[InclusionResult], tree: str) -> None:
@@ -121,3 +128,27 @@ def test_edge_case_indices_are_included(
     if failures:
         ordered = [failures[i] for i in sorted(failures)]
         _explain(tlog_target, len(checked), ordered, tree.describe())
+
+
+def test_the_origin_proves_the_same(
+    tlog_client: TLogClient,
+    tlog_target: Target,
+    served_root: ServedRoot,
+    origin_root: ServedRoot,
+    sample_indices: list[int],
+) -> None:
+    origin = origin_root.tree
+    indices = [i for i in sample_indices if i < origin.tree_size][:ON_THE_ORIGIN]
+    results = verify_inclusions(tlog_client, indices, origin, view="origin")
+    failures = [r for r in results if not r.ok]
+    if failures:
+        _explain(tlog_target, len(results), failures, f"origin's {origin.describe()}")
+    differ = compare_proofs(tlog_client, indices, served_root.tree, origin)
+    if differ:
+        fail(
+            "inclusion",
+            expected=f"each proof at the edge's tree size {served_root.tree.tree_size} the "
+            "same bytes on the edge and on the origin (immutable)",
+            served=f"{len(differ)} differ:\n          " + "\n          ".join(differ[:SHOWN]),
+            extra={"seed": str(tlog_target.seed)},
+        )

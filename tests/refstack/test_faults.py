@@ -564,6 +564,31 @@ def test_origin_behind_serves_an_older_tree_of_the_release(served: Served) -> No
     assert served.get(f"/v1/log/entry/{size}").status_code == 404
 
 
+def test_origin_ahead_serves_entries_beyond_the_release(served: Served) -> None:
+    served.faults.set(["origin-ahead:8"])
+    size = N + 8
+    ahead = [*served.entries, *data.demo_entries(N, size)]
+    root = served.json("/v1/log/root")
+    assert (root["tree_size"], root["root_hash"]) == (size, root_of(ahead).hex())
+    assert served.get(f"/v1/log/entry/{size - 1}").content == ahead[-1]
+    # An extension: the release's tree is a prefix of the one served.
+    proof = consistency_of(served, N, size)
+    verify_consistency(N, size, proof, served.root, root_of(ahead))
+
+
+def test_origin_proofs_wrong_spares_the_edges_own_fetches(served: Served) -> None:
+    served.faults.set(["origin-proofs-wrong"])
+    leaf = leaf_hash(served.entries[7])
+    edge = {"user-agent": "tlogcheck-edge"}
+    good = served.get(f"/v1/log/proof/7?tree_size={N}", headers=edge).json()["audit_path"]
+    verify_inclusion(leaf, 7, N, [bytes.fromhex(h) for h in good], served.root)
+    with pytest.raises(ProofError):
+        verify_inclusion(leaf, 7, N, proof_of(served, 7, N), served.root)
+    bad = served.get("/v1/log/consistency?first=3&second=" + str(N)).json()
+    right = served.get("/v1/log/consistency?first=3&second=" + str(N), headers=edge).json()
+    assert bad["consistency_path"] != right["consistency_path"]
+
+
 def test_latest_proof_wrong_spoils_only_the_form_without_tree_size(served: Served) -> None:
     served.faults.set(["latest-proof-wrong"])
     leaf = leaf_hash(served.entries[7])

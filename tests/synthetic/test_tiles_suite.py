@@ -112,6 +112,7 @@ def test_v1_checks_skip_saying_why_and_fold_into_one_line() -> None:
     both = {
         "test_db_jsonl_matches_the_release_hash",
         "test_db_jsonl_rebuilds_the_served_root",
+        "test_db_jsonl_rebuilds_the_origins_root",
         "test_origin_serves_the_whole_release",
         "test_checkpoint_is_a_well_formed_signed_note",
         "test_checkpoint_signature_verifies",

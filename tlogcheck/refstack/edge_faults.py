@@ -253,6 +253,14 @@ class EdgeFaults:
                 return self._error("fault split-view needs a split log")
             entry = self._ask(self._split, scope)
             return Answer(entry, HIT, 0) if entry.ttl is not None else Answer(entry, MISS, None)
+        if "origin-ahead" in faults:
+            # The pods serve entries beyond their release; the edge still has the
+            # release's own tree, within max-age.
+            if self._current is None:
+                return self._error("fault origin-ahead needs the release's log")
+            entry = self._ask(self._current, scope)
+            if entry.ttl is not None and not entry.immutable():
+                return Answer(entry, HIT, entry.ttl // 2)
         cosigning = faults.keys() & {"edge-fewer-cosignatures", "edge-forged-cosignature"}
         if cosigning and scope["path"] in CHECKPOINT_PATHS:
             if self._current is None:

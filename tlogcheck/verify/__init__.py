@@ -12,6 +12,7 @@ them, so a deployment is judged the same way wherever it is asked.
 - `lag`: may a cache, or the other release of a canary, serve an older tree;
 - `clients`: one log for every client (the whole request of curl, requests, Go, a browser);
 - `cache`: the steady-state cache miss ratio (TLogCacheMissHigh);
+- `release`: a served tree held to its release's db.jsonl, on either view;
 - `tiles`: a C2SP tiled log read and verified tile by tile;
 - `sampling`: which indices a run verifies.
 """
@@ -22,6 +23,7 @@ from tlogcheck.verify.chain import (
     InclusionResult,
     check_inclusion,
     check_recorded,
+    compare_proofs,
     prove_extends,
     root_of_size,
     verify_inclusion_at,
@@ -37,6 +39,7 @@ from tlogcheck.verify.lag import (
     origin_cache_control,
     staleness,
 )
+from tlogcheck.verify.release import release_problem
 from tlogcheck.verify.views import (
     MIX_ATTEMPTS,
     NO_EDGE,
@@ -66,6 +69,7 @@ __all__ = [
     "answered_by",
     "check_inclusion",
     "check_recorded",
+    "compare_proofs",
     "fewer_cosignatures",
     "from_release",
     "judge_lag",
@@ -81,6 +85,7 @@ __all__ = [
     "read_checkpoint",
     "read_root",
     "release_mix",
+    "release_problem",
     "root_of_size",
     "served_tree",
     "staleness",

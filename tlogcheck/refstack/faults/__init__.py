@@ -25,6 +25,7 @@ from __future__ import annotations
 from tlogcheck.refstack.faults.doc import (
     BLIP_AFTER,
     CHECK_NAMES,
+    DEFAULT_AHEAD,
     DEFAULT_BEHIND,
     DEFAULT_OVERSIZE_MIB,
     DEFAULT_TRUNCATED_EXTRA,
@@ -39,6 +40,7 @@ from tlogcheck.refstack.faults.registry import FAULTS, parse_spec
 __all__ = [
     "BLIP_AFTER",
     "CHECK_NAMES",
+    "DEFAULT_AHEAD",
     "DEFAULT_BEHIND",
     "DEFAULT_OVERSIZE_MIB",
     "DEFAULT_TRUNCATED_EXTRA",

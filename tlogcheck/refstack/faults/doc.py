@@ -15,6 +15,7 @@ from typing import Literal
 __all__ = [
     "BLIP_AFTER",
     "CHECK_NAMES",
+    "DEFAULT_AHEAD",
     "DEFAULT_BEHIND",
     "DEFAULT_OVERSIZE_MIB",
     "DEFAULT_TRUNCATED_EXTRA",
@@ -60,6 +61,7 @@ READS_ROOT = ("etag", "cache", "parity", "inclusion", "consistency", "db")
 DEFAULT_OVERSIZE_MIB = 64
 DEFAULT_TRUNCATED_EXTRA = 16
 DEFAULT_BEHIND = 16  # signer-stall, origin-behind
+DEFAULT_AHEAD = 16  # origin-ahead
 SLOW_BODY_INTERVAL = 0.1  # seconds between two trickled bytes
 SLOW_BODY_LIMIT = 60.0  # seconds of trickling before the rest of the body goes at once
 

@@ -261,6 +261,18 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         legitimate=True,
     ),
     FaultDoc(
+        "origin-proofs-wrong",
+        "origin",
+        "none",
+        "",
+        "The pods serve inclusion and consistency proofs with their first hash flipped to "
+        "every request but the edge's own fetches: the edge, warm with the right proofs "
+        "cached before the pods went bad, keeps serving them.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("inclusion", "consistency"),
+    ),
+    FaultDoc(
         "proof-redirect",
         "origin",
         "none",
