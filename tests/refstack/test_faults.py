@@ -606,6 +606,28 @@ def test_inm_always_304_strands_a_stale_validator(served: Served) -> None:
     assert (stranded.status_code, stranded.content) == (304, b"")
 
 
+def test_checkpoint_inm_304_strands_only_the_checkpoint(served: Served) -> None:
+    made_up = '"' + "0" * 64 + '"'
+    served.faults.set(["checkpoint-inm-304"])
+    for path in ("/v1/log/checkpoint", "/checkpoint"):
+        stranded = served.get(path, headers={"If-None-Match": made_up})
+        assert (stranded.status_code, stranded.content) == (304, b"")
+    assert served.get("/v1/log/root", headers={"If-None-Match": made_up}).status_code == 200
+
+
+def test_ims_wins_lets_the_date_override_a_validator_that_does_not_match(
+    served: Served,
+) -> None:
+    made_up = '"' + "0" * 64 + '"'
+    both = {"If-None-Match": made_up, "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+    assert served.get("/v1/log/entry/3", headers=both).status_code == 200
+    served.faults.set(["ims-wins"])
+    plain = served.get("/v1/log/entry/3")
+    assert "last-modified" in plain.headers
+    stranded = served.get("/v1/log/entry/3", headers=both)
+    assert (stranded.status_code, stranded.content) == (304, b"")
+
+
 def test_no_release_header_on_entries_and_proofs(served: Served) -> None:
     served.faults.set(["no-release-header"])
     assert "x-tlog-release" not in served.get("/v1/log/entry/3").headers

@@ -35,6 +35,8 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "etag-mismatch": ({"etag"}, set()),
     "weak-etag": ({"etag"}, set()),
     "inm-always-304": ({"etag"}, set()),
+    "checkpoint-inm-304": ({"etag"}, set()),
+    "ims-wins": ({"etag"}, set()),
     "missing-immutable": ({"cache"}, set()),
     "root-immutable": ({"cache"}, set()),
     "cache-always-miss": ({"cache"}, set()),

@@ -15,10 +15,12 @@ tree lazily, on first use.
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from tlogcheck import note, spec, tiles
@@ -217,6 +219,15 @@ class Log:
         )
 
     @property
+    def last_modified(self) -> str:
+        """The release's time as an HTTP date (what `ims-wins` sends as Last-Modified)."""
+        try:
+            when = datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return email.utils.formatdate(usegmt=True)
+        return email.utils.format_datetime(when.replace(tzinfo=timezone.utc), usegmt=True)
+
+    @property
     def tree(self) -> StoredTree:
         """The stored tree (built on first use for derived logs); it may be larger than
         `size` for a prefix: ask it for `root(log.size)`, or use `log.root`."""
@@ -382,7 +393,8 @@ class Log:
     ) -> Answer:
         """Answer one request of API v1: (status, headers with lower-case names, body).
 
-        `headers` has lower-case names (only `if-none-match` is read); `query` is the raw
+        `headers` has lower-case names (only `if-none-match` and, under `ims-wins`,
+        `if-modified-since` are read); `query` is the raw
         query string without `?`. For HEAD the body is empty and content-length is the
         GET's. `faults`: the content faults to apply (None or {} for a clean answer).
         """
@@ -416,16 +428,25 @@ class Log:
             (spec.PATH_ENTRY_PREFIX, spec.PATH_PROOF_PREFIX)
         ):
             release = []
+        modified = [("last-modified", self.last_modified)] if "ims-wins" in f else []
         if status == 200:
             inm = headers.get("if-none-match")
-            if inm is not None and (_etag_matches(inm, etag) or "inm-always-304" in f):
+            if inm is not None and (
+                _etag_matches(inm, etag)
+                or "inm-always-304" in f
+                or ("checkpoint-inm-304" in f and path in (spec.PATH_CHECKPOINT, _TILES_CHECKPOINT))
+            ):
                 return 304, [("etag", etag), ("cache-control", cache), *release], b""
+            if "ims-wins" in f and headers.get("if-modified-since") is not None:
+                # The date decides, whatever If-None-Match said (RFC 9110 §13.2.2: wrong).
+                return 304, [("etag", etag), ("cache-control", cache), *release, *modified], b""
         out = [
             ("content-type", ctype),
             ("content-length", str(len(body))),
             ("etag", etag),
             ("cache-control", cache),
             *release,
+            *modified,
         ]
         if allow:
             out.append(("allow", "GET, HEAD"))

@@ -51,11 +51,16 @@ def _encode(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
+_CONDITIONAL = (b"if-none-match", b"if-modified-since")
+
+
 def _request_headers(scope: Scope) -> Mapping[str, str]:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            return {"if-none-match": value.decode("latin-1")}
-    return _NO_HEADERS
+    found = {
+        name.decode(): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _CONDITIONAL
+    }
+    return found or _NO_HEADERS
 
 
 # The builtin edge's own fetches say so (`fetch.py`): what a cache filled itself with.

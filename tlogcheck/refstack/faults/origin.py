@@ -217,6 +217,30 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("etag",),
     ),
     FaultDoc(
+        "checkpoint-inm-304",
+        "origin",
+        "none",
+        "",
+        "Any If-None-Match on the checkpoint (of either API), matching or not, is answered "
+        "304 without a body: a witness revalidating the checkpoint is stranded on the one "
+        "it has. Every other path revalidates right.",
+        "TLogCacheMissHigh",
+        "§1, §3.3, §4",
+        ("etag",),
+    ),
+    FaultDoc(
+        "ims-wins",
+        "origin",
+        "none",
+        "",
+        "Answers carry Last-Modified, and any request with If-Modified-Since is answered 304 "
+        "without a body, even when its If-None-Match does not match (RFC 9110 §13.2.2: the "
+        "date must then be ignored): caches that send both are stranded.",
+        "TLogCacheMissHigh",
+        "§1, §3.3, §4",
+        ("etag",),
+    ),
+    FaultDoc(
         "no-release-header",
         "origin",
         "none",
