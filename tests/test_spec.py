@@ -306,3 +306,34 @@ def test_cache_control_passed_through_compares_directives() -> None:
     added = spec.passed_through_problem("public, max-age=60, s-maxage=900", "public, max-age=60")
     assert added is not None
     assert spec.passed_through_problem(None, "public, max-age=60") is not None
+
+
+def test_canonical_numbers() -> None:
+    for good in ("0", "1", "256", str(2**64 - 1), str(2**64)):
+        assert spec.canonical_number(good)
+    for bad in ("", "00", "05", "+5", "-5", " 5", "5 ", "５", "٥", "²", "5.0", "0x5", "1_0"):
+        assert not spec.canonical_number(bad), bad
+    assert spec.overflows(str(2**64)) and not spec.overflows(str(2**64 - 1))
+    assert spec.refused_statuses("+5") == {400}
+    assert spec.refused_statuses(str(2**64 + 5)) == {400, 404}
+
+
+def test_every_listed_form_is_refused_in_every_slot() -> None:
+    requests = spec.malformed_requests(256)
+    slots = spec.number_slots(256)
+    assert len(requests) == len(slots) * len(spec.malformed_forms("0")) + 2
+    for template, valid in slots:
+        forms = spec.malformed_forms(valid)
+        assert all(not spec.canonical_number(f) or spec.overflows(f) for f in forms)
+        # A digit of another script is among them: `５` is read as 5 by int().
+        assert any(not f.isascii() and f.isdecimal() for f in forms)
+        assert template.format(valid).count("{") == 0
+    # Percent-encoded: what goes on the wire is ASCII.
+    assert all(r.isascii() and " " not in r for r in requests)
+
+
+@given(spec.malformed_numbers())
+def test_generated_numbers_are_never_canonical_in_range(text: str) -> None:
+    assert not spec.canonical_number(text) or spec.overflows(text)
+    # And each one Python's int() would read, the reference origin must not.
+    assert 200 not in spec.refused_statuses(text)

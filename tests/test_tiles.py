@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tlogcheck import merkle, note, tiles
 from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.spec import OTHER_DIGITS
 
 VECTORS = Path(__file__).parent / "vectors" / "c2sp-tiles-tessera"
 TESSERA_KEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
@@ -358,3 +359,15 @@ def test_paths_for_entry_of_a_three_level_log(
         "tile/2/000.p/3",
     ]  # fmt: skip
     assert tiles.paths_for_entry(BIG, BIG) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["tile/0/000", "tile/0/003.p/232", "tile/entries/x001/234", "tile/2/000.p/1"]
+)
+def test_malformed_spellings_of_a_tile_never_parse(path: str) -> None:
+    assert tiles.parse_tile_path(path) is not None
+    bad = tiles.malformed_tile_paths(path, OTHER_DIGITS)
+    assert len(bad) >= 8 and path not in bad
+    assert any(not b.isascii() for b in bad)
+    for spelling in bad:
+        assert tiles.parse_tile_path(spelling) is None, spelling

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
@@ -49,7 +50,7 @@ from tlogcheck.plugin.report import add_count, add_fact
 from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
-from tlogcheck.spec import PATH_HEALTH, etag_problem, passed_through_problem
+from tlogcheck.spec import OTHER_DIGITS, PATH_HEALTH, etag_problem, passed_through_problem
 from tlogcheck.tiles import TiledTree
 from tlogcheck.verify import (
     NO_EDGE,
@@ -142,6 +143,27 @@ def test_root_rebuilt_from_the_right_edge_tiles_is_the_checkpoints(
         f"{tiles_checkpoint.tree.describe()}",
         served=problem,
     )
+
+
+@pytest.mark.root
+def test_tile_paths_not_spelled_as_c2sp_spells_them_are_refused(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    """Each kind of tile the log has, spelled otherwise (`tiles.malformed_tile_paths`:
+    digits of other scripts, signs, spaces, padding): never 200, on both views."""
+    kinds = _one_of_each_kind(tiles_checkpoint.tree.tree_size)[1:]
+    bad = [b for k in kinds for b in tiles.malformed_tile_paths(k.lstrip("/"), OTHER_DIGITS)]
+    asks = [("/" + quote(b, safe="/"), v) for b in bad for v in ("edge", "origin")]
+    answered = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    wrong = [r.describe() for r in answered if not 400 <= r.status < 500]
+    if wrong:
+        fail(
+            TILES["root"],
+            expected=f"4xx for each of {len(asks)} tile paths spelled otherwise than C2SP "
+            "spells them (a digit of another script, a sign, a space, other padding), on "
+            "both views: one tile, one name",
+            served=f"{len(wrong)} were not:\n          " + "\n          ".join(wrong[:6]),
+        )
 
 
 # --- inclusion: playbook §0, §3.2 -------------------------------------------------------

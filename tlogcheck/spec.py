@@ -27,11 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tlogcheck.errors import FormatError
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "IMMUTABLE_CACHE_CONTROL",
@@ -44,7 +49,13 @@ __all__ = [
     "passed_through_problem",
     "short_cache_problem",
     "content_type_problem",
+    "canonical_number",
+    "malformed_forms",
+    "malformed_numbers",
     "malformed_requests",
+    "number_slots",
+    "overflows",
+    "refused_statuses",
     "consistency_path",
     "entry_path",
     "etag_problem",
@@ -91,24 +102,111 @@ def consistency_path(first: int | str, second: int | str) -> str:
     return f"{PATH_CONSISTENCY}?first={first}&second={second}"
 
 
-def malformed_requests(tree_size: int) -> list[str]:
-    """Requests of every endpoint with one index or size malformed, in the path or in the
-    query (a sign, a leading zero, a space before or after, not a number): each must be
-    answered 400 (spec: decimal integers without sign or leading zeros). The others are
-    valid for any tree of `tree_size` >= 1, so nothing but the malformed one is wrong."""
+def canonical_number(text: str) -> bool:
+    """Whether `text` (decoded) is an index or size as the spec writes one: ASCII decimal
+    digits, no sign, no space, no leading zero. Anything else is answered 400."""
+    return (
+        bool(text)
+        and text.isascii()
+        and text.isdigit()
+        and (text == "0" or text[0] != "0")
+    )
+
+
+# Where an index or size goes in a request, one slot each (`{}`), the rest valid for any
+# tree of `n` >= 1 entries: the path and the query of every endpoint.
+def number_slots(tree_size: int) -> list[tuple[str, str]]:
+    """(template with one `{}`, the valid value it replaces) for every index and size of
+    every endpoint, in the path and in the query."""
     n = str(tree_size)
+    return [
+        (PATH_ENTRY_PREFIX + "{}", "0"),
+        (PATH_PROOF_PREFIX + "{}?tree_size=" + n, "0"),
+        (PATH_PROOF_PREFIX + "{}", "0"),
+        (PATH_PROOF_PREFIX + "0?tree_size={}", n),
+        (PATH_CONSISTENCY + "?first={}&second=" + n, "1"),
+        (PATH_CONSISTENCY + "?first=1&second={}", n),
+    ]
 
-    def forms(value: str) -> list[str]:
-        return [f"+{value}", f"-{value}", f"0{value}", f"%20{value}", f"{value}%20", "x"]
 
-    requests = [entry_path(bad) for bad in forms("0")]
-    requests += [proof_path(bad, n) for bad in forms("0")]
-    requests += [proof_path(bad) for bad in forms("0")]
-    requests += [proof_path(0, bad) for bad in forms(n)]
-    requests += [consistency_path(bad, n) for bad in forms("1")]
-    requests += [consistency_path(1, bad) for bad in forms(n)]
-    requests += [f"{PATH_CONSISTENCY}?first=1", f"{PATH_CONSISTENCY}?second={n}"]
+# Digits of other scripts (each `isdecimal`, so int() reads them), look-alikes that are
+# not decimal, signs, spaces that are not ASCII's.
+OTHER_DIGITS = "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩०१२३४५६७८९০১২৩৪৫৬৭৮৯๐๑๒๓๔๕๖๗๘๙𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"
+LOOKALIKES = "²³¹⁰₀₁①⑤"
+SIGNS = ("+", "-", "\uff0b", "\u2212", "\ufe62")
+SPACES = (" ", "\t", "\u00a0", "\u3000", "\u2009", "\n")
+
+
+def malformed_forms(value: str) -> list[str]:
+    """The forms of a valid `value` every server must refuse, one of each kind: a sign, a
+    leading zero, a space before or after, not a number, a digit of another script, a
+    number past uint64 (the last: 400, or 404 out of range, never 200)."""
+    other = "".join(OTHER_DIGITS[int(d)] for d in value)  # fullwidth
+    return [
+        f"+{value}", f"-{value}", f"0{value}", f" {value}", f"{value} ", "x", other,
+        value[:-1] + "\u0665" if value else "\u0665", str(2**64 + int(value)),
+    ]  # fmt: skip
+
+
+def malformed_requests(tree_size: int, forms: Sequence[str] | None = None) -> list[str]:
+    """Requests of every endpoint with one index or size malformed, in the path or in the
+    query: each must be answered 400 (spec: decimal integers without sign or leading
+    zeros), an overflowing one 400 or 404. `forms` replaces the valid value of every slot
+    (default: `malformed_forms` of each). Percent-encoded as clients send them; the other
+    values are valid for any tree of `tree_size` >= 1, so nothing but the malformed one is
+    wrong."""
+    requests = []
+    for template, valid in number_slots(tree_size):
+        for bad in forms if forms is not None else malformed_forms(valid):
+            requests.append(template.format(quote(bad, safe="")))
+    requests += [f"{PATH_CONSISTENCY}?first=1", f"{PATH_CONSISTENCY}?second={tree_size}"]
     return requests
+
+
+def overflows(text: str) -> bool:
+    """Canonical digits beyond uint64: out of any range (404) or refused (400)."""
+    return canonical_number(text) and int(text) > MAX_UINT64
+
+
+def refused_statuses(text: str) -> frozenset[int]:
+    """How a request whose index or size is `text` (not canonical, or past uint64) may be
+    answered: 400, and for a canonical number past uint64 also 404 (out of range). Never
+    200: a server that reads `５`, `+5` or 2**64 + 5 as 5 answers a question nobody
+    asked, and caches store it under a key no honest client uses."""
+    return frozenset({400, 404}) if overflows(text) else frozenset({400})
+
+
+def malformed_numbers() -> SearchStrategy[str]:
+    """Hypothesis strategy: texts that are not canonical ASCII decimal — digits of other
+    scripts mixed in, signs, spaces (ASCII and not) anywhere, leading zeros, look-alikes,
+    decimal points, exponents, hex, underscores — or overflow uint64. Imported lazily: only
+    the suite's checks draw from it."""
+    from hypothesis import strategies as st
+
+    ascii_digits = st.text(alphabet="0123456789", min_size=1, max_size=6)
+    foreign = st.sampled_from(OTHER_DIGITS + LOOKALIKES)
+
+    @st.composite
+    def mixed(draw: st.DrawFn) -> str:
+        digits = list(draw(ascii_digits))
+        at = draw(st.integers(0, len(digits) - 1))
+        digits[at] = draw(foreign)
+        return "".join(digits)
+
+    @st.composite
+    def decorated(draw: st.DrawFn) -> str:
+        core = draw(st.one_of(ascii_digits, mixed()))
+        sign = draw(st.sampled_from(("", *SIGNS)))
+        before = draw(st.sampled_from(("", *SPACES)))
+        after = draw(st.sampled_from(("", *SPACES)))
+        zeros = draw(st.sampled_from(("", "0", "00")))
+        return before + sign + zeros + core + after
+
+    spelled = st.sampled_from(("0x10", "1e3", "1.0", "1_0", "0b1", "١٠", "٣", "۳", "five"))
+    overflow = st.integers(MAX_UINT64 + 1, 10**30).map(str)
+    return st.one_of(mixed(), decorated(), spelled, overflow).filter(
+        lambda t: not canonical_number(t) or overflows(t)
+    )
 
 
 # --- Content-Type ------------------------------------------------------------------------

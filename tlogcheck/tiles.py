@@ -136,6 +136,33 @@ def parse_tile_path(path: str) -> TilePath | None:
     return None if index is None else TilePath(level, index, width)
 
 
+def malformed_tile_paths(path: str, other_digits: str) -> list[str]:
+    """Spellings of the tile or bundle at `path` (canonical, no leading slash) that C2SP
+    does not write, each of which a log must refuse (never 200): every digit in turn
+    written in another script (from `other_digits`, taken in turn), a width or level with
+    a sign or a space, the index unpadded, padded once more, or behind an `x000` group."""
+    parts = path.split("/")
+    out: list[str] = []
+    digits = [i for i, c in enumerate(path) if c.isdigit()]
+    for n, i in enumerate(digits):
+        foreign = other_digits[(n * 10 + int(path[i])) % len(other_digits)]
+        if foreign.isdigit() and foreign != path[i]:
+            out.append(path[:i] + foreign + path[i + 1 :])
+    last = parts[-1]
+    out += [
+        "/".join([*parts[:-1], f"+{last}"]),
+        "/".join([*parts[:-1], f" {last}"]),
+        "/".join([*parts[:-1], f"{last} "]),
+        "/".join([*parts[:-1], f"0{last}"]),
+        "/".join([parts[0], f"+{parts[1]}", *parts[2:]]) if parts[1] != "entries" else path + "/",
+    ]
+    if ".p" not in path:
+        index = parts[2:]
+        out.append("/".join([parts[0], parts[1], "x000", *index]))
+        out.append("/".join([parts[0], parts[1], *index[:-1], str(int(index[-1]))]))
+    return [p for p in dict.fromkeys(out) if p != path]
+
+
 def cache_problem(path: str, value: str | None) -> str | None:
     """What is wrong with `value` as the Cache-Control of a 200 for tiled-log `path`.
 

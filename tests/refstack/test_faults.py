@@ -656,6 +656,23 @@ def test_lenient_index_reads_malformed_numbers(served: Served, path: str) -> Non
     assert served.get(path).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/log/entry/%EF%BC%93",  # fullwidth 3
+        "/v1/log/entry/%D9%A3",  # Arabic-Indic 3
+        "/v1/log/proof/3?tree_size=%EF%BC%96%EF%BC%94",  # fullwidth 64
+    ],
+)
+def test_unicode_index_reads_digits_of_other_scripts(served: Served, path: str) -> None:
+    assert served.get(path).status_code == 400
+    served.faults.set(["unicode-index"])
+    assert served.get(path).status_code == 200
+    # The ASCII forms the old list tried are still refused.
+    for listed in ("/v1/log/entry/+3", "/v1/log/entry/03", "/v1/log/entry/%203"):
+        assert served.get(listed).status_code == 400
+
+
 def test_healthz_weak_etag_touches_only_healthz(served: Served) -> None:
     served.faults.set(["healthz-weak-etag"])
     assert served.get("/healthz").headers["etag"].startswith('W/"')

@@ -45,6 +45,7 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "history-rewrite": ({"consistency", "db"}, set()),
     "truncated": ({"inclusion", "db"}, set()),
     "origin-behind": ({"db"}, set()),
+    "origin-ahead": ({"db"}, set()),
     "hang": (
         {"health"},
         {"checkpoint", "root", "inclusion", "consistency", "parity", "cache", "etag", "db"},
@@ -72,6 +73,8 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "corrupt-entry": (set(), set()),
     "bad-proof": (set(), set()),
     "latest-proof-wrong": (set(), set()),
+    "origin-proofs-wrong": (set(), set()),
+    "unicode-index": (set(), set()),
 }
 SPEC = {**MATRIX_FAULT_SPEC, "hang": "hang:/checkpoint"}
 

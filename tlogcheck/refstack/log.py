@@ -110,6 +110,12 @@ def _decimal(text: str, what: str, faults: FaultMap = _NO_FAULTS) -> int:
             value = -1
         if value >= 0:
             return min(value, _HUGE)
+    if "unicode-index" in faults:
+        # The common slip: str.isdigit() without isascii(), so `５` (or `٥`) reads as 5;
+        # signs, spaces and leading zeros are still refused.
+        decoded = unquote(text)
+        if decoded.isdigit() and not decoded.isascii() and decoded[:1] not in ("0", "０"):
+            return min(int(decoded), _HUGE)
     if not text or not text.isascii() or not text.isdigit() or (text[0] == "0" and text != "0"):
         raise _HttpError(400, f"{what} must be a decimal integer without sign or leading zeros")
     if len(text) > _MAX_DIGITS:

@@ -273,6 +273,19 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("root",),
     ),
     FaultDoc(
+        "unicode-index",
+        "origin",
+        "none",
+        "",
+        "Indices and sizes written with decimal digits of another script (`/v1/log/entry/５`, "
+        "`tree_size=２５６`, Arabic-Indic `٥`), in the path and in the query, are read as "
+        "numbers (str.isdigit without isascii) and answered 200; signs, spaces and leading "
+        "zeros are still refused.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+    ),
+    FaultDoc(
         "healthz-weak-etag",
         "origin",
         "none",

@@ -112,4 +112,17 @@ TILES: dict[str, FaultDoc] = by_name(
         ("parity",),
         api="tiles",
     ),
+    FaultDoc(
+        "tiles-unicode-index",
+        "origin",
+        "none",
+        "",
+        "Tile and bundle paths written with digits of another script (`tile/0/00٣`, "
+        "`tile/entries/٠٠٠`) are read as their ASCII spelling and served 200, as a server "
+        "that parses with str.isdigit and int() would: one tile under many names.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+        api="tiles",
+    ),
 )
