@@ -606,6 +606,14 @@ def test_inm_always_304_strands_a_stale_validator(served: Served) -> None:
     assert (stranded.status_code, stranded.content) == (304, b"")
 
 
+def test_old_consistency_wrong_spoils_only_proofs_between_older_trees(served: Served) -> None:
+    served.faults.set(["old-consistency-wrong"])
+    roots = {m: root_of(served.entries[:m]) for m in (3, 40, N)}
+    verify_consistency(3, N, consistency_of(served, 3, N), roots[3], roots[N])
+    with pytest.raises(ProofError):
+        verify_consistency(3, 40, consistency_of(served, 3, 40), roots[3], roots[40])
+
+
 def test_checkpoint_inm_304_strands_only_the_checkpoint(served: Served) -> None:
     made_up = '"' + "0" * 64 + '"'
     served.faults.set(["checkpoint-inm-304"])

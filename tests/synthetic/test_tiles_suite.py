@@ -75,6 +75,7 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "latest-proof-wrong": (set(), set()),
     "origin-proofs-wrong": (set(), set()),
     "unicode-index": (set(), set()),
+    "old-consistency-wrong": (set(), set()),
 }
 SPEC = {**MATRIX_FAULT_SPEC, "hang": "hang:/checkpoint"}
 

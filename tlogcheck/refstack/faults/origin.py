@@ -66,6 +66,19 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("inclusion", "consistency"),
     ),
     FaultDoc(
+        "old-consistency-wrong",
+        "origin",
+        "none",
+        "",
+        "Consistency proofs between two older trees (second < the current size) have their "
+        "first hash flipped; every proof to the current size stays right, so a client "
+        "proving its old checkpoint to today's tree is satisfied and an auditor holding two "
+        "old checkpoints is not.",
+        "TLogInclusionProofFail",
+        "§1, §3.2, §5",
+        ("consistency",),
+    ),
+    FaultDoc(
         "checkpoint-bad-signature",
         "origin",
         "none",
