@@ -6,7 +6,8 @@ The edge and the origin (X-Bypass: 1, or --tlog-origin-url) serve the same log:
   tree is older, provably a prefix of the origin's (a consistency proof), and the edge's
   copy is within its max-age (`Age`): what any CDN does after a release. Anything else
   fails, as a stale edge or as a split view.
-- entries: every sampled entry is byte-identical on both views.
+- entries: every sampled entry is byte-identical on both views, and so is each sampled
+  inclusion proof at the edge's tree size (immutable, cached for a year).
 - as others read: the root, the checkpoint and a sample of entries, read again through
   the edge as common clients read them — each client's whole request (curl, Python
   requests, Go's net/http, a browser: `client.profiles`), not only its User-Agent — are
@@ -43,6 +44,7 @@ from tlogcheck.verify import (
     ServedRoot,
     Tree,
     answered_by,
+    compare_proofs,
     judge_lag,
     judge_same_tree,
     mixed,
@@ -188,6 +190,25 @@ def test_edge_and_origin_serve_the_same_entries(
             "bytes on edge and origin",
             served=f"{len(differing)} differ:\n"
             + "\n".join(f"          entry {i}: {p}" for i, p in differing[:10]),
+        )
+
+
+def test_edge_and_origin_serve_the_same_proofs(
+    tlog_client: TLogClient,
+    served_root: ServedRoot,
+    origin_root: ServedRoot,
+    sample_indices: list[int],
+) -> None:
+    # Proofs are immutable and cached for a year: pods whose proofs went bad hide behind
+    # a warm cache, and an edge that serves its own proofs hides from the pods.
+    indices = sample_indices[:AS_OTHERS * 2]
+    differ = compare_proofs(tlog_client, indices, served_root.tree, origin_root.tree)
+    if differ:
+        fail(
+            "parity",
+            expected=f"each of {len(indices)} inclusion proofs at the edge's tree size "
+            f"{served_root.tree.tree_size} the same bytes on the edge and on the origin",
+            served=f"{len(differ)} differ:\n          " + "\n          ".join(differ[:5]),
         )
 
 

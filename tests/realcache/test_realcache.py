@@ -11,8 +11,9 @@ What must happen (and is asserted, whatever the suite does today):
 - a healthy deployment behind any of these caches passes (exit 0), and the suite knows
   a cache answers: the hit rate and edge/origin parity are checked, not skipped; the
   same with the origin view through the cache (`X-Bypass: 1`, no --tlog-origin-url);
-- an origin-side fault (`healthz-5xx`, `wrong-root`, `corrupt-entry:512`) fails the
-  checks of the detection matrix that catch it, and nothing else;
+- an origin-side fault (`healthz-5xx`, `wrong-root`, `corrupt-entry:512`,
+  `unicode-index`, `ims-wins`) fails the checks of the detection matrix that catch it,
+  and nothing else;
 - a cache that keeps the root past the origin's max-age (the operator's override) while
   the origin moved one release ahead fails parity: the edge serves an older tree older
   than the origin's Cache-Control allows. The control (the same caches without the
@@ -76,6 +77,10 @@ FAULTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "healthz-5xx": (frozenset({"health"}), frozenset()),
     "wrong-root": (frozenset({"inclusion", "consistency", "db"}), frozenset()),
     "corrupt-entry:512": (frozenset({"inclusion"}), frozenset()),
+    # Through the cache too: a digit of another script read as a number, and a date that
+    # wins over a validator that does not match.
+    "unicode-index": (frozenset({"root"}), frozenset()),
+    "ims-wins": (frozenset({"etag"}), frozenset()),
 }
 # A root older than its max-age at the edge: stale-edge-root's row of the matrix.
 STALE_CAUGHT, STALE_ALSO = frozenset({"parity"}), frozenset({"consistency", "cache"})

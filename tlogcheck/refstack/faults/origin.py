@@ -320,7 +320,7 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         "cached before the pods went bad, keeps serving them.",
         "TLogInclusionProofFail",
         "§1, §3.2",
-        ("inclusion", "consistency"),
+        ("inclusion", "consistency", "parity"),
     ),
     FaultDoc(
         "proof-redirect",
