@@ -132,6 +132,16 @@ def test_a_browser_is_served_br_and_it_is_decoded(server: SpecServer) -> None:
             client.get(ROOT)
 
 
+def test_a_br_bomb_is_capped(server: SpecServer) -> None:
+    brotli = pytest.importorskip("brotli")
+    server.knobs.bodies = {ROOT: brotli.compress(b"\0" * 16 * 2**20)}
+    server.knobs.headers = {"Content-Encoding": "br"}
+    browser = next(p for p in CLIENT_PROFILES if p.name == "browser")
+    with make_client(server.url, max_body=2**20) as client:
+        with pytest.raises(FormatError, match="over the 1 MiB cap"):
+            client.get(ROOT, as_client=browser)
+
+
 def test_keep_alive_reuses_one_connection(server: SpecServer) -> None:
     with make_client(server.url) as client:
         for i in range(5):

@@ -6,6 +6,8 @@
 - `tls`: trust stores and certificate failures in plain words;
 - `response`: one answer as the checks read it (status, headers, body, cache status);
 - `memo`: one answer per read of a run, shared between checks;
+- `coding`: bounded gzip, deflate and br decoding;
+- `profiles`: the clients a log's users read it with, as whole requests;
 - `cdn`: what an edge says about its cache, in every vendor's words.
 
 The names most callers need are here: `from tlogcheck.client import TLogClient`.

@@ -56,7 +56,6 @@ import contextlib
 import re
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +67,8 @@ import httpx
 
 from tlogcheck import __version__, spec
 from tlogcheck.client import tls
+from tlogcheck.client.coding import DECODABLE as _DECODABLE
+from tlogcheck.client.coding import decoder_for
 from tlogcheck.client.memo import Key, ResponseMemo, again
 from tlogcheck.client.profiles import ClientProfile
 from tlogcheck.client.response import Response
@@ -156,67 +157,6 @@ def _cause(exc: BaseException) -> str:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB" if n % 2**16 == 0 else f"{n} bytes"
-
-
-_DECODABLE = ("gzip", "x-gzip", "deflate")
-
-
-class _Decoder:
-    """Bounded gzip/deflate decoding: never yields more than it is allowed to."""
-
-    def __init__(self, coding: str) -> None:
-        wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}.get(
-            coding, zlib.MAX_WBITS
-        )
-        self.coding = coding
-        self._z = zlib.decompressobj(wbits)
-
-    def decode(self, data: bytes, limit: int) -> bytes:
-        try:
-            # max_length keeps a compression bomb from expanding past `limit` in one go.
-            return self._z.decompress(data, limit)
-        except zlib.error as exc:
-            raise FormatError(f"body is not valid {self.coding}: {exc}") from None
-
-    def finish(self) -> None:
-        if not self._z.eof:
-            raise FormatError(f"{self.coding} body is truncated")
-
-
-class _BrotliDecoder:
-    """Bounded br decoding (what browsers are served), with the `brotli` module."""
-
-    coding = "br"
-
-    def __init__(self) -> None:
-        import brotli
-
-        self._error: type[Exception] = brotli.error
-        self._d = brotli.Decompressor()
-
-    def decode(self, data: bytes, limit: int) -> bytes:
-        try:
-            # The output buffer stops growing at `limit`: past it the body is over the cap.
-            out: bytes = self._d.process(data, output_buffer_limit=max(limit, 1))
-        except self._error as exc:
-            raise FormatError(f"body is not valid br: {exc}") from None
-        return out
-
-    def finish(self) -> None:
-        if not self._d.is_finished():
-            raise FormatError("br body is truncated")
-
-
-def _decoder(coding: str, asked: str) -> _Decoder | _BrotliDecoder | None:
-    """The decoder of `coding`; br only when it was asked for (a browser's request)."""
-    if coding in _DECODABLE:
-        return _Decoder(coding)
-    if coding == "br" and "br" in {c.split(";")[0].strip() for c in asked.lower().split(",")}:
-        try:
-            return _BrotliDecoder()
-        except ImportError:
-            return None
-    return None
 
 
 class _Stalled(Exception):
@@ -526,7 +466,7 @@ class TLogClient:
                 f"(Content-Length {int(length)}); not read"
             )
         coding = r.headers.get("content-encoding", "identity").strip().lower()
-        decoder = None if coding in ("", "identity") else _decoder(coding, asked)
+        decoder = None if coding in ("", "identity") else decoder_for(coding, asked)
         if decoder is None and coding not in ("", "identity"):
             raise FormatError(
                 f"{where}: body in Content-Encoding {coding!r} although "
