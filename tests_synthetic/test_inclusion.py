@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tlogcheck.client import TLogClient
+from tlogcheck.client import RETRY_STATUSES, TLogClient
 from tlogcheck.plugin.report import add_count
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, inconclusive
 from tlogcheck.verify import (
     InclusionResult,
     ServedRoot,
@@ -134,6 +134,10 @@ def test_the_origin_proves_the_same(
     origin = origin_root.tree
     indices = [i for i in sample_indices if i < origin.tree_size][:ON_THE_ORIGIN]
     results = verify_inclusions(tlog_client, indices, origin, view="origin")
-    failures = [r for r in results if not r.ok]
+    # A read still 502/503/504 after the retries is unavailable, not proved wrong.
+    judged = [r for r in results if not {x.status for x in r.responses} & RETRY_STATUSES]
+    if results and not judged:
+        inconclusive(f"the origin answered 502/503/504 for each of {len(results)} entries")
+    failures = [r for r in judged if not r.ok]
     if failures:
-        _explain(tlog_target, len(results), failures, f"origin's {origin.describe()}")
+        _explain(tlog_target, len(judged), failures, f"origin's {origin.describe()}")

@@ -177,9 +177,9 @@ def test_parity_proves_two_releases_are_one_log(
         ]
     )
     assert run.exitstatus == EXIT_OK, _why(run)
-    # Root, checkpoint, entries, the reads as other clients, and the compressed reads
-    # (test_encoding.py).
-    assert run.report["checks"]["parity"]["passed"] == 5, _why(run)
+    # Root, checkpoint, entries, proofs, the reads as other clients, and the compressed
+    # reads (test_encoding.py).
+    assert run.report["checks"]["parity"]["passed"] == 6, _why(run)
     assert set(run.report["releases"]) == {"v1.0.0", "v1.1.0"}
 
 

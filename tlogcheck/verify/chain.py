@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tlogcheck import merkle, spec
+from tlogcheck.client.http import RETRY_STATUSES
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.spec import consistency_path, entry_path, proof_path
 from tlogcheck.verify.views import Tree, answered_by
@@ -198,8 +199,8 @@ def compare_proofs(
         path = proof_path(index, edge.tree_size)
         a = answered_by(client, path, view="edge", release=edge.release)
         b = answered_by(client, path, view="origin", release=edge.release)
-        if (a.status, a.body) == (b.status, b.body):
-            return None
+        if (a.status, a.body) == (b.status, b.body) or {a.status, b.status} & RETRY_STATUSES:
+            return None  # the same, or one unavailable after the retries: nothing to judge
         return f"index {index}: edge {a.describe()}\n            origin {b.describe()}"
 
     return [p for p in client.map(both, list(indices)) if p is not None]

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tlogcheck import spec, tiles
+from tlogcheck.client.http import RETRY_STATUSES
 from tlogcheck.client.profiles import CLIENT_PROFILES, ClientProfile
-from tlogcheck.errors import FormatError
+from tlogcheck.errors import FormatError, Inconclusive
 from tlogcheck.verify.lag import fewer_cosignatures, judge_lag, judge_same_tree
 from tlogcheck.verify.views import from_release, mixed, served_tree
 
@@ -62,7 +63,10 @@ def read_as_every_client(
     """Read each of `paths` through the edge as tlogcheck does and as each of `profiles`
     does; the differences that are not the log moving on, one text each naming the client
     and both answers. During a canary each read is asked until a pod of `release` (or of
-    the release tlogcheck's read came from) answers; one that never does is not compared."""
+    the release tlogcheck's read came from) answers; one that never does is not compared,
+    nor is a read still answered 502/503/504 after the client's retries (`Inconclusive`
+    when no read could be compared at all)."""
+    compared: list[bool] = []
 
     def compare(path: str) -> list[str]:
         ours = from_release(client, path, release=release)
@@ -71,6 +75,10 @@ def read_as_every_client(
             theirs = from_release(client, path, release=ours.release, as_client=profile)
             if mixed(theirs.release, ours.release):
                 continue  # no pod of that release answered: nothing to compare
+            unavailable = {ours.status, theirs.status} & RETRY_STATUSES
+            compared.append(not unavailable)
+            if unavailable:
+                continue
             problem = judge_two_reads(client, ours, theirs)
             if problem is not None:
                 differ.append(
@@ -80,4 +88,10 @@ def read_as_every_client(
                 )
         return differ
 
-    return [line for lines in client.map(compare, list(paths)) for line in lines]
+    problems = [line for lines in client.map(compare, list(paths)) for line in lines]
+    if compared and not any(compared):
+        raise Inconclusive(
+            f"every read of {len(paths)} paths as another client, or tlogcheck's own, was "
+            "answered 502/503/504: nothing to compare"
+        )
+    return problems
