@@ -285,6 +285,8 @@ def test_an_unreachable_target_leaves_the_edge_unknown_and_parity_inconclusive()
     assert run.exitstatus == EXIT_INCONCLUSIVE, _why(run)
     assert "tlogcheck: edge: not known, the first requests got no answer" in run.output
     assert run.report["target"]["has_edge"] is None
+    # Nothing answered: the verdict says it could not ask, not that it could not judge.
+    assert "verdict: INCONCLUSIVE (could not ask the target" in run.output, _why(run)
 
 
 def test_target_wire_form_carries_the_canary_facts() -> None:

@@ -141,9 +141,10 @@ def judge_lag(
         prove_extends(client, older, newer, view="origin")
     except (ProofError, FormatError) as exc:
         return f"split view: {older.describe()} is not a prefix of {newer.describe()}: {exc}"
-    problem, note = staleness(older, older_response, origin_cache_control(client, older_response))
-    if note is not None and notes is not None:
-        notes.append(note)
+    source = origin_cache_control(client, older_response)
+    problem, said = staleness(older, older_response, source)
+    if said is not None and notes is not None:
+        notes.append(said)
     return problem
 
 
