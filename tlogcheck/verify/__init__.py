@@ -13,6 +13,7 @@ them, so a deployment is judged the same way wherever it is asked.
 - `clients`: one log for every client (the whole request of curl, requests, Go, a browser);
 - `cache`: the steady-state cache miss ratio (TLogCacheMissHigh);
 - `release`: a served tree held to its release's db.jsonl, on either view;
+- `conditional`: how revalidating clients are answered, on every kind of path;
 - `tiles`: a C2SP tiled log read and verified tile by tile;
 - `sampling`: which indices a run verifies.
 """
