@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tlogcheck import spec
 from tlogcheck.errors import FormatError
 from tlogcheck.spec import (
     MAX_PATH,
@@ -306,3 +307,87 @@ def test_requests_spelled_as_the_spec_spells_them(
 )
 def test_anything_else_asks_nothing(path: str) -> None:
     assert parse_request(path) is None
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("public, max-age=60", True),
+        ("public, max-age=300", True),
+        ("public, max-age=60, s-maxage=300", True),
+        ("public, max-age=60, stale-while-revalidate=3600", True),
+        ("public, max-age=301", False),
+        ("public, max-age=60, s-maxage=301", False),  # what a shared cache keeps it by
+        ("public, max-age=60, s-maxage=x", False),
+        ("public, max-age=60, stale-while-revalidate=31536000", False),
+        ("public, max-age=60, immutable", False),
+        ("no-store", False),
+        ("no-cache", False),  # API v1's root: max-age <= 300 (a tiled log may say no-cache)
+        (None, False),
+    ],
+)
+def test_short_cache_rules_bound_every_lifetime(value: str | None, ok: bool) -> None:
+    assert (spec.short_cache_problem(value) is None) == ok, spec.short_cache_problem(value)
+    assert (spec.cache_control_problem("/v1/log/root", value) is None) == ok
+
+
+@pytest.mark.parametrize(
+    "value, allowance",
+    [
+        ("public, max-age=60", (60, 0)),
+        ("public, max-age=60, stale-while-revalidate=600", (60, 600)),
+        ("public, max-age=60, s-maxage=240", (240, 0)),
+        ("public, max-age=60, s-maxage=900", (300, 0)),
+        ("max-age=60, stale-while-revalidate=31536000", (60, 3600)),
+        ("no-cache", (0, 0)),
+        ("no-cache, max-age=60", (0, 0)),
+        ("public", None),
+        (None, None),
+    ],
+)
+def test_lag_allowance_is_the_origins_bounded_by_the_table(
+    value: str | None, allowance: tuple[int, int] | None
+) -> None:
+    assert spec.lag_allowance(value) == allowance
+
+
+def test_cache_control_passed_through_compares_directives() -> None:
+    assert spec.passed_through_problem("public, max-age=60", "Public,MAX-AGE=60") is None
+    assert spec.passed_through_problem("max-age=60, public", "public, max-age=60") is None
+    assert spec.passed_through_problem(None, None) is None
+    rewritten = spec.passed_through_problem("public, max-age=300", "public, max-age=60")
+    assert rewritten is not None and "rewritten" in rewritten and "max-age=60" in rewritten
+    added = spec.passed_through_problem("public, max-age=60, s-maxage=900", "public, max-age=60")
+    assert added is not None
+    assert spec.passed_through_problem(None, "public, max-age=60") is not None
+
+
+def test_canonical_numbers() -> None:
+    for good in ("0", "1", "256", str(2**64 - 1), str(2**64)):
+        assert spec.canonical_number(good)
+    for bad in ("", "00", "05", "+5", "-5", " 5", "5 ", "５", "٥", "²", "5.0", "0x5", "1_0"):
+        assert not spec.canonical_number(bad), bad
+    assert spec.overflows(str(2**64)) and not spec.overflows(str(2**64 - 1))
+    assert spec.refused_statuses("+5") == {400}
+    assert spec.refused_statuses(str(2**64 + 5)) == {400, 404}
+
+
+def test_every_listed_form_is_refused_in_every_slot() -> None:
+    requests = spec.malformed_requests(256)
+    slots = spec.number_slots(256)
+    assert len(requests) == len(slots) * len(spec.malformed_forms("0")) + 2
+    for template, valid in slots:
+        forms = spec.malformed_forms(valid)
+        assert all(not spec.canonical_number(f) or spec.overflows(f) for f in forms)
+        # A digit of another script is among them: `５` is read as 5 by int().
+        assert any(not f.isascii() and f.isdecimal() for f in forms)
+        assert template.format(valid).count("{") == 0
+    # Percent-encoded: what goes on the wire is ASCII.
+    assert all(r.isascii() and " " not in r for r in requests)
+
+
+@given(spec.malformed_numbers())
+def test_generated_numbers_are_never_canonical_in_range(text: str) -> None:
+    assert not spec.canonical_number(text) or spec.overflows(text)
+    # And each one Python's int() would read, the reference origin must not.
+    assert 200 not in spec.refused_statuses(text)

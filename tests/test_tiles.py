@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tlogcheck import merkle, note, tiles
 from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.spec import OTHER_DIGITS
 
 VECTORS = Path(__file__).parent / "vectors" / "c2sp-tiles-tessera"
 TESSERA_KEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
@@ -317,6 +318,13 @@ def test_paths_not_spelled_as_the_spec_spells_them_are_refused(path: str) -> Non
         ("checkpoint", "public, max-age=300", True),
         ("/checkpoint", "max-age=301", False),
         ("checkpoint", None, False),
+        # What C2SP asks of a checkpoint and Tessera's buckets serve: revalidate every time.
+        ("checkpoint", "no-cache", True),
+        ("checkpoint", "public, no-cache, max-age=0", True),
+        ("checkpoint", "max-age=5", True),
+        ("checkpoint", "no-store", False),
+        ("checkpoint", "max-age=60, stale-while-revalidate=31536000", False),
+        ("checkpoint", "max-age=60, s-maxage=3600", False),
     ],
 )
 def test_cache_rules_of_a_tiled_log(path: str, value: str | None, ok: bool) -> None:
@@ -351,3 +359,15 @@ def test_paths_for_entry_of_a_three_level_log(
         "tile/2/000.p/3",
     ]  # fmt: skip
     assert tiles.paths_for_entry(BIG, BIG) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["tile/0/000", "tile/0/003.p/232", "tile/entries/x001/234", "tile/2/000.p/1"]
+)
+def test_malformed_spellings_of_a_tile_never_parse(path: str) -> None:
+    assert tiles.parse_tile_path(path) is not None
+    bad = tiles.malformed_tile_paths(path, OTHER_DIGITS)
+    assert len(bad) >= 8 and path not in bad
+    assert any(not b.isascii() for b in bad)
+    for spelling in bad:
+        assert tiles.parse_tile_path(spelling) is None, spelling

@@ -1,9 +1,11 @@
 """Cache — playbook §3.3 (cache misses surge) and §1, alert TLogCacheMissHigh.
 
-- `Cache-Control` follows the spec's table, on the edge (which passes it through) and on
-  the origin: `no-store` for /healthz; short (`max-age` <= 300, never `immutable`) for
-  root, checkpoint and a proof without tree_size; `public, max-age=31536000, immutable`
-  for entries, proofs at a given tree size and consistency proofs.
+- `Cache-Control` follows the spec's table, on the edge and on the origin: `no-store` for
+  /healthz; short (`max-age` and `s-maxage` <= 300, `stale-while-revalidate` <= 3600,
+  never `immutable`) for root, checkpoint and a proof without tree_size; `public,
+  max-age=31536000, immutable` for entries, proofs at a given tree size and consistency
+  proofs. The edge passes the origin's through: one it rewrote would grant itself a
+  lifetime the origin did not (`spec.passed_through_problem`).
 - Immutable paths, once read, are served from the edge's cache: after a warm-up, the
   steady-state miss ratio is at most 30 % (the playbook's TLogCacheMissHigh line). An
   edge of several nodes, each with its own cache, misses the first read on each node: a
@@ -36,6 +38,7 @@ from tlogcheck.spec import (
     cache_control_problem,
     consistency_path,
     entry_path,
+    passed_through_problem,
     proof_path,
 )
 from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
@@ -67,13 +70,19 @@ def test_cache_control_follows_the_spec_table(
     for response in responses:
         if response.status != 200:
             continue  # the table is about 200s; other answers are the other checks' business
-        problem = cache_control_problem(response.path, response.cache_control)
+        problem = cache_control_problem(response.served_path, response.cache_control)
         if problem is not None:
             problems.append(f"{response.view} {response.path}: {problem}")
+    for edge, origin in zip(responses[::2], responses[1::2], strict=True):
+        if edge.status == origin.status == 200:
+            problem = passed_through_problem(edge.cache_control, origin.cache_control)
+            if problem is not None:
+                problems.append(f"{edge.path}: {problem}")
     if problems:
         fail(
             "cache",
-            expected="Cache-Control per the spec's table on edge and origin",
+            expected="Cache-Control per the spec's table on edge and origin, passed through "
+            "by the edge",
             served="\n          ".join(problems),
         )
 

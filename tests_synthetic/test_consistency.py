@@ -9,8 +9,11 @@ The log only grows: every tree it ever showed is a prefix of the one it serves n
   the other and within what its Cache-Control allows. During a canary the two may come
   from pods of two releases: then the smaller tree must be a proven prefix of the larger
   one (`verify.judge_releases`); on the origin both are asked of one release's pods.
-- The log's own consistency proofs agree with its inclusion proofs and its root: the
-  tree of size m (from the proof for leaf 0 at m) extends to the served tree.
+- The log's own consistency proofs agree with its inclusion proofs and its root, on both
+  views: the tree of size m (from the proof for leaf 0 at m) extends to the served tree,
+  and older trees extend one another (first < second < current,
+  `verify.sampling.older_pairs`): proofs between older trees are what an auditor holding
+  two old checkpoints asks for.
 - Consistency proofs verify from every `--tlog-known-root` (the stable release's root
   during a canary, custody records) and from the tree in `--tlog-state` (the last one a
   fully passing run verified) to the served one. The state file is updated only after
@@ -18,8 +21,6 @@ The log only grows: every tree it ever showed is a prefix of the one it serves n
 """
 
 from __future__ import annotations
-
-import random
 
 import pytest
 
@@ -30,6 +31,7 @@ from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail, render
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
 from tlogcheck.verify import ServedRoot, Tree, prove_extends, root_of_size
+from tlogcheck.verify.sampling import older_pairs, older_sizes
 from tlogcheck.verify.trees import judge_recorded, judge_root_and_checkpoint, judge_signer
 
 pytestmark = pytest.mark.consistency
@@ -48,42 +50,51 @@ def test_root_and_checkpoint_describe_the_same_tree(
 
 
 def test_origin_root_and_checkpoint_are_the_same_tree(
-    tlog_client: TLogClient, origin_root: ServedRoot
+    tlog_client: TLogClient, tlog_target: Target, origin_root: ServedRoot
 ) -> None:
-    render(judge_signer(tlog_client, origin_root))
+    render(judge_signer(tlog_client, origin_root, tlog_target.origin_view))
 
 
-def older_sizes(tree_size: int, seed: int) -> list[int]:
-    """Sizes 1, 2, 3, n/2, n-1 and one drawn with the seed, all below n."""
-    n = tree_size
-    sizes = {1, 2, 3, n // 2, n - 1}
-    if n > 2:
-        sizes.add(random.Random(seed).randrange(1, n))
-    return sorted(m for m in sizes if 1 <= m < n)
-
-
+@pytest.mark.parametrize("view", ["edge", "origin"])
 def test_consistency_proofs_agree_with_inclusion_proofs(
-    tlog_client: TLogClient, tlog_target: Target, served_root: ServedRoot
+    tlog_client: TLogClient, tlog_target: Target, view: str, request: pytest.FixtureRequest
 ) -> None:
+    # On both views: pods whose proofs went bad hide behind a warm cache.
+    fixture = "served_root" if view == "edge" else "origin_root"
+    served_root: ServedRoot = request.getfixturevalue(fixture)
     served = served_root.tree
     sizes = older_sizes(served.tree_size, tlog_target.seed)
     if not sizes:
         pytest.skip(f"a tree of {served.tree_size} entry has no older tree to prove from")
 
-    def extends(size: int) -> str | None:
+    pairs = older_pairs(served.tree_size, tlog_target.seed)
+    roots: dict[int, Tree] = {}
+
+    def root(size: int) -> Tree:
+        if size not in roots:
+            roots[size] = root_of_size(tlog_client, size, view=view, release=served.release)
+        return roots[size]
+
+    def extends(pair: tuple[int, int]) -> str | None:
+        first, second = pair
         try:
-            older = root_of_size(tlog_client, size, release=served.release)
-            prove_extends(tlog_client, older, served)
+            older = root(first)
+            newer = served if second == served.tree_size else root(second)
+            prove_extends(tlog_client, older, newer, view=view)
         except (ProofError, FormatError) as exc:
-            return f"from {size}: {exc}"
+            return f"from {first} to {second}: {exc}"
         return None
 
-    problems = [p for p in tlog_client.map(extends, sizes) if p is not None]
+    # Every older tree to the served one, then older trees among themselves: a log whose
+    # proofs are right only up to its current size fails the second.
+    asked = [(m, served.tree_size) for m in sizes] + pairs
+    problems = [p for p in tlog_client.map(extends, asked) if p is not None]
     if problems:
         fail(
             "consistency",
-            expected=f"consistency proofs from sizes {sizes} to the served {served.describe()} "
-            "verify against the roots the log's own inclusion proofs give",
+            expected=f"consistency proofs from sizes {sizes} to the {view}'s "
+            f"{served.describe()}, and between older trees {pairs}, verify against the "
+            "roots the log's own inclusion proofs give",
             served="\n          ".join(problems),
             extra={"seed": str(tlog_target.seed)},
         )

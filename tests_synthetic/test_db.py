@@ -3,9 +3,11 @@
 With `--tlog-db`, the release's db.jsonl is read once (streaming):
 
 - its SHA-256 equals the release's (`--tlog-db-sha256`, hex or a sha256sum file);
-- the Merkle root rebuilt from it equals the served root at the served size. An edge
-  that lags behind the file is compared with the file's prefix of that size; a served
-  tree larger than the file fails: it announces entries the release does not have.
+- the Merkle root rebuilt from it equals the served root at the served size, on the edge
+  and on the origin (`verify.release.release_problem`). An edge that lags behind the
+  file is compared with the file's prefix of that size; a served tree larger than the
+  file fails, on either view: it announces entries the release does not have — pods
+  doing so are caught even while the edge lags legitimately.
 - the origin (X-Bypass: 1) serves the whole file: only a cache may lag, never the pods
   that run the release. During a canary the origin Service mixes the older release's
   pods with the newer's, so the origin is asked until a pod serving the file's size
@@ -53,6 +55,16 @@ def test_db_jsonl_rebuilds_the_served_root(
 
 
 @pytest.mark.api("v1", "tiles")
+def test_db_jsonl_rebuilds_the_origins_root(
+    tlog_target: Target, db_audit: DbAudit, request: pytest.FixtureRequest
+) -> None:
+    # However the edge looks (a lagging edge hides a newer tree), the pods serve nothing
+    # their release does not hold.
+    served = served_by(request, tlog_target, "origin")
+    render(judge_db_root(db_audit, served.tree, served.response, str(tlog_target.db)))
+
+
+@pytest.mark.api("v1", "tiles")
 def test_origin_serves_the_whole_release(
     tlog_client: TLogClient,
     tlog_target: Target,
@@ -74,7 +86,7 @@ def test_origin_serves_the_whole_release(
     if served < want:
         fail(
             "db",
-            expected=f"the origin (X-Bypass: 1) serves all {want} entries of "
+            expected=f"the origin ({tlog_target.origin_view}) serves all {want} entries of "
             f"{tlog_target.db}: only a cache may lag behind the release",
             served=f"the origin serves a tree of {served} entries, {want - served} behind\n"
             f"          {response.describe()}",

@@ -9,10 +9,12 @@ spec fixes, on the edge and on the origin (X-Bypass: 1):
 - it announces only entries that are served: entry tree_size-1 answers 200, and the
   origin answers 404 for entry tree_size;
 - the API's errors are the spec's: 400 for a malformed request, 404 out of range, both
-  with a JSON `{"error": ...}` body. Malformed means every form the spec excludes — a
-  sign, a leading zero, a space, not a number — in the path and in the query of every
-  endpoint (`spec.malformed_requests`): a server that reads `+5` or `05` as 5 answers
-  questions nobody asked.
+  with a JSON `{"error": ...}` body. Malformed means anything but canonical ASCII decimal
+  — a sign, a leading zero, a space, a digit of another script (`５`), not a number — in
+  the path and in the query of every endpoint, generated, not listed (each form of
+  `spec.malformed_forms`, then seeded Hypothesis batches of `spec.malformed_numbers`); a
+  number past uint64 is 400 or 404, never 200: a server that reads `+5`, `05` or `５` as
+  5 answers questions nobody asked.
 - every 200, of every kind of path, on both views, says which release produced it
   (`X-TLog-Release`) and is of the spec's type: application/json, the checkpoint
   text/plain in UTF-8.
@@ -23,18 +25,25 @@ consistency (checkpoint, recorded trees), db (db.jsonl).
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
 from tlogcheck import spec
 from tlogcheck.client import TLogClient
 from tlogcheck.client.purpose import PROBE, READ, asking
-from tlogcheck.errors import FormatError
+from tlogcheck.errors import FormatError, ServerError
+from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
 from tlogcheck.verify import ServedRoot, answered_by, read_root
-from tlogcheck.verify.served import answered
+from tlogcheck.verify.served import answered, server_error, server_errors
 
 pytestmark = pytest.mark.root
+
+MALFORMED_BATCHES = 4  # Hypothesis batches of generated malformed numbers
 
 
 @pytest.mark.parametrize("view", ["edge", "origin"])
@@ -123,7 +132,7 @@ def test_every_answer_names_its_release_and_type(
             continue  # whether it should be 200 is for the other tests
         if r.release is None:
             problems.append(f"{r.view} {r.path}: no X-TLog-Release")
-        problem = spec.content_type_problem(r.path, r.header("content-type"))
+        problem = spec.content_type_problem(r.served_path, r.header("content-type"))
         if problem is not None:
             problems.append(f"{r.view} {r.path}: {problem}")
     if problems:
@@ -136,22 +145,69 @@ def test_every_answer_names_its_release_and_type(
 
 
 def test_malformed_requests_of_every_endpoint_are_400(
-    tlog_client: TLogClient, origin_root: ServedRoot
+    tlog_client: TLogClient, tlog_target: Target, origin_root: ServedRoot
 ) -> None:
-    paths = spec.malformed_requests(origin_root.root.tree_size)
-    requests = [(p, v) for p in paths for v in ("edge", "origin")]
-    with asking(PROBE, "a malformed index or size: must be 400"):
-        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
-    answered(*responses)
-    wrong = [r for r in responses if r.status != 400]
+    """Every index and size of every endpoint, in the path and in the query, written as
+    anything but canonical ASCII decimal: each listed form of `spec.malformed_forms`, then
+    Hypothesis batches of `spec.malformed_numbers` (digits of other scripts, signs,
+    spaces, leading zeros, overflow), seeded, on both views."""
+    slots = spec.number_slots(origin_root.root.tree_size)
+    wrong: list[str] = []
+    unanswered: list[ServerError] = []  # 5xx: what was answered, not how numbers are read
+    asked: list[int] = [0]
+
+    def ask(cases: list[tuple[str, str]]) -> None:
+        requests = [(t.format(quote(text, safe="")), text, v) for t, text in cases
+                    for v in ("edge", "origin")]  # fmt: skip
+        with asking(PROBE, "a malformed index or size: must be 400"):
+            answers = tlog_client.map(lambda r: tlog_client.get(r[0], view=r[2]), requests)
+        asked[0] += len(requests)
+        for (_, text, _), response in zip(requests, answers, strict=True):
+            error = server_error(response)
+            if error is not None:
+                unanswered.append(error)
+            elif response.status not in spec.refused_statuses(text):
+                wrong.append(f"{text!r}: {response.describe()}")
+
+    listed = [(t, form) for t, valid in slots for form in spec.malformed_forms(valid)]
+    ask(listed)
+    missing = [f"{spec.PATH_CONSISTENCY}?first=1", f"{spec.PATH_CONSISTENCY}?second=1"]
+    with asking(PROBE, "a size missing: must be 400"):
+        answers = tlog_client.map(tlog_client.get, missing)
+    asked[0] += len(missing)
+    for response in answers:
+        error = server_error(response)
+        if error is not None:
+            unanswered.append(error)
+        elif response.status != 400:
+            wrong.append(f"a size missing: {response.describe()}")
+
+    @settings(
+        database=None,
+        deadline=None,
+        max_examples=MALFORMED_BATCHES,
+        phases=(Phase.explicit, Phase.generate),
+        suppress_health_check=list(HealthCheck),
+    )
+    @seed(tlog_target.seed)
+    @given(st.lists(st.tuples(st.sampled_from(slots), spec.malformed_numbers()), min_size=8,
+                    max_size=16))  # fmt: skip
+    def batch(drawn: list[tuple[tuple[str, str], str]]) -> None:
+        ask([(template, text) for (template, _), text in drawn])
+
+    # Raised here, not inside Hypothesis' batches: a 5xx is no falsifying example.
+    batch()
+    if not wrong and unanswered:
+        raise server_errors(unanswered, asked[0], "malformed requests")
     if wrong:
         fail(
             "root",
-            expected=f"400 for each of {len(paths)} malformed requests on both views: "
-            "indices and sizes are decimal integers without sign, leading zeros or spaces "
-            "(spec: Endpoints)",
-            served=f"{len(wrong)} were not 400:\n          "
-            + "\n          ".join(r.describe() for r in wrong[:8]),
+            expected=f"400 for each of {asked[0]} requests on both views with an index or "
+            "size that is not canonical ASCII decimal (a sign, a leading zero, a space, a "
+            "digit of another script, not a number), in the path and in the query of every "
+            "endpoint; 400 or 404 for one past uint64 (spec: Endpoints)",
+            served=f"{len(wrong)} were not:\n          " + "\n          ".join(wrong[:8]),
+            extra={"seed": str(tlog_target.seed)},
         )
 
 

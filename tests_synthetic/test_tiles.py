@@ -18,11 +18,14 @@ wrong byte anywhere fails naming the tile's path. In the playbook's order:
   `--tlog-state` tree; a fully passing run records it there.
 - parity (§2.3, §3.2): edge and origin (X-Bypass: 1) serve one log: the same checkpoint
   with byte-identical tiles, or an older edge tree the origin's tiles prove a prefix of,
-  within the checkpoint's max-age.
+  within what the origin's Cache-Control allows; and every client (curl, requests, Go's
+  net/http, a browser, tlogcheck asking for gzip) reads the same checkpoint and tiles.
 - cache (§3.3): full tiles and bundles long-lived and immutable, partial tiles and the
   checkpoint short; full tiles, once read, are served from the edge's cache.
 - etag (§4): an ETag is not required of a tiled log; one in the spec's SHA-256 form must
-  be the body's, and any ETag revalidates (If-None-Match: 304 with no body).
+  be the body's, and any ETag revalidates on the checkpoint and every kind of tile
+  (If-None-Match: 304 with no body; a validator that does not match, also beside an
+  If-Modified-Since: the whole body).
 - db (§4): db.jsonl's hash, the checkpoint's root rebuilt from it, the origin's
   checkpoint covering it (test_db.py, which holds for both APIs).
 
@@ -33,39 +36,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
 from tlogcheck import tiles
-from tlogcheck.client import RETRY_STATUSES, Response, TLogClient
-from tlogcheck.client.purpose import CACHE, HEALTH, READ, asking
+from tlogcheck.client import Response, TLogClient
+from tlogcheck.client.profiles import CLIENT_PROFILES, TLOGCHECK_GZIP
+from tlogcheck.client.purpose import CACHE, HEALTH, PROBE, READ, asking
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.hits import judge_hit_rate
 from tlogcheck.plugin.report import add_count, add_fact
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail, inconclusive
+from tlogcheck.plugin.verdicts import fail
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
-from tlogcheck.spec import PATH_HEALTH, etag_problem
+from tlogcheck.spec import OTHER_DIGITS, PATH_HEALTH, etag_problem, passed_through_problem
 from tlogcheck.tiles import TiledTree
 from tlogcheck.verify import (
     NO_EDGE,
     ServedCheckpoint,
     Tree,
     answered_by,
-    from_release,
+    judge_same_tree,
     mixed,
+    read_as_every_client,
     staleness,
 )
+from tlogcheck.verify.conditional import revalidation_problems
+from tlogcheck.verify.served import server_error, server_errors
 from tlogcheck.verify.tiles import PATH_CHECKPOINT, TileReader
 
 pytestmark = pytest.mark.api("tiles")
 
 SHOWN = 3
 READ_TILES = 16  # full tiles and bundles compared across views and read for the hit rate
-# A validator no body has.
-MADE_UP = '"' + "0" * 64 + '"'
-UNJUDGED = "unjudged"  # a revalidation the target was unavailable for
 _SHA256_ETAG = re.compile(r'(W/)?"[0-9a-f]{64}"')
 
 
@@ -142,6 +147,32 @@ def test_root_rebuilt_from_the_right_edge_tiles_is_the_checkpoints(
         f"{tiles_checkpoint.tree.describe()}",
         served=problem,
     )
+
+
+@pytest.mark.root
+def test_tile_paths_not_spelled_as_c2sp_spells_them_are_refused(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    """Each kind of tile the log has, spelled otherwise (`tiles.malformed_tile_paths`:
+    digits of other scripts, signs, spaces, padding): never 200, on both views."""
+    kinds = _one_of_each_kind(tiles_checkpoint.tree.tree_size)[1:]
+    bad = [b for k in kinds for b in tiles.malformed_tile_paths(k.lstrip("/"), OTHER_DIGITS)]
+    asks = [("/" + quote(b, safe="/"), v) for b in bad for v in ("edge", "origin")]
+    with asking(PROBE, "a tile path spelled otherwise than C2SP spells it: must be 4xx"):
+        answers = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    # A 5xx is what was answered (Ingress5xxHigh), not a tile under another name.
+    unanswered = [e for e in map(server_error, answers) if e is not None]
+    wrong = [r.describe() for r in answers if not 400 <= r.status < 500 and r.status < 500]
+    if not wrong and unanswered:
+        raise server_errors(unanswered, len(asks), "misspelled tile paths")
+    if wrong:
+        fail(
+            TILES["root"],
+            expected=f"4xx for each of {len(asks)} tile paths spelled otherwise than C2SP "
+            "spells them (a digit of another script, a sign, a space, other padding), on "
+            "both views: one tile, one name",
+            served=f"{len(wrong)} were not:\n          " + "\n          ".join(wrong[:6]),
+        )
 
 
 # --- inclusion: playbook §0, §3.2 -------------------------------------------------------
@@ -282,19 +313,29 @@ def test_edge_and_origin_serve_one_log(
     tiled_tree: TiledTree,
     origin_tile_reader: TileReader,
 ) -> None:
-    if tlog_target.has_edge is False:
-        pytest.skip(NO_EDGE)
     edge, origin = tiles_checkpoint.tree, origin_tiles_checkpoint.tree
-    expected = "edge and origin (X-Bypass: 1) serve one log: one checkpoint and the same tiles"
+    expected = (
+        f"edge and origin ({tlog_target.origin_view}) serve one log: one checkpoint and the "
+        "same tiles"
+    )
     views = (
         f"\n          edge:   {tiles_checkpoint.response.describe()}"
         f"\n          origin: {origin_tiles_checkpoint.response.describe()}"
     )
     if edge != origin:
-        problem = _one_log(edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint)
+        problem = _one_log(
+            edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint,
+            origin_tiles_checkpoint.response.cache_control,
+        )  # fmt: skip
         if problem is not None:
             fail(TILES["parity"], expected=expected, served=problem + views)
         return
+    edge_cp, origin_cp = tiles_checkpoint.response, origin_tiles_checkpoint.response
+    if edge_cp.body != origin_cp.body and not mixed(edge.release, origin.release):
+        # The same tree: an older copy with fewer cosignatures may lag, nothing else differs.
+        problem = judge_same_tree(tlog_client, edge_cp, origin_cp)
+        if problem is not None:
+            fail(TILES["parity"], expected=expected, served=problem + views)
     paths = _paths(edge.tree_size)[1:]
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     by_path: dict[str, dict[str, Response]] = {}
@@ -321,17 +362,39 @@ def test_edge_and_origin_serve_one_log(
         )
 
 
+@pytest.mark.parity
+def test_every_client_reads_the_same_tiled_log(
+    tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
+) -> None:
+    """The checkpoint and the tiles read as each client asks, gzip included (C2SP tells
+    clients to ask for it), are the bytes tlogcheck reads with identity."""
+    paths = _paths(tiles_checkpoint.tree.tree_size)[: 2 + READ_TILES // 2]
+    clients = (*CLIENT_PROFILES, TLOGCHECK_GZIP)
+    problems = read_as_every_client(
+        tlog_client, paths, release=tiles_checkpoint.tree.release, profiles=clients
+    )
+    if problems:
+        fail(
+            TILES["parity"],
+            expected=f"the same bytes for {len(paths)} reads of the checkpoint and tiles "
+            f"whichever client asks ({', '.join(p.name for p in clients)} and tlogcheck)",
+            served=f"{len(problems)} differ:\n          " + "\n          ".join(problems[:6]),
+        )
+
+
 def _one_log(
     edge: Tree,
     origin: Tree,
     edge_tree: TiledTree,
     origin_reader: TileReader,
     served: ServedCheckpoint,
+    source: str | None,
 ) -> str | None:
     """Two checkpoints of the two views: None when they are one log as they may be, else
     the problem. The older must be proved a prefix of the newer by the newer's tiles; an
-    older edge must be within its max-age (a lagging cache); an older origin only when two
-    releases answered (a canary: the origin Service mixes the old release's pods)."""
+    older edge must be within what the origin's Cache-Control (`source`) allows (a lagging
+    cache); an older origin only when two releases answered (a canary: the origin Service
+    mixes the old release's pods)."""
     if edge.tree_size == origin.tree_size:
         return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
     if edge.tree_size < origin.tree_size:
@@ -340,7 +403,7 @@ def _one_log(
         problem = _extends(newer, edge, lambda: newer)
         if problem is not None:
             return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
-        problem, _ = staleness(edge, served.response)
+        problem, _ = staleness(edge, served.response, source)
         return None if problem is None else f"the edge lags the origin: {problem}"
     problem = _extends(edge_tree, origin, lambda: edge_tree)
     if problem is not None:
@@ -364,18 +427,24 @@ def test_cache_control_of_tiles_and_checkpoint(
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     problems = []
     with asking(READ, "tiles and the checkpoint, for their Cache-Control"):
-        answers = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
-    for response in answers:
+        responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
+    for response in responses:
         if response.status != 200:
             continue  # what is missing is the root and inclusion checks' business
-        problem = tiles.cache_problem(response.path, response.cache_control)
+        problem = tiles.cache_problem(response.served_path, response.cache_control)
         if problem is not None:
             problems.append(f"{response.view} {response.path}: {problem}")
+    for edge, origin in zip(responses[::2], responses[1::2], strict=True):
+        if edge.status == origin.status == 200:
+            problem = passed_through_problem(edge.cache_control, origin.cache_control)
+            if problem is not None:
+                problems.append(f"{edge.path}: {problem}")
     if problems:
         fail(
             "cache",
             expected="full tiles and bundles immutable with a max-age of a day or more; "
-            "partial tiles and the checkpoint a short max-age, never immutable",
+            "partial tiles and the checkpoint a short max-age or no-cache, never immutable; "
+            "passed through by the edge",
             served="\n          ".join(problems),
         )
 
@@ -410,52 +479,39 @@ def _etag_problems(client: TLogClient, response: Response) -> list[str]:
         problem = etag_problem(etag, response.body)
         if problem is not None:
             problems.append(f"{response.view} {response.path}: {problem}")
-    # During a canary a pod of another release may answer: ask the one that gave the ETag.
-    again, made_up = (
-        from_release(
-            client, response.path, view=response.view, release=response.release,
-            headers={"If-None-Match": validator},
-        )
-        for validator in (etag, MADE_UP)
-    )  # fmt: skip
-    if {again.status, made_up.status} & RETRY_STATUSES:
-        return [UNJUDGED]  # unavailable after the retries: nothing to judge by
-    if again.status == 200 and again.body == response.body:
-        pass  # a server need not revalidate; it must not answer with other bytes
-    elif again.status != 304 or again.body:
-        problems.append(
-            f"{response.view} {response.path} with If-None-Match: {etag}: {again.describe()}"
-        )
-    # The checkpoint may move on between two reads; a tile never does.
-    whole = made_up.body == response.body if response.path != PATH_CHECKPOINT else made_up.body
-    if made_up.status != 200 or not whole:
-        problems.append(
-            f"{response.view} {response.path} with If-None-Match: {MADE_UP}: {made_up.describe()}"
-        )
-    return problems
+    # A tiled log need not revalidate, but never strands a client (verify.conditional).
+    return problems + revalidation_problems(client, response, strict_304=False)
+
+
+def _one_of_each_kind(size: int) -> list[str]:
+    """The checkpoint and the first of each kind of tile `_paths` lists: a full and a
+    partial hash tile, a full and a partial entry bundle (those the log has)."""
+    chosen: dict[tuple[bool, bool] | None, str] = {}
+    for path in _paths(size):
+        where = tiles.parse_tile_path(path.lstrip("/"))
+        chosen.setdefault(None if where is None else (where.is_bundle, where.full), path)
+    return list(chosen.values())
 
 
 @pytest.mark.etag
 def test_etags_hash_and_revalidate(
     tlog_client: TLogClient, tiles_checkpoint: ServedCheckpoint
 ) -> None:
-    paths = _paths(tiles_checkpoint.tree.tree_size)[: 2 + READ_TILES // 4]
+    paths = _one_of_each_kind(tiles_checkpoint.tree.tree_size)
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     with asking(READ, "tiles and the checkpoint, for their ETag"):
         responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), asks)
     tagged = [r for r in responses if r.etag is not None]
     if not tagged:
         pytest.skip("no ETag on the checkpoint, tiles or bundles: nothing to check")
-    found = [p for ps in tlog_client.map(lambda r: _etag_problems(tlog_client, r), tagged)
-             for p in ps]  # fmt: skip
-    problems = [p for p in found if p != UNJUDGED]
-    if found.count(UNJUDGED) == len(tagged):
-        inconclusive(f"every revalidation of {len(tagged)} responses answered 502/503/504")
+    # A 5xx to a revalidation is what was answered (`verify.conditional`: Ingress5xxHigh).
+    problems = [p for ps in tlog_client.map(lambda r: _etag_problems(tlog_client, r), tagged)
+                for p in ps]  # fmt: skip
     if problems:
         fail(
             TILES["etag"],
             expected='an ETag of the form "<SHA-256>" is the body\'s; If-None-Match with the '
             "ETag gets 304 and no body (or the same bytes), with another validator the whole "
-            "body",
+            "body, also beside an If-Modified-Since (RFC 9110 §13.2.2)",
             served=f"{len(problems)} problems:\n          " + "\n          ".join(problems[:8]),
         )

@@ -27,11 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tlogcheck.errors import FormatError
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "IMMUTABLE_CACHE_CONTROL",
@@ -42,9 +47,17 @@ __all__ = [
     "Request",
     "parse_request",
     "cache_control_problem",
+    "lag_allowance",
+    "passed_through_problem",
     "short_cache_problem",
     "content_type_problem",
+    "canonical_number",
+    "malformed_forms",
+    "malformed_numbers",
     "malformed_requests",
+    "number_slots",
+    "overflows",
+    "refused_statuses",
     "consistency_path",
     "entry_path",
     "etag_problem",
@@ -103,13 +116,10 @@ class Request:
     first: int | None = None
 
 
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
-
-
 def _decimal(text: str) -> int | None:
-    """A decimal integer as the spec writes one (no sign, no leading zero, no space,
-    nothing percent-encoded), within uint64; None otherwise."""
-    if len(text) > 20 or not text.isascii() or not _DECIMAL.fullmatch(text):
+    """A decimal integer as the spec writes one (`canonical_number`: nothing
+    percent-encoded either), within uint64; None otherwise."""
+    if len(text) > 20 or not canonical_number(text):
         return None
     value = int(text)
     return value if value <= MAX_UINT64 else None
@@ -153,24 +163,106 @@ def parse_request(path: str) -> Request | None:
     return None
 
 
-def malformed_requests(tree_size: int) -> list[str]:
-    """Requests of every endpoint with one index or size malformed, in the path or in the
-    query (a sign, a leading zero, a space before or after, not a number): each must be
-    answered 400 (spec: decimal integers without sign or leading zeros). The others are
-    valid for any tree of `tree_size` >= 1, so nothing but the malformed one is wrong."""
+def canonical_number(text: str) -> bool:
+    """Whether `text` (decoded) is an index or size as the spec writes one: ASCII decimal
+    digits, no sign, no space, no leading zero. Anything else is answered 400."""
+    return text.isascii() and text.isdigit() and (text == "0" or text[0] != "0")
+
+
+# Where an index or size goes in a request, one slot each (`{}`), the rest valid for any
+# tree of `n` >= 1 entries: the path and the query of every endpoint.
+def number_slots(tree_size: int) -> list[tuple[str, str]]:
+    """(template with one `{}`, the valid value it replaces) for every index and size of
+    every endpoint, in the path and in the query."""
     n = str(tree_size)
+    return [
+        (PATH_ENTRY_PREFIX + "{}", "0"),
+        (PATH_PROOF_PREFIX + "{}?tree_size=" + n, "0"),
+        (PATH_PROOF_PREFIX + "{}", "0"),
+        (PATH_PROOF_PREFIX + "0?tree_size={}", n),
+        (PATH_CONSISTENCY + "?first={}&second=" + n, "1"),
+        (PATH_CONSISTENCY + "?first=1&second={}", n),
+    ]
 
-    def forms(value: str) -> list[str]:
-        return [f"+{value}", f"-{value}", f"0{value}", f"%20{value}", f"{value}%20", "x"]
 
-    requests = [entry_path(bad) for bad in forms("0")]
-    requests += [proof_path(bad, n) for bad in forms("0")]
-    requests += [proof_path(bad) for bad in forms("0")]
-    requests += [proof_path(0, bad) for bad in forms(n)]
-    requests += [consistency_path(bad, n) for bad in forms("1")]
-    requests += [consistency_path(1, bad) for bad in forms(n)]
-    requests += [f"{PATH_CONSISTENCY}?first=1", f"{PATH_CONSISTENCY}?second={n}"]
+# Digits of other scripts (each `isdecimal`, so int() reads them), look-alikes that are
+# not decimal, signs, spaces that are not ASCII's.
+OTHER_DIGITS = "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩०१२३४५६७८९০১২৩৪৫৬৭৮৯๐๑๒๓๔๕๖๗๘๙𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"
+LOOKALIKES = "²³¹⁰₀₁①⑤"
+SIGNS = ("+", "-", "\uff0b", "\u2212", "\ufe62")
+SPACES = (" ", "\t", "\u00a0", "\u3000", "\u2009", "\n")
+
+
+def malformed_forms(value: str) -> list[str]:
+    """The forms of a valid `value` every server must refuse, one of each kind: a sign, a
+    leading zero, a space before or after, not a number, a digit of another script, a
+    number past uint64 (the last: 400, or 404 out of range, never 200)."""
+    other = "".join(OTHER_DIGITS[int(d)] for d in value)  # fullwidth
+    return [
+        f"+{value}", f"-{value}", f"0{value}", f" {value}", f"{value} ", "x", other,
+        value[:-1] + "\u0665" if value else "\u0665", str(2**64 + int(value)),
+    ]  # fmt: skip
+
+
+def malformed_requests(tree_size: int, forms: Sequence[str] | None = None) -> list[str]:
+    """Requests of every endpoint with one index or size malformed, in the path or in the
+    query: each must be answered 400 (spec: decimal integers without sign or leading
+    zeros), an overflowing one 400 or 404. `forms` replaces the valid value of every slot
+    (default: `malformed_forms` of each). Percent-encoded as clients send them; the other
+    values are valid for any tree of `tree_size` >= 1, so nothing but the malformed one is
+    wrong."""
+    requests = []
+    for template, valid in number_slots(tree_size):
+        for bad in forms if forms is not None else malformed_forms(valid):
+            requests.append(template.format(quote(bad, safe="")))
+    requests += [f"{PATH_CONSISTENCY}?first=1", f"{PATH_CONSISTENCY}?second={tree_size}"]
     return requests
+
+
+def overflows(text: str) -> bool:
+    """Canonical digits beyond uint64: out of any range (404) or refused (400)."""
+    return canonical_number(text) and int(text) > MAX_UINT64
+
+
+def refused_statuses(text: str) -> frozenset[int]:
+    """How a request whose index or size is `text` (not canonical, or past uint64) may be
+    answered: 400, and for a canonical number past uint64 also 404 (out of range). Never
+    200: a server that reads `５`, `+5` or 2**64 + 5 as 5 answers a question nobody
+    asked, and caches store it under a key no honest client uses."""
+    return frozenset({400, 404}) if overflows(text) else frozenset({400})
+
+
+def malformed_numbers() -> SearchStrategy[str]:
+    """Hypothesis strategy: texts that are not canonical ASCII decimal — digits of other
+    scripts mixed in, signs, spaces (ASCII and not) anywhere, leading zeros, look-alikes,
+    decimal points, exponents, hex, underscores — or overflow uint64. Imported lazily: only
+    the suite's checks draw from it."""
+    from hypothesis import strategies as st
+
+    ascii_digits = st.text(alphabet="0123456789", min_size=1, max_size=6)
+    foreign = st.sampled_from(OTHER_DIGITS + LOOKALIKES)
+
+    @st.composite
+    def mixed(draw: st.DrawFn) -> str:
+        digits = list(draw(ascii_digits))
+        at = draw(st.integers(0, len(digits) - 1))
+        digits[at] = draw(foreign)
+        return "".join(digits)
+
+    @st.composite
+    def decorated(draw: st.DrawFn) -> str:
+        core = draw(st.one_of(ascii_digits, mixed()))
+        sign = draw(st.sampled_from(("", *SIGNS)))
+        before = draw(st.sampled_from(("", *SPACES)))
+        after = draw(st.sampled_from(("", *SPACES)))
+        zeros = draw(st.sampled_from(("", "0", "00")))
+        return before + sign + zeros + core + after
+
+    spelled = st.sampled_from(("0x10", "1e3", "1.0", "1_0", "0b1", "١٠", "٣", "۳", "five"))
+    overflow = st.integers(MAX_UINT64 + 1, 10**30).map(str)
+    return st.one_of(mixed(), decorated(), spelled, overflow).filter(
+        lambda t: not canonical_number(t) or overflows(t)
+    )
 
 
 # --- Content-Type ------------------------------------------------------------------------
@@ -196,6 +288,9 @@ def content_type_problem(path: str, value: str | None) -> str | None:
 # --- Cache-Control: the spec's table ------------------------------------------------------
 
 SHORT_MAX_AGE = 300
+# The most a short path's `stale-while-revalidate` may add to its max-age: a cache may
+# then serve a root up to SHORT_MAX_AGE + SHORT_STALE_MAX seconds old, never days.
+SHORT_STALE_MAX = 3600
 IMMUTABLE_MAX_AGE = 31536000
 IMMUTABLE_CACHE_CONTROL = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
 NO_STORE = "no-store"
@@ -240,9 +335,19 @@ def stale_while_revalidate(value: str | None) -> int:
     return int(arg) if arg is not None and arg.isdigit() else 0
 
 
-def short_cache_problem(value: str | None, what: str = "a short path") -> str | None:
+def _seconds(value: str | None, name: str) -> int | None:
+    arg = parse_cache_control(value).get(name)
+    return int(arg) if arg is not None and arg.isdigit() else None
+
+
+def short_cache_problem(
+    value: str | None, what: str = "a short path", *, no_cache_ok: bool = False
+) -> str | None:
     """What is wrong with `value` as the Cache-Control of what is cached briefly (the root,
-    the checkpoint: max-age <= SHORT_MAX_AGE, never immutable, never no-store), or None."""
+    the checkpoint), or None: max-age <= SHORT_MAX_AGE, and so the `s-maxage` shared
+    caches keep it by; `stale-while-revalidate` <= SHORT_STALE_MAX, the most it may add;
+    never immutable, never no-store. `no_cache_ok`: `no-cache` (revalidate every time)
+    stands in for a max-age (a tiled log's checkpoint, as C2SP asks)."""
     cc = parse_cache_control(value)
     shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
     age = max_age(value)
@@ -250,11 +355,53 @@ def short_cache_problem(value: str | None, what: str = "a short path") -> str | 
         return f"{shown}; {what} must never be immutable"
     if "no-store" in cc:
         return f"{shown}; {what} is cached briefly, not no-store"
-    if age is None:
+    if age is None and not (no_cache_ok and "no-cache" in cc):
         return f"{shown}; expected max-age <= {SHORT_MAX_AGE}"
-    if age > SHORT_MAX_AGE:
+    if age is not None and age > SHORT_MAX_AGE:
         return f"{shown}; max-age {age} > {SHORT_MAX_AGE}"
+    shared = _seconds(value, "s-maxage")
+    if "s-maxage" in cc and (shared is None or shared > SHORT_MAX_AGE):
+        return f"{shown}; s-maxage (what shared caches keep it by) must be <= {SHORT_MAX_AGE}"
+    if "stale-while-revalidate" in cc:
+        swr = _seconds(value, "stale-while-revalidate")
+        if swr is None or swr > SHORT_STALE_MAX:
+            return (
+                f"{shown}; stale-while-revalidate lets a cache serve {what} that much past "
+                f"its max-age: at most {SHORT_STALE_MAX}"
+            )
     return None
+
+
+def lag_allowance(value: str | None) -> tuple[int, int] | None:
+    """How old a cache's copy of a short path may be, by the Cache-Control its ORIGIN sent
+    (`value`): (fresh, stale) seconds — a shared cache's lifetime (`s-maxage`, else
+    `max-age`; 0 with `no-cache`), and the `stale-while-revalidate` past it — each
+    bounded by the spec's table (SHORT_MAX_AGE, SHORT_STALE_MAX), so a directive beyond
+    the table (which the cache check reports) never buys a cache more. None: the origin
+    sent no lifetime to tell by."""
+    cc = parse_cache_control(value)
+    fresh = _seconds(value, "s-maxage")
+    if fresh is None:
+        fresh = max_age(value)
+    if fresh is None and "no-cache" in cc:
+        fresh = 0
+    if fresh is None:
+        return None
+    if "no-cache" in cc:
+        fresh = 0
+    swr = stale_while_revalidate(value)
+    return min(fresh, SHORT_MAX_AGE), min(swr, SHORT_STALE_MAX)
+
+
+def passed_through_problem(edge: str | None, origin: str | None) -> str | None:
+    """What the edge changed in the origin's Cache-Control (spec: the edge passes it
+    through unchanged), or None. Directives are compared, not spellings: case, order and
+    spaces are free."""
+    if parse_cache_control(edge) == parse_cache_control(origin):
+        return None
+    shown = "none" if edge is None else edge
+    sent = "none" if origin is None else origin
+    return f"the edge serves Cache-Control: {shown}, the origin sent {sent}: rewritten"
 
 
 def cache_control_problem(path: str, value: str | None) -> str | None:

@@ -136,16 +136,47 @@ def parse_tile_path(path: str) -> TilePath | None:
     return None if index is None else TilePath(level, index, width)
 
 
+def malformed_tile_paths(path: str, other_digits: str) -> list[str]:
+    """Spellings of the tile or bundle at `path` (canonical, no leading slash) that C2SP
+    does not write, each of which a log must refuse (never 200): every digit in turn
+    written in another script (from `other_digits`, taken in turn), a width or level with
+    a sign or a space, the index unpadded, padded once more, or behind an `x000` group."""
+    parts = path.split("/")
+    out: list[str] = []
+    digits = [i for i, c in enumerate(path) if c.isdigit()]
+    for n, i in enumerate(digits):
+        foreign = other_digits[(n * 10 + int(path[i])) % len(other_digits)]
+        if foreign.isdigit() and foreign != path[i]:
+            out.append(path[:i] + foreign + path[i + 1 :])
+    last = parts[-1]
+    out += [
+        "/".join([*parts[:-1], f"+{last}"]),
+        "/".join([*parts[:-1], f" {last}"]),
+        "/".join([*parts[:-1], f"{last} "]),
+        "/".join([*parts[:-1], f"0{last}"]),
+        "/".join([parts[0], f"+{parts[1]}", *parts[2:]]) if parts[1] != "entries" else path + "/",
+    ]
+    if ".p" not in path:
+        index = parts[2:]
+        out.append("/".join([parts[0], parts[1], "x000", *index]))
+        out.append("/".join([parts[0], parts[1], *index[:-1], str(int(index[-1]))]))
+    return [p for p in dict.fromkeys(out) if p != path]
+
+
 def cache_problem(path: str, value: str | None) -> str | None:
     """What is wrong with `value` as the Cache-Control of a 200 for tiled-log `path`.
 
     Full tiles and bundles are long-lived and immutable (max-age >= LONG_MAX_AGE); partial
     tiles and the checkpoint are cached briefly (max-age <= spec.SHORT_MAX_AGE, never
-    immutable), so a cache never keeps a tree the log has grown past.
+    immutable), so a cache never keeps a tree the log has grown past — or not at all
+    without asking: `no-cache` is what C2SP asks of a checkpoint and what Tessera's
+    buckets serve.
     """
     parsed = parse_tile_path(path.lstrip("/"))
     if parsed is None or not parsed.full:
-        return spec.short_cache_problem(value, "a partial tile or the checkpoint")
+        return spec.short_cache_problem(
+            value, "a partial tile or the checkpoint", no_cache_ok=True
+        )
     cc = spec.parse_cache_control(value)
     shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
     age = spec.max_age(value)

@@ -8,10 +8,12 @@ import pytest
 from tlogcheck.client.cdn import (
     HIT_STATUSES,
     MISS_STATUSES,
+    cache_signs,
     cache_status_of,
     cache_verdict,
     is_hit,
     normalize_cache_status,
+    via_cache_word,
 )
 from tlogcheck.refstack.edge_faults import DIALECTS
 from tlogcheck.refstack.faults import DIALECT_NAMES
@@ -161,3 +163,68 @@ def test_no_word_is_both() -> None:
 
 def test_the_reference_edges_dialects_are_the_faults() -> None:
     assert set(DIALECTS) == set(DIALECT_NAMES)
+
+
+# Apache Traffic Server 9.2, Debian's package, as an operator configures it: the words of
+# header_rewrite's %{CACHE} in X-Cache, and the cache codes of its Via (level 2).
+ATS_VIA = "http/1.1 edge-ats (ApacheTrafficServer/9.2.9 [{}])"
+ATS_ANSWERS = [
+    # (X-Cache, Via codes, verdict): what each transaction of the real server said
+    ("miss", "cMsSfW", "miss"),
+    ("hit-fresh", "cHs f ", "hit"),
+    ("hit-fresh", "cRs f ", "hit"),  # from the RAM cache
+    ("skipped", "c sSf ", "miss"),  # X-Bypass: no lookup, nothing stored
+    ("hit-stale", "cSsNfU", "hit"),  # a stale copy the origin answered 304 for
+    ("hit-stale", "cSsSfU", "miss"),  # a stale copy the origin sent again: its body
+    ("none", "c sSf ", "miss"),
+    (None, "cMsSfW", "miss"),  # only Via and Age
+    (None, "cHs f ", "hit"),
+    (None, "cSsNfU", "hit"),
+    (None, "cSsSfU", "miss"),
+]
+
+
+@pytest.mark.parametrize(("word", "codes", "verdict"), ATS_ANSWERS)
+def test_traffic_servers_words_and_via_codes(word: str | None, codes: str, verdict: str) -> None:
+    headers = httpx.Headers({"Age": "0", "Via": ATS_VIA.format(codes)})
+    if word is not None:
+        headers["X-Cache"] = word
+    assert cache_verdict(cache_status_of(headers)) == verdict
+
+
+def test_hit_stale_without_via_is_a_hit_and_via_levels_are_read() -> None:
+    # Fastly's HIT-STALE, or Traffic Server's without Via: served from the cache.
+    assert cache_verdict(cache_status_of(httpx.Headers({"X-Cache": "hit-stale"}))) == "hit"
+    # The verbose level: `u` first, the proxy and error fields after.
+    assert via_cache_word("http/1.1 ats (ApacheTrafficServer/9.2 [uScHs f pSeN:t cCHi p s ])") == (
+        "HIT-FRESH"
+    )
+    # Several hops: the last one with codes is the cache closest to the client.
+    assert via_cache_word("1.1 a (ApacheTrafficServer [cMsSfW]), 1.1 b (ATS [cHs f ])") == (
+        "HIT-FRESH"
+    )
+    for via in (None, "", "1.1 varnish", "1.1 edge-squid (squid/5.7)", "1.1 x [cXsSf ]"):
+        assert via_cache_word(via) is None
+    # A word nobody knows, explained by Via codes: the codes decide.
+    headers = httpx.Headers({"X-Cache": "WARM", "Via": ATS_VIA.format("cHs f ")})
+    assert cache_status_of(headers) == "HIT-FRESH"
+
+
+@pytest.mark.parametrize(
+    ("headers", "signs"),
+    [
+        ({"Age": "0"}, ["Age"]),  # HAProxy's cache on a hit; Traffic Server on a miss
+        ({"Via": "1.1 edge-squid (squid/5.7)"}, ["Via"]),
+        (
+            {"X-Cache": "MISS from edge-squid", "X-Cache-Lookup": "MISS from edge:3128"},
+            ["X-Cache", "X-Cache-Lookup"],
+        ),
+        ({"X-Served-By": "cache-fra19165-FRA"}, ["X-Served-By"]),
+        ({"X-Edge-Cache-Result": "warm"}, ["X-Edge-Cache-Result"]),  # a word nobody lists
+        ({"Cache-Control": "max-age=60", "CDN-Cache-Control": "max-age=60", "ETag": '"x"'}, []),
+        ({}, []),
+    ],
+)
+def test_every_sign_of_a_cache(headers: dict[str, str], signs: list[str]) -> None:
+    found = [name.lower() for name, _ in cache_signs(httpx.Headers(headers))]
+    assert found == [s.lower() for s in signs]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.spec_server import SpecServer, make_entries
 from tlogcheck.client import USER_AGENT, Response, TLogClient
+from tlogcheck.client.profiles import CLIENT_PROFILES, TLOGCHECK_GZIP, ClientProfile
 from tlogcheck.errors import ConfigError, FormatError, TargetStalled, TargetUnreachable
 from tlogcheck.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tlogcheck.refstack.server import free_port
@@ -98,6 +99,47 @@ def test_accept_encoding_stays_identity_and_caller_headers_go_through(
     assert again.status == 304 and again.body == b""
     assert server.seen[1].headers["accept-encoding"] == "identity"
     assert server.seen[1].headers["if-none-match"] == first.etag
+
+
+@pytest.mark.parametrize("profile", [*CLIENT_PROFILES, TLOGCHECK_GZIP], ids=lambda p: p.name)
+def test_as_a_client_its_whole_request_and_nothing_of_ours(
+    server: SpecServer, profile: ClientProfile
+) -> None:
+    with make_client(server.url, headers=[("X-Access-Token", "s3cret")]) as client:
+        response = client.get(ROOT, as_client=profile, headers={"If-None-Match": '"x"'})
+    assert response.status == 200
+    seen = server.seen[0].headers
+    sent = {k.lower(): v for k, v in profile.headers}
+    # Exactly the client's headers, the caller's and the deployment's, and Host.
+    assert set(seen) == {*sent, "host", "if-none-match", "x-access-token"}
+    assert {k: seen[k] for k in sent} == sent
+    # curl sends no Accept-Encoding at all; none of them sends tlogcheck's identity.
+    assert ("accept-encoding" in seen) is (profile.name != "curl")
+    assert seen.get("accept-encoding") != "identity"
+
+
+def test_a_browser_is_served_br_and_it_is_decoded(server: SpecServer) -> None:
+    brotli = pytest.importorskip("brotli")
+    with make_client(server.url) as client:
+        plain = client.get(ROOT)
+        server.knobs.bodies = {ROOT: brotli.compress(plain.body)}
+        server.knobs.headers = {"Content-Encoding": "br"}
+        browser = next(p for p in CLIENT_PROFILES if p.name == "browser")
+        coded = client.get(ROOT, as_client=browser)
+        assert coded.body == plain.body
+        # br that was not asked for is refused, not guessed at.
+        with pytest.raises(FormatError, match="Content-Encoding 'br'"):
+            client.get(ROOT)
+
+
+def test_a_br_bomb_is_capped(server: SpecServer) -> None:
+    brotli = pytest.importorskip("brotli")
+    server.knobs.bodies = {ROOT: brotli.compress(b"\0" * 16 * 2**20)}
+    server.knobs.headers = {"Content-Encoding": "br"}
+    browser = next(p for p in CLIENT_PROFILES if p.name == "browser")
+    with make_client(server.url, max_body=2**20) as client:
+        with pytest.raises(FormatError, match="over the 1 MiB cap"):
+            client.get(ROOT, as_client=browser)
 
 
 def test_keep_alive_reuses_one_connection(server: SpecServer) -> None:
@@ -297,6 +339,12 @@ def test_same_host_redirect_is_followed(server: SpecServer) -> None:
     assert response.status == 200
     assert response.url == server.url + ROOT and response.path == "/old/root"
     assert server.paths() == ["/old/root", ROOT]
+    # What finally answered is what rules by path kind judge.
+    assert response.served_path == ROOT and response.redirected_to == ROOT
+    assert f"(redirected to {ROOT})" in response.describe()
+    with make_client(server.url) as client:
+        direct = client.get(ROOT)
+    assert direct.redirected_to is None and direct.served_path == ROOT
 
 
 def test_cross_origin_redirect_reaches_nothing_and_carries_no_header(

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tlogcheck import merkle, spec
-from tlogcheck.client.cdn import cache_status_of, cache_verdict, is_hit
+from tlogcheck import merkle, note, spec
+from tlogcheck.client.cdn import cache_signs, cache_status_of, cache_verdict, is_hit
 from tlogcheck.errors import ConfigError, ProofError
 from tlogcheck.refstack.data import demo_entries, demo_signer
 from tlogcheck.refstack.edge import Edge
 from tlogcheck.refstack.edge_faults import DIALECTS, STALE_BY
 from tlogcheck.refstack.faults import FaultSet
-from tlogcheck.refstack.log import Log
+from tlogcheck.refstack.log import WITNESS_NAME, Log
 from tlogcheck.refstack.origin import Origin
 from tlogcheck.refstack.server import (
     BackgroundServers,
@@ -556,7 +556,11 @@ def fault_stack() -> Iterator[FaultStack]:
     origin = Origin(log, faults)
     with run_in_thread({"origin": origin}) as origins:
         edge = Edge(
-            [Upstream(origins.urls["origin"], 100)], faults=faults, lagging=lagging, split=split
+            [Upstream(origins.urls["origin"], 100)],
+            faults=faults,
+            lagging=lagging,
+            split=split,
+            current=log,
         )
         with (
             run_in_thread({"edge": edge}, lifespan=("edge",)) as servers,
@@ -718,6 +722,50 @@ def test_ua_split_view_forks_the_log_for_other_clients_only(stack: FaultStack) -
     )
 
 
+@pytest.mark.parametrize(
+    "fault, forked, honest",
+    [
+        ("go-split-view", {"user-agent": "Go-http-client/1.1", "accept-encoding": "gzip"},
+         {"user-agent": "curl/8.5.0"}),
+        ("curl-split-view", {"user-agent": "tlogcheck/0.1.0", "accept-encoding": None},
+         {"user-agent": "curl/8.5.0", "accept-encoding": "gzip"}),
+    ],
+)  # fmt: skip
+def test_client_split_views_fork_the_log_for_one_kind_of_request(
+    stack: FaultStack, fault: str, forked: dict[str, str | None], honest: dict[str, str]
+) -> None:
+    stack.faults.set([fault])
+    honest_root = merkle.root_of(stack.log.entries)
+    with httpx.Client(trust_env=False) as http:
+        request = http.build_request("GET", stack.url + "/v1/log/root")
+        for name, value in forked.items():
+            if value is None:
+                del request.headers[name]
+            else:
+                request.headers[name] = value
+        theirs = spec.parse_root(http.send(request).content)
+    ours, _ = stack.root(**honest)
+    assert ours.root_hash == honest_root
+    assert theirs.tree_size == ours.tree_size and theirs.root_hash != honest_root
+
+
+def test_tiles_gzip_fork_serves_gzip_readers_a_signed_fork(stack: FaultStack) -> None:
+    stack.faults.set(["tiles-gzip-fork"])
+    plain = stack.get("/checkpoint")
+    coded = stack.get("/checkpoint", **{"accept-encoding": "gzip"})
+    mine, theirs = (note.parse_note(r.content) for r in (plain, coded))
+    assert mine.text != theirs.text
+    # Both signed by the log's key: only comparing the two reads tells them apart.
+    assert mine.signatures[0].key == theirs.signatures[0].key
+    tile = "/tile/0/000.p/64"  # the log has 64 entries; the fork altered entry 5
+    assert stack.get(tile).status_code == 200
+    assert stack.get(tile).content != stack.get(tile, **{"accept-encoding": "gzip"}).content
+    # API v1 is untouched.
+    assert stack.get("/v1/log/root").content == stack.get(
+        "/v1/log/root", **{"accept-encoding": "gzip"}
+    ).content
+
+
 def test_edge_lag_swr_serves_past_max_age_within_the_origins_window(stack: FaultStack) -> None:
     stack.faults.set(["edge-lag-swr"])
     edge_root, response = stack.root()
@@ -731,6 +779,52 @@ def test_edge_lag_swr_serves_past_max_age_within_the_origins_window(stack: Fault
     assert "stale-while-revalidate=600" in bypassed.headers["cache-control"]
 
 
+@pytest.mark.parametrize(
+    "fault, cache_control, age",
+    [
+        ("edge-lag-s-maxage", "public, max-age=60, s-maxage=240", 180),
+        ("edge-cache-control-rewrite", "public, max-age=300", 200),
+        ("long-stale-while-revalidate", "public, max-age=60, stale-while-revalidate=31536000",
+         3 * 86400),
+        ("long-s-maxage", "public, max-age=60, s-maxage=900", 600),
+    ],
+)  # fmt: skip
+def test_lagging_faults_serve_an_older_tree_at_their_age(
+    stack: FaultStack, fault: str, cache_control: str, age: int
+) -> None:
+    stack.faults.set([fault])
+    edge_root, response = stack.root()
+    assert edge_root.tree_size == stack.lagging.size
+    assert response.headers["cache-control"] == cache_control
+    assert int(response.headers["age"]) == age
+    _consistent(edge_root, stack.root(**{"x-bypass": "1"})[0], stack)
+    # What the origin sends: the rewriting edge's is its own.
+    _, bypassed = stack.root(**{"x-bypass": "1"})
+    origin_cc = "public, max-age=60" if fault == "edge-cache-control-rewrite" else cache_control
+    assert bypassed.headers["cache-control"] == origin_cc
+    # Immutable answers pass through untouched.
+    entry = stack.get("/v1/log/entry/3")
+    assert entry.headers["cache-control"] == IMMUTABLE
+
+
+def test_cosignature_faults_keep_the_logs_signed_text(stack: FaultStack) -> None:
+    stack.faults.set(["edge-fewer-cosignatures"])
+    edge = stack.get("/v1/log/checkpoint")
+    origin = stack.get("/v1/log/checkpoint", **{"x-bypass": "1"})
+    mine, theirs = note.parse_note(edge.content), note.parse_note(origin.content)
+    assert mine.text == theirs.text and mine.signatures[0] == theirs.signatures[0]
+    assert len(mine.signatures) == 1 and len(theirs.signatures) == 2
+    assert theirs.signatures[1].key_name == WITNESS_NAME
+    assert 0 < int(edge.headers["age"]) <= _max_age(edge)
+    stack.faults.set(["edge-forged-cosignature"])
+    edge = stack.get("/v1/log/checkpoint")
+    origin = stack.get("/v1/log/checkpoint", **{"x-bypass": "1"})
+    mine, theirs = note.parse_note(edge.content), note.parse_note(origin.content)
+    assert mine.text == theirs.text and len(mine.signatures) == 2 and len(theirs.signatures) == 1
+    # Only the checkpoint.
+    assert stack.get("/v1/log/root").headers["x-cache"] in ("HIT", "MISS")
+
+
 @pytest.mark.parametrize("vendor", sorted(DIALECTS))
 def test_cdn_dialect_says_hits_and_misses_in_the_vendors_words(
     stack: FaultStack, vendor: str
@@ -738,16 +832,19 @@ def test_cdn_dialect_says_hits_and_misses_in_the_vendors_words(
     stack.faults.set([f"cdn-dialect:{vendor}"])
     path = f"/v1/log/entry/{10 + sorted(DIALECTS).index(vendor)}"
     first, second = stack.get(path), stack.get(path)
-    header, words = DIALECTS[vendor]
-    name = header.decode()
-    assert "x-cache" not in first.headers or name == "x-cache"
-    assert first.headers[name] == words[b"MISS"].decode()
-    assert second.headers[name] == words[b"HIT"].decode()
+    for answer, label in ((first, b"MISS"), (second, b"HIT")):
+        said = DIALECTS[vendor][label]
+        for name, value in said:
+            assert answer.headers[name.decode()] == value.decode()
+        if all(name != b"x-cache" for name, _ in said):
+            assert "x-cache" not in answer.headers
     verdicts = (cache_verdict(cache_status_of(first.headers)), cache_status_of(second.headers))
-    if vendor == "unknown":
+    if vendor in ("unknown", "age-only"):
         assert verdicts[0] is None and cache_verdict(verdicts[1]) is None
     else:
         assert verdicts[0] == "miss" and is_hit(verdicts[1])
+    # Whatever it says, a hit carries a sign of the cache.
+    assert cache_signs(second.headers)
 
 
 def test_multi_node_edge_misses_once_per_node_then_hits(stack: FaultStack) -> None:

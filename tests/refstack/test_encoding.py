@@ -46,3 +46,21 @@ def test_gzip_variant_changes_only_the_gzip_copy_on_the_edge() -> None:
             assert len(coded.body) == len(plain.body) and coded.body != plain.body
             assert coded.etag == plain.etag  # the lie is in the bytes, not the headers
             assert bypass.body == plain.body
+
+
+def test_edge_brotli_serves_browsers_br_that_decodes_to_the_identity_bytes() -> None:
+    pytest.importorskip("brotli")
+    from tlogcheck.client.profiles import CLIENT_PROFILES
+
+    browser = next(p for p in CLIENT_PROFILES if p.name == "browser")
+    go = next(p for p in CLIENT_PROFILES if p.name == "go-net-http")
+    with start_stack(entries=64, faults=["edge-brotli"], subprocess=False) as s, TLogClient(
+        s.info.edge_url, timeout=5
+    ) as client:
+        for path in PATHS:
+            plain = client.get(path)
+            coded = client.get(path, as_client=browser)
+            assert coded.header("content-encoding") == "br"
+            assert coded.body == plain.body
+            # Only to those that ask for br.
+            assert client.get(path, as_client=go).header("content-encoding") == "gzip"

@@ -594,6 +594,31 @@ def test_origin_behind_serves_an_older_tree_of_the_release(served: Served) -> No
     assert served.get(f"/v1/log/entry/{size}").status_code == 404
 
 
+def test_origin_ahead_serves_entries_beyond_the_release(served: Served) -> None:
+    served.faults.set(["origin-ahead:8"])
+    size = N + 8
+    ahead = [*served.entries, *data.demo_entries(N, size)]
+    root = served.json("/v1/log/root")
+    assert (root["tree_size"], root["root_hash"]) == (size, root_of(ahead).hex())
+    assert served.get(f"/v1/log/entry/{size - 1}").content == ahead[-1]
+    # An extension: the release's tree is a prefix of the one served.
+    proof = consistency_of(served, N, size)
+    verify_consistency(N, size, proof, served.root, root_of(ahead))
+
+
+def test_origin_proofs_wrong_spares_the_edges_own_fetches(served: Served) -> None:
+    served.faults.set(["origin-proofs-wrong"])
+    leaf = leaf_hash(served.entries[7])
+    edge = {"user-agent": "tlogcheck-edge"}
+    good = served.get(f"/v1/log/proof/7?tree_size={N}", headers=edge).json()["audit_path"]
+    verify_inclusion(leaf, 7, N, [bytes.fromhex(h) for h in good], served.root)
+    with pytest.raises(ProofError):
+        verify_inclusion(leaf, 7, N, proof_of(served, 7, N), served.root)
+    bad = served.get("/v1/log/consistency?first=3&second=" + str(N)).json()
+    right = served.get("/v1/log/consistency?first=3&second=" + str(N), headers=edge).json()
+    assert bad["consistency_path"] != right["consistency_path"]
+
+
 def test_latest_proof_wrong_spoils_only_the_form_without_tree_size(served: Served) -> None:
     served.faults.set(["latest-proof-wrong"])
     leaf = leaf_hash(served.entries[7])
@@ -608,6 +633,36 @@ def test_inm_always_304_strands_a_stale_validator(served: Served) -> None:
     assert served.get("/v1/log/root", headers={"If-None-Match": made_up}).status_code == 200
     served.faults.set(["inm-always-304"])
     stranded = served.get("/v1/log/root", headers={"If-None-Match": made_up})
+    assert (stranded.status_code, stranded.content) == (304, b"")
+
+
+def test_old_consistency_wrong_spoils_only_proofs_between_older_trees(served: Served) -> None:
+    served.faults.set(["old-consistency-wrong"])
+    roots = {m: root_of(served.entries[:m]) for m in (3, 40, N)}
+    verify_consistency(3, N, consistency_of(served, 3, N), roots[3], roots[N])
+    with pytest.raises(ProofError):
+        verify_consistency(3, 40, consistency_of(served, 3, 40), roots[3], roots[40])
+
+
+def test_checkpoint_inm_304_strands_only_the_checkpoint(served: Served) -> None:
+    made_up = '"' + "0" * 64 + '"'
+    served.faults.set(["checkpoint-inm-304"])
+    for path in ("/v1/log/checkpoint", "/checkpoint"):
+        stranded = served.get(path, headers={"If-None-Match": made_up})
+        assert (stranded.status_code, stranded.content) == (304, b"")
+    assert served.get("/v1/log/root", headers={"If-None-Match": made_up}).status_code == 200
+
+
+def test_ims_wins_lets_the_date_override_a_validator_that_does_not_match(
+    served: Served,
+) -> None:
+    made_up = '"' + "0" * 64 + '"'
+    both = {"If-None-Match": made_up, "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+    assert served.get("/v1/log/entry/3", headers=both).status_code == 200
+    served.faults.set(["ims-wins"])
+    plain = served.get("/v1/log/entry/3")
+    assert "last-modified" in plain.headers
+    stranded = served.get("/v1/log/entry/3", headers=both)
     assert (stranded.status_code, stranded.content) == (304, b"")
 
 
@@ -639,6 +694,23 @@ def test_lenient_index_reads_malformed_numbers(served: Served, path: str) -> Non
     assert served.get(path).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/log/entry/%EF%BC%93",  # fullwidth 3
+        "/v1/log/entry/%D9%A3",  # Arabic-Indic 3
+        "/v1/log/proof/3?tree_size=%EF%BC%96%EF%BC%94",  # fullwidth 64
+    ],
+)
+def test_unicode_index_reads_digits_of_other_scripts(served: Served, path: str) -> None:
+    assert served.get(path).status_code == 400
+    served.faults.set(["unicode-index"])
+    assert served.get(path).status_code == 200
+    # The ASCII forms the old list tried are still refused.
+    for listed in ("/v1/log/entry/+3", "/v1/log/entry/03", "/v1/log/entry/%203"):
+        assert served.get(listed).status_code == 400
+
+
 def test_healthz_weak_etag_touches_only_healthz(served: Served) -> None:
     served.faults.set(["healthz-weak-etag"])
     assert served.get("/healthz").headers["etag"].startswith('W/"')
@@ -653,3 +725,16 @@ def test_blip_answers_503_for_a_while_once() -> None:
     assert statuses[BLIP_AFTER:] == [503] * 3
     app._blip_until = 0.0  # the window has passed: it does not come back
     assert _call(app, "/healthz")[0][0]["status"] == 200
+
+
+def test_proof_redirect_sends_the_latest_proof_to_its_pinned_form(served: Served) -> None:
+    served.faults.set(["proof-redirect"])
+    moved = served.get("/v1/log/proof/7")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == f"/v1/log/proof/7?tree_size={N}"
+    assert "max-age" in moved.headers["cache-control"]
+    pinned = served.get(moved.headers["location"])
+    assert pinned.status_code == 200 and "immutable" in pinned.headers["cache-control"]
+    # Out of range is still 404, and pinned proofs are not redirected.
+    assert served.get(f"/v1/log/proof/{N}").status_code == 404
+    assert served.get(f"/v1/log/proof/7?tree_size={N}").status_code == 200

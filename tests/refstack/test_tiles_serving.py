@@ -149,3 +149,26 @@ def test_checkpoint_of_another_key_does_not_verify() -> None:
     # Same tree, same key name: only the signature gives it away.
     cp = note.parse_checkpoint(note.parse_note(body).text)
     assert (cp.tree_size, cp.root_hash) == (ENTRIES, log.root)
+
+
+def test_checkpoint_no_cache_is_only_the_checkpoints_cache_control() -> None:
+    signer, _ = demo_signer()
+    log = Log(_entries(), "v1.0.0", signer)
+    fault = {"tiles-checkpoint-no-cache": ""}
+    _, headers, body = log.respond("GET", "/checkpoint", "", {}, fault)
+    assert dict(headers)["cache-control"] == "no-cache"
+    assert body == log.respond("GET", "/checkpoint", "", {}, {})[2]
+    _, headers, _ = log.respond("GET", "/tile/0/000", "", {}, fault)
+    assert "immutable" in dict(headers)["cache-control"]
+    _, headers, _ = log.respond("GET", "/v1/log/checkpoint", "", {}, fault)
+    assert dict(headers)["cache-control"] == log.short
+
+
+def test_tiles_unicode_index_serves_a_tile_under_other_names() -> None:
+    signer, _ = demo_signer()
+    log = Log(_entries(), "v1.0.0", signer)
+    assert log.respond("GET", "/tile/0/00٢", "", {}, {})[0] == 404
+    fault = {"tiles-unicode-index": ""}
+    status, _, body = log.respond("GET", "/tile/0/00٢", "", {}, fault)
+    assert status == 200 and body == log.respond("GET", "/tile/0/002", "", {}, {})[2]
+    assert log.respond("GET", "/tile/entries/٠٠٠", "", {}, fault)[0] == 200

@@ -36,6 +36,8 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "etag-mismatch": ({"etag"}, set()),
     "weak-etag": ({"etag"}, set()),
     "inm-always-304": ({"etag"}, set()),
+    "checkpoint-inm-304": ({"etag"}, set()),
+    "ims-wins": ({"etag"}, set()),
     "missing-immutable": ({"cache"}, set()),
     "root-immutable": ({"cache"}, set()),
     "cache-always-miss": ({"cache"}, set()),
@@ -44,11 +46,25 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "history-rewrite": ({"consistency", "db"}, set()),
     "truncated": ({"inclusion", "db"}, set()),
     "origin-behind": ({"db"}, set()),
+    "origin-ahead": ({"db"}, set()),
     "hang": (
         {"health"},
         {"checkpoint", "root", "inclusion", "consistency", "parity", "cache", "etag", "db"},
     ),  # fmt: skip
+    "edge-forged-cosignature": ({"parity"}, set()),
+    # Every client reads a tiled log too, gzip and identity.
+    "ua-split-view": ({"parity"}, set()),
+    "go-split-view": ({"parity"}, set()),
+    "curl-split-view": ({"parity"}, set()),
+    "gzip-variant": ({"parity"}, set()),
+    "edge-cache-control-rewrite": ({"parity", "cache"}, set()),
+    "long-stale-while-revalidate": ({"parity", "cache"}, set()),
+    "long-s-maxage": ({"parity", "cache"}, set()),
     # Legitimate states and v1-only faults: the tiled log passes.
+    "edge-fewer-cosignatures": (set(), set()),
+    "edge-brotli": (set(), set()),
+    "edge-lag-s-maxage": (set(), set()),
+    "proof-redirect": (set(), set()),
     "edge-lag": (set(), set()),
     "edge-lag-swr": (set(), set()),
     "multi-node-edge": (set(), set()),
@@ -58,6 +74,9 @@ SHARED: dict[str, tuple[set[str], set[str]]] = {
     "corrupt-entry": (set(), set()),
     "bad-proof": (set(), set()),
     "latest-proof-wrong": (set(), set()),
+    "origin-proofs-wrong": (set(), set()),
+    "unicode-index": (set(), set()),
+    "old-consistency-wrong": (set(), set()),
 }
 SPEC = {**MATRIX_FAULT_SPEC, "hang": "hang:/checkpoint"}
 
@@ -100,6 +119,7 @@ def test_v1_checks_skip_saying_why_and_fold_into_one_line() -> None:
     both = {
         "test_db_jsonl_matches_the_release_hash",
         "test_db_jsonl_rebuilds_the_served_root",
+        "test_db_jsonl_rebuilds_the_origins_root",
         "test_origin_serves_the_whole_release",
         "test_checkpoint_is_a_well_formed_signed_note",
         "test_checkpoint_signature_verifies",

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlogcheck.verify.sampling import edge_indices, sample_indices, uniform_indices
+from tlogcheck.verify.sampling import (
+    edge_indices,
+    older_pairs,
+    older_sizes,
+    sample_indices,
+    uniform_indices,
+)
 
 
 def test_edges_of_a_small_tree() -> None:
@@ -73,3 +79,14 @@ def test_uniform_sample_is_roughly_uniform() -> None:
         for i in uniform_indices(1000, 50, seed, exclude=set()):
             counts[i // 100] += 1
     assert all(1700 < c < 2300 for c in counts), counts
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 64, 1000, 2**40])
+def test_older_pairs_are_older_trees_in_order(size: int) -> None:
+    pairs = older_pairs(size, 7)
+    assert pairs == older_pairs(size, 7)  # the seed replays them
+    assert all(1 <= a < b < size for a, b in pairs)
+    sizes = older_sizes(size, 7)
+    assert all(1 <= m < size for m in sizes)
+    if size > 3:
+        assert len(pairs) >= 2

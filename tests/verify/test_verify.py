@@ -169,18 +169,52 @@ def test_verify_inclusion_at(client: TLogClient) -> None:
     assert not beyond.ok and "404" in (beyond.problem or "")
 
 
-def test_judge_lag_honours_the_origins_stale_while_revalidate(client: TLogClient) -> None:
-    older, newer = _tree(60), _tree(ENTRIES)
+def test_staleness_honours_the_origins_stale_while_revalidate() -> None:
+    older = _tree(60)
     swr = "public, max-age=60, stale-while-revalidate=120"
-    notes: list[str] = []
-    within = _response(age="150", cache_control=swr)
-    assert judge_lag(client, older=older, newer=newer, older_response=within, notes=notes) is None
-    assert len(notes) == 1 and "stale-while-revalidate=120" in notes[0]
-    past = _response(age="181", cache_control=swr)
-    problem = judge_lag(client, older=older, newer=newer, older_response=past, notes=notes)
+    problem, note = staleness(older, _response(age="150"), swr)
+    assert problem is None and note is not None and "stale-while-revalidate=120" in note
+    problem, _ = staleness(older, _response(age="181"), swr)
     assert problem is not None and "max-age is 60 + stale-while-revalidate 120" in problem
     # Without the origin's word, past max-age is stale: no window is assumed.
-    assert staleness(older, _response(age="61", cache_control="public, max-age=60"))[0]
+    assert staleness(older, _response(age="61"), "public, max-age=60")[0]
+    # A shared cache keeps by s-maxage; no-cache allows no age at all.
+    assert staleness(older, _response(age="90"), "public, max-age=30, s-maxage=120") == (
+        None,
+        None,
+    )
+    assert staleness(older, _response(age="1"), "no-cache")[0]
+    assert staleness(older, _response(age="0"), "no-cache") == (None, None)
+
+
+@pytest.mark.parametrize(
+    "source, age, stale",
+    [
+        # Beyond the spec's table a directive buys nothing more than the table allows.
+        ("public, max-age=60, stale-while-revalidate=31536000", 259200, True),
+        ("public, max-age=60, stale-while-revalidate=31536000", 3660, False),
+        ("public, max-age=60, s-maxage=900", 600, True),
+        ("public, max-age=60, s-maxage=900", 300, False),
+        ("public, max-age=86400", 301, True),
+        (None, 1, True),
+    ],
+)
+def test_the_allowance_is_bounded_by_the_spec_table(
+    source: str | None, age: int, stale: bool
+) -> None:
+    problem, _ = staleness(_tree(60), _response(age=str(age)), source)
+    assert (problem is not None) is stale, problem
+
+
+def test_judge_lag_takes_the_allowance_from_the_origin(client: TLogClient) -> None:
+    older, newer = _tree(60), _tree(ENTRIES)
+    # The reference origin sends max-age=60: an edge copy that says 300 of itself is
+    # judged by the origin's 60.
+    rewritten = _response(age="200", cache_control="public, max-age=300")
+    problem = judge_lag(client, older=older, newer=newer, older_response=rewritten)
+    assert problem is not None and "the origin's max-age is 60" in problem
+    fresh = _response(age="30", cache_control="public, max-age=300")
+    assert judge_lag(client, older=older, newer=newer, older_response=fresh) is None
 
 
 def test_verify_latest_proof_at_the_current_size(client: TLogClient) -> None:

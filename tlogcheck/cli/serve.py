@@ -26,7 +26,7 @@ from types import FrameType
 
 from tlogcheck.errors import EXIT_OK
 from tlogcheck.refstack.faults import FAULTS
-from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME
+from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, DEFAULT_SHORT_MAX_AGE
 from tlogcheck.refstack.server import new_event_loop
 from tlogcheck.refstack.stack import EDGE_KINDS, Stack, StackConfig, StackInfo
 
@@ -110,6 +110,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the checkpoint's origin line and key name (default {DEFAULT_ORIGIN_NAME})",
     )
     parser.add_argument(
+        "--short-max-age",
+        type=_positive,
+        default=DEFAULT_SHORT_MAX_AGE,
+        metavar="SECONDS",
+        help="the max-age of root, checkpoint and latest proofs (default "
+        f"{DEFAULT_SHORT_MAX_AGE}; the spec allows up to 300): a test rig's caches expire "
+        "sooner with less",
+    )
+    parser.add_argument(
         "--tls",
         action="store_true",
         help="serve the origin(s) and the edge over HTTPS with certificates of a CA made at "
@@ -157,6 +166,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
         origin_name=args.origin_name,
         tls=args.tls,
         require_header=args.require_header,
+        short_max_age=args.short_max_age,
     )
 
 

@@ -8,6 +8,8 @@
 - `memo`: one answer per read of a run, shared between checks;
 - `purpose`: why each request was asked (the check, and a read, a probe, ...), recorded
   with its response for evidence bundles;
+- `coding`: bounded gzip, deflate and br decoding;
+- `profiles`: the clients a log's users read it with, as whole requests;
 - `cdn`: what an edge says about its cache, in every vendor's words.
 
 The names most callers need are here: `from tlogcheck.client import TLogClient`.

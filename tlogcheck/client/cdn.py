@@ -13,17 +13,27 @@ vocabulary of their own (docs/cdn.md lists each vendor's, with its source):
 - `X-Cache-Status`: nginx's `$upstream_cache_status` (`HIT`, `MISS`, `BYPASS`, `EXPIRED`,
   `STALE`, `UPDATING`, `REVALIDATED`);
 - `Cache-Status` (RFC 9211): `<cache>; hit`, `<cache>; fwd=miss`, one member per cache,
-  the one closest to the client last.
+  the one closest to the client last;
+- Apache Traffic Server: the words of its `%{CACHE}` / xdebug `X-Cache` (`hit-fresh`,
+  `hit-stale`, `miss`, `skipped`, `none`) in whatever header the operator puts them, and
+  the cache codes of its own `Via` (`[cHs f ]`, `[cMsSfW]`, ...: `via_cache_word`), which
+  also say where the body of a `hit-stale` came from (revalidated 304, or fetched again).
 
 `cache_status_of` reads the first header present into one upper-case word (the last
-cache's: the one closest to the client, which is the one the hit rate is about);
-`cache_verdict` says whether that word means a hit, a miss, or is a word this module does
-not know. An unknown word is not guessed at: the hit-rate check is then inconclusive and
-quotes it, never a failure.
+cache's: the one closest to the client, which is the one the hit rate is about), the
+`Via` cache codes when no header says one; `cache_verdict` says whether that word means a
+hit, a miss, or is a word this module does not know. An unknown word is not guessed at:
+the hit-rate check is then inconclusive and quotes it, never a failure.
+
+Whether an answer came through a cache at all is another question, answered by every
+sign a cache leaves (`cache_signs`): `Age`, `Via`, any cache-status header, known or
+not. A cache that says no status word (HAProxy's sends only `Age` on a hit) is still a
+cache: nothing about the two views' comparison depends on recognising its vendor.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
@@ -32,10 +42,12 @@ __all__ = [
     "HIT_STATUSES",
     "MISS_STATUSES",
     "Verdict",
+    "cache_signs",
     "cache_status_of",
     "cache_verdict",
     "is_hit",
     "normalize_cache_status",
+    "via_cache_word",
 ]
 
 # Where edges report their cache status, read in this order.
@@ -54,6 +66,9 @@ HIT_STATUSES = frozenset(
         "REVALIDATED",
         "HIT-STALE",
         "HIT-SYNTH",
+        # Apache Traffic Server (%{CACHE}, xdebug), and its Via codes (`via_cache_word`)
+        "HIT-FRESH",
+        "HIT-RAM",
         # Akamai (X-Cache with Pragma: akamai-x-cache-on) and Azure Front Door
         "TCP_HIT",
         "TCP_MEM_HIT",
@@ -89,8 +104,37 @@ MISS_STATUSES = frozenset(
         "UNCACHEABLE",
         "PRIVATE_NOSTORE",
         "CACHE-STATUS-MISS",
+        # Apache Traffic Server: no cache lookup for this transaction (a bypass)
+        "SKIPPED",
     }
 )
+
+# Headers that only a cache (or a CDN in front of one) adds, besides the cache-status
+# headers above: any of them says an answer came through an intermediary.
+_CACHE_SIGN_HEADERS = (
+    "Age",
+    "Via",
+    "X-Cache-Lookup",
+    "X-Cache-Hits",
+    "X-Served-By",
+    "X-Varnish",
+    "X-Proxy-Cache",
+    "Akamai-Cache-Status",
+    "CDN-Cache",
+)
+# Headers with "cache" in their name that an origin sends to caches, not a cache's sign.
+_NOT_A_SIGN = frozenset(
+    {"cache-control", "cdn-cache-control", "surrogate-control", "x-accel-cache-control"}
+)
+
+# Apache Traffic Server's Via cache codes (proxy.config.http.insert_response_via_str >= 2):
+# `[cXsXfX]`, after an optional `uX` at the verbose levels; c = cache lookup (H fresh hit,
+# R fresh RAM hit, S stale, A not acceptable, M miss, blank: no lookup), s = origin
+# server (S served, N not modified, E error, blank: not asked), f = cache fill.
+_ATS_VIA = re.compile(r"\[(?:u[A-Z ])?c([A-Z ])s([A-Z ])f([A-Z ])")
+# (lookup, server) -> the word: where the body of this answer came from.
+_ATS_CODES = {"H": "HIT-FRESH", "R": "HIT-RAM", "A": "MISS", "M": "MISS", " ": "SKIPPED"}
+_ATS_STALE = {"N": "REVALIDATED", " ": "HIT-STALE", "E": "HIT-STALE", "S": "EXPIRED"}
 
 
 def _rfc9211(value: str) -> str | None:
@@ -121,8 +165,28 @@ def normalize_cache_status(value: str) -> str | None:
     return parts[-1].split()[0].upper()
 
 
+def via_cache_word(via: str | None) -> str | None:
+    """The word of Apache Traffic Server's cache codes in a `Via` value, or None.
+
+    The last member with codes is the cache closest to the client. A fresh hit (`cH`,
+    `cR`) is a hit; a stale copy (`cS`) is a hit when the origin said 304 (`sN`,
+    REVALIDATED) or was not asked (`s `, `sE`: served stale), and a miss when the origin
+    sent the body again (`sS`, EXPIRED); a miss (`cM`, `cA`) and no lookup (`c `, a
+    bypass: SKIPPED) are misses."""
+    found = _ATS_VIA.findall(via or "")
+    if not found:
+        return None
+    lookup, server, _ = found[-1]
+    if lookup == "S":
+        return _ATS_STALE.get(server)
+    return _ATS_CODES.get(lookup)
+
+
 def cache_status_of(headers: Mapping[str, str]) -> str | None:
-    """The normalized cache status from the first cache-status header that has one."""
+    """The normalized cache status: from the first cache-status header that has one, else
+    from `Via` cache codes. Traffic Server's `hit-stale` is what its lookup found; its Via
+    codes say whether the body then came from the cache or from the origin."""
+    via = via_cache_word(headers.get("Via"))
     for name in CACHE_STATUS_HEADERS:
         # httpx joins repeated header lines with ", ", which the last-value rule expects.
         value = headers.get(name)
@@ -130,8 +194,30 @@ def cache_status_of(headers: Mapping[str, str]) -> str | None:
             continue
         status = _rfc9211(value) if name == "Cache-Status" else normalize_cache_status(value)
         if status is not None:
+            if via is not None and (status == "HIT-STALE" or cache_verdict(status) is None):
+                return via
             return status
-    return None
+    return via
+
+
+def cache_signs(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every sign in `headers` that the answer came through a cache: (name, value) of
+    `Age`, `Via` and any cache-status header, known or not. Empty: nothing says so.
+
+    `Age: 0` counts (Traffic Server sends it on a miss): it says a cache handled the
+    answer, not that the body came out of it — `cache_status_of` says that."""
+    found: list[tuple[str, str]] = []
+    for name in (*CACHE_STATUS_HEADERS, *_CACHE_SIGN_HEADERS):
+        value = headers.get(name)
+        if value is not None:
+            found.append((name, value))
+    seen = {name.lower() for name, _ in found}
+    for name, value in headers.items():
+        lower = name.lower()
+        if "cache" in lower and lower not in seen and lower not in _NOT_A_SIGN:
+            found.append((name, value))
+            seen.add(lower)
+    return found
 
 
 def cache_verdict(status: str | None) -> Verdict | None:

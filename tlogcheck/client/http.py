@@ -54,12 +54,12 @@ deadline-enforcing socket layer (`tlogcheck.client.transport`). Bodies are read 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import re
 import ssl
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -71,8 +71,11 @@ import httpx
 
 from tlogcheck import __version__, spec
 from tlogcheck.client import tls
+from tlogcheck.client.coding import DECODABLE as _DECODABLE
+from tlogcheck.client.coding import decoder_for
 from tlogcheck.client.memo import Key, ResponseMemo, again
-from tlogcheck.client.purpose import Purpose, of_request
+from tlogcheck.client.profiles import ClientProfile
+from tlogcheck.client.purpose import CLIENT_IDENTITY, Purpose, of_request
 from tlogcheck.client.response import Response
 from tlogcheck.client.transport import Transport, deadline, redact_url
 from tlogcheck.errors import (
@@ -157,33 +160,28 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _purpose_of(
+    stated: Purpose | None,
+    headers: Mapping[str, str],
+    accept_encoding: str,
+    as_client: ClientProfile | None,
+) -> Purpose | None:
+    """What a request is recorded as asking (`purpose.of_request`). As another client it
+    is never the log's word on the log, whatever was stated: its identity, or (tlogcheck's
+    own identity asking for a coding) its content coding."""
+    if as_client is None:
+        return of_request(stated, headers, accept_encoding)
+    own = {"user-agent": USER_AGENT, "accept": "*/*"}
+    differs = {k: v for k, v in as_client.headers if own.get(k.lower()) != v}
+    coding = next((v for k, v in differs.items() if k.lower() == "accept-encoding"), "identity")
+    why = of_request(stated, {**differs, **headers}, coding)
+    if why is not None and not why.claim:
+        return why
+    return Purpose(CLIENT_IDENTITY, why.what if why else "", why.check if why else None)
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB" if n % 2**16 == 0 else f"{n} bytes"
-
-
-_DECODABLE = ("gzip", "x-gzip", "deflate")
-
-
-class _Decoder:
-    """Bounded gzip/deflate decoding: never yields more than it is allowed to."""
-
-    def __init__(self, coding: str) -> None:
-        wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}.get(
-            coding, zlib.MAX_WBITS
-        )
-        self.coding = coding
-        self._z = zlib.decompressobj(wbits)
-
-    def decode(self, data: bytes, limit: int) -> bytes:
-        try:
-            # max_length keeps a compression bomb from expanding past `limit` in one go.
-            return self._z.decompress(data, limit)
-        except zlib.error as exc:
-            raise FormatError(f"body is not valid {self.coding}: {exc}") from None
-
-    def finish(self) -> None:
-        if not self._z.eof:
-            raise FormatError(f"{self.coding} body is truncated")
 
 
 class _Stalled(Exception):
@@ -309,6 +307,7 @@ class TLogClient:
         shared: bool = False,
         accept_encoding: str = "identity",
         purpose: Purpose | None = None,
+        as_client: ClientProfile | None = None,
     ) -> Response:
         """GET `path` (e.g. "/v1/log/root") through a view, within the deadline.
 
@@ -318,6 +317,9 @@ class TLogClient:
         `purpose`: why it is asked, recorded with the response; by default the one in
         force (`tlogcheck.client.purpose.asking`); a conditional request, one as another
         client or with a content coding is recorded as such whatever was stated.
+        `as_client`: send that client's whole request instead (`client.profiles`): its
+        headers and no other of tlogcheck's (`headers` still added, the deployment's
+        `--tlog-header`s kept); the body decoded from whatever coding comes back.
         """
         if view not in VIEWS:
             raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
@@ -330,10 +332,13 @@ class TLogClient:
         # Hashed bodies must be the bytes as sent with no content coding (spec, Headers),
         # whatever spelling of Accept-Encoding a caller passed.
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
-        sent["Accept-Encoding"] = accept_encoding
+        if as_client is None:
+            sent["Accept-Encoding"] = accept_encoding
+        else:
+            sent = {**dict(as_client.headers), **sent}
         if view == "origin" and self._origin is None:
             sent["X-Bypass"] = "1"
-        why = of_request(purpose, headers or {}, accept_encoding)
+        why = _purpose_of(purpose, headers or {}, accept_encoding, as_client)
         key: Key = (url, tuple(sorted((k.lower(), v) for k, v in sent.items())))
         stall_key: Key = (url, (("x-bypass", sent.get("X-Bypass", "")),))
         if self.memo is not None:
@@ -343,7 +348,7 @@ class TLogClient:
 
         def fetch() -> Response:
             try:
-                response = self._get(path, view, url, sent, why)
+                response = self._get(path, view, url, sent, why, exact=as_client is not None)
             except TargetStalled as exc:
                 if self.memo is not None:
                     self.memo.record_stall(stall_key, exc)
@@ -360,7 +365,14 @@ class TLogClient:
         return RunBudgetSpent(f"{what}: run budget of {self.run_budget or 0:g} s spent")
 
     def _get(
-        self, path: str, view: str, url: str, sent: dict[str, str], purpose: Purpose | None
+        self,
+        path: str,
+        view: str,
+        url: str,
+        sent: dict[str, str],
+        purpose: Purpose | None,
+        *,
+        exact: bool = False,
     ) -> Response:
         start = time.monotonic()
         end = start + self.deadline
@@ -379,7 +391,7 @@ class TLogClient:
                 raise TargetUnreachable(f"{view} GET {url}: not asked (interrupted)")
             attempt += 1
             try:
-                final_url, status, resp_headers, body = self._fetch(url, sent, end)
+                final_url, status, resp_headers, body, hops = self._fetch(url, sent, end, exact)
             except _Stalled as exc:
                 if over_budget():
                     raise self._budget_spent(f"{view} GET {url} abandoned") from None
@@ -433,6 +445,8 @@ class TLogClient:
                     self._sleep(wait)
                     continue
             break
+        base = str(httpx.URL(url[: len(url) - len(path)]))
+        moved = hops > 0 and final_url.startswith(base + "/")
         response = Response(
             url=final_url,
             path=path,
@@ -443,6 +457,7 @@ class TLogClient:
             elapsed=time.monotonic() - start,
             attempts=attempt,
             purpose=purpose,
+            redirected_to=final_url[len(base) :] if moved else None,
         )
         with self._lock:
             self._views[view] += 1
@@ -452,16 +467,29 @@ class TLogClient:
                 self._cache[(response.cache_status or "none").upper()] += 1
         return response
 
+    def _request(
+        self, url: str, headers: dict[str, str], timeout: httpx.Timeout, exact: bool
+    ) -> httpx.Request:
+        request = self._http.build_request("GET", url, headers=headers, timeout=timeout)
+        if exact:
+            # Only what the client being imitated sends: none of tlogcheck's defaults.
+            keep = {k.lower() for k in (*headers, *self._extra)} | {"host"}
+            for name in [n for n in request.headers if n.lower() not in keep]:
+                del request.headers[name]
+        return request
+
     def _fetch(
-        self, url: str, headers: dict[str, str], end: float
-    ) -> tuple[str, int, httpx.Headers, bytes]:
-        """One attempt: same-origin redirects followed, the body read under cap and deadline."""
+        self, url: str, headers: dict[str, str], end: float, exact: bool = False
+    ) -> tuple[str, int, httpx.Headers, bytes, int]:
+        """One attempt: same-origin redirects followed (how many: the last item), the body
+        read under cap and deadline. `exact`: send `headers` (and the deployment's) only."""
         with deadline(end):
             for hop in range(MAX_REDIRECTS + 1):
                 left = max(end - time.monotonic(), 0.001)
                 timeout = httpx.Timeout(self.timeout, pool=min(self.timeout, left))
                 try:
-                    with self._http.stream("GET", url, headers=headers, timeout=timeout) as r:
+                    request = self._request(url, headers, timeout, exact)
+                    with contextlib.closing(self._http.send(request, stream=True)) as r:
                         location = r.headers.get("location")
                         if r.status_code in REDIRECT_STATUSES and location:
                             target = r.url.join(location)
@@ -475,9 +503,9 @@ class TLogClient:
                             ):
                                 url = str(target)
                                 continue
-                        asked = headers.get("Accept-Encoding", "identity")
+                        asked = headers.get("Accept-Encoding", "(none)")
                         body = self._read_body(r, end, asked)
-                        return str(r.url), r.status_code, r.headers, body
+                        return str(r.url), r.status_code, r.headers, body, hop
                 except httpx.InvalidURL as exc:
                     raise ConfigError(f"GET {url}: {exc}") from None
             raise AssertionError("unreachable: the last redirect is returned")
@@ -492,10 +520,8 @@ class TLogClient:
                 f"(Content-Length {int(length)}); not read"
             )
         coding = r.headers.get("content-encoding", "identity").strip().lower()
-        decoder: _Decoder | None = None
-        if coding in _DECODABLE:
-            decoder = _Decoder(coding)
-        elif coding not in ("", "identity"):
+        decoder = None if coding in ("", "identity") else decoder_for(coding, asked)
+        if decoder is None and coding not in ("", "identity"):
             raise FormatError(
                 f"{where}: body in Content-Encoding {coding!r} although "
                 f"Accept-Encoding: {asked} was asked"

@@ -33,6 +33,16 @@ class Response:
     attempts: int = 1
     # Why it was asked (`tlogcheck.client.purpose`); None when the caller did not say.
     purpose: Purpose | None = None
+    # The path (and query) that finally answered, relative to the view's base URL, when
+    # a same-origin redirect was followed; None when `path` answered itself.
+    redirected_to: str | None = None
+
+    @property
+    def served_path(self) -> str:
+        """What answered: the path a redirect led to, else the path asked. A rule that
+        depends on the kind of path (its Cache-Control class, its Content-Type) is about
+        what was finally served (spec: The edge)."""
+        return self.redirected_to or self.path
 
     def header(self, name: str) -> str | None:
         """A response header (repeated lines joined with ", "), or None."""
@@ -67,6 +77,8 @@ class Response:
     def describe(self) -> str:
         """One line of evidence: view, path, status, the headers checks read, body hash."""
         parts = [f"{self.view} GET {self.path} -> HTTP {self.status}"]
+        if self.redirected_to is not None:
+            parts[0] += f" (redirected to {self.redirected_to})"
         names = ("etag", "cache-control", "x-tlog-release", "content-encoding", "age")
         for name in (*names, *(h.lower() for h in CACHE_STATUS_HEADERS), "location"):
             value = self.header(name)

@@ -18,7 +18,15 @@ from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.spec import PATH_CHECKPOINT, entry_path, proof_path
 from tlogcheck.tiles import TiledTree
-from tlogcheck.verify import Tree, from_release, judge_lag, mixed, served_tree, staleness
+from tlogcheck.verify import (
+    Tree,
+    from_release,
+    judge_lag,
+    judge_same_tree,
+    mixed,
+    served_tree,
+    staleness,
+)
 from tlogcheck.verify.cache import MAX_MISS_RATIO, MissRatio
 
 __all__ = [
@@ -203,8 +211,10 @@ def tiles_one_log_problem(
     edge_tree: TiledTree,
     origin_tree: Callable[[], TiledTree],
     edge_response: Response,
+    source: str | None,
 ) -> str | None:
-    """The edge's and the origin's checkpoints of a tiled log: one log as they may be."""
+    """The edge's and the origin's checkpoints of a tiled log: one log as they may be; an
+    older edge copy within what the origin's Cache-Control (`source`) allows."""
     if edge.tree_size == origin.tree_size:
         return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
     if edge.tree_size < origin.tree_size:
@@ -212,7 +222,7 @@ def tiles_one_log_problem(
         problem = tiles_extends_problem(newer, edge, lambda: newer)
         if problem is not None:
             return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
-        problem, _ = staleness(edge, edge_response)
+        problem, _ = staleness(edge, edge_response, source)
         return None if problem is None else f"the edge lags the origin: {problem}"
     problem = tiles_extends_problem(edge_tree, origin, lambda: edge_tree)
     if problem is not None:
@@ -231,13 +241,16 @@ def parity_problem(
     client: TLogClient, edge: Response, origin: Response, edge_tree: Tree, origin_tree: Tree
 ) -> str | None:
     """The edge's copy of a root or checkpoint and the origin's: identical, one tree of
-    two releases, or an older edge tree that is a proven prefix within its max-age."""
+    two releases, an older copy of the same signed tree with fewer cosignatures, or an
+    older edge tree that is a proven prefix, within what the origin's Cache-Control
+    allows."""
     if edge.body == origin.body:
         return None
     if edge_tree == origin_tree:
         if mixed(edge.release, origin.release):
             return None
-        return "same tree, different bytes: the edge does not pass the origin's body through"
+        # An older copy of the same signed tree with fewer cosignatures may lag.
+        return judge_same_tree(client, edge, origin)
     return judge_lag(
         client, older=edge_tree, newer=origin_tree, older_response=edge, newer_response=origin
     )

@@ -68,6 +68,9 @@ REPORT_JSON = Option(
 # A test that verified the served tree against the state file puts (size, root hex)
 # in its user_properties under this key; the state file records it after a full pass.
 VERIFIED_TREE_KEY = "tlogcheck_verified_tree"
+# An inconclusive test that could not ask the target (refused, DNS, budget spent) says so
+# under this key; one without it was answered and could not judge what it got.
+UNASKED_KEY = "tlogcheck_unasked"
 
 # A failure's explanation as data (JSON text: it crosses xdist like any user property).
 FAILURE_KEY = "tlogcheck_failure"
@@ -89,6 +92,7 @@ class TestRecord:
     stop: float | None = None  # Unix time the deciding phase ended
     alert: str | None = None  # a failure's alert: the one it named, else its check's
     failure: dict[str, Any] | None = None  # a failure's explanation as data
+    unasked: bool = False  # inconclusive because the target could not be asked
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -303,6 +307,7 @@ def note_test(config: pytest.Config, rep: pytest.TestReport) -> None:
         getattr(rep, "stop", None) or None,  # 0: a report built without times
         alert,
         failure,
+        unasked=any(key == UNASKED_KEY for key, _ in rep.user_properties),
     )
     old = r.tests.get(rep.nodeid)
     if old is None or _RANK[outcome] > _RANK[old.outcome]:
@@ -350,6 +355,18 @@ def build(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
         "state": r.state_note,
     }
     return doc
+
+
+def inconclusive_head(config: pytest.Config) -> str:
+    """Why a run without failures is inconclusive, for the summary's verdict line: it could
+    not ask the target, or every request was answered and some answers could not be
+    judged (then which, quoting the first reasons: an unknown cache word, ...)."""
+    records = [t for t in run(config).tests.values() if t.outcome == "inconclusive"]
+    if not records or any(t.unasked for t in records):
+        return "could not ask the target: nothing proved wrong, nothing proved right"
+    reasons = list(dict.fromkeys(t.message.splitlines()[0] for t in records if t.message))
+    why = "; ".join(r.removeprefix("inconclusive: ") for r in reasons[:2])
+    return f"every request was answered; could not judge: {why[:400]}"
 
 
 def check_lines(config: pytest.Config) -> list[str]:

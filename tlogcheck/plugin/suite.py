@@ -56,6 +56,7 @@ from tlogcheck.errors import (
     ServerError,
     TargetCertificateError,
     TargetStalled,
+    TargetUnreachable,
     TLogCheckError,
 )
 from tlogcheck.options import Option
@@ -409,6 +410,8 @@ def _classify(
         rep.outcome = "skipped"
         rep.longrepr = (str(item.path), (lineno or 0) + 1, f"inconclusive: {reason}")
         rep.user_properties = [*rep.user_properties, (INCONCLUSIVE_KEY, reason)]
+        if isinstance(cause, TargetUnreachable):
+            rep.user_properties.append((report.UNASKED_KEY, True))
         # JUnit reads the properties of the item's last report: say it there too.
         item.user_properties.append(("inconclusive", reason))
     elif excinfo.errisinstance((FormatError, ProofError)):
@@ -498,7 +501,7 @@ def _summary(config: pytest.Config, t: Target) -> list[str]:
     if failed:
         head += f" (failing checks: {', '.join(failed)})"
     elif verdict == "inconclusive":
-        head += " (could not ask the target: nothing proved wrong, nothing proved right)"
+        head += f" ({report.inconclusive_head(config)})"
     lines = [f"target: {t.describe()}", head, *report.check_lines(config)]
     problems = report.problem_lines(config)
     if problems:

@@ -79,6 +79,7 @@ class Edge:
         faults: FaultView | None = None,
         lagging: Responder | None = None,
         split: Responder | None = None,
+        current: Responder | None = None,
         max_bytes: int = 256 * 2**20,
         max_body: int = 16 * 2**20,
         timeout: float = 10.0,
@@ -89,7 +90,9 @@ class Edge:
     ) -> None:
         self._upstreams = Upstreams(upstreams, rng)
         self._faults = faults
-        self._fault_views = EdgeFaults(lagging=lagging, split=split, clock=clock)
+        self._fault_views = EdgeFaults(
+            lagging=lagging, split=split, current=current, clock=clock
+        )
         self._max_body = max_body
         self._deadline = deadline
         self._clock = clock

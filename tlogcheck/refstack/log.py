@@ -15,10 +15,12 @@ tree lazily, on first use.
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from tlogcheck import note, spec, tiles
@@ -40,6 +42,13 @@ __all__ = [
 DEFAULT_ORIGIN_NAME = "tlog.example.com/log"
 DEFAULT_SHORT_MAX_AGE = 60
 SWR_WINDOW = 600  # stale-while-revalidate of root and checkpoint under `edge-lag-swr`
+# What root and checkpoint carry beyond max-age under the Cache-Control faults.
+SHORT_EXTRA = {
+    "edge-lag-swr": f"stale-while-revalidate={SWR_WINDOW}",
+    "edge-lag-s-maxage": "s-maxage=240",
+    "long-stale-while-revalidate": "stale-while-revalidate=31536000",
+    "long-s-maxage": "s-maxage=900",
+}
 IMMUTABLE = spec.IMMUTABLE_CACHE_CONTROL
 NO_STORE = spec.NO_STORE
 JSON = spec.JSON_TYPE
@@ -58,6 +67,14 @@ _HUGE = 1 << 63
 _EXTRA_HASH = _sha256(b"tlogcheck refstack: extra-proof-hash").digest()
 _SIG_PREFIX = "\u2014 ".encode()
 _TILES_CHECKPOINT = "/" + tiles.PATH_CHECKPOINT
+# A witness that cosigns the log's checkpoints under `edge-fewer-cosignatures` (the
+# origin's copy) and `edge-forged-cosignature` (the edge's): a second note signature.
+WITNESS_NAME = "witness.example/w1"
+WITNESS_KEY, _ = note.signer_from_seed(
+    WITNESS_NAME, _sha256(b"tlogcheck refstack: a witness").digest()
+)
+# In a fault map: the checkpoint carries the witness's cosignature after the log's.
+COSIGNED = "+cosigned"
 
 
 def _flip(digest: bytes) -> bytes:
@@ -69,6 +86,15 @@ class _HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.body = _json({"error": message})
+
+
+class _Redirect(Exception):
+    """A same-origin redirect to the pinned form of what was asked (`proof-redirect`)."""
+
+    def __init__(self, location: str, cache: str) -> None:
+        super().__init__(location)
+        self.location = location
+        self.cache = cache
 
 
 def _json(obj: object) -> bytes:
@@ -84,6 +110,12 @@ def _decimal(text: str, what: str, faults: FaultMap = _NO_FAULTS) -> int:
             value = -1
         if value >= 0:
             return min(value, _HUGE)
+    if "unicode-index" in faults:
+        # The common slip: str.isdigit() without isascii(), so `５` (or `٥`) reads as 5;
+        # signs, spaces and leading zeros are still refused.
+        decoded = unquote(text)
+        if decoded.isdigit() and not decoded.isascii() and decoded[:1] not in ("0", "０"):
+            return min(int(decoded), _HUGE)
     if not text or not text.isascii() or not text.isdigit() or (text[0] == "0" and text != "0"):
         raise _HttpError(400, f"{what} must be a decimal integer without sign or leading zeros")
     if len(text) > _MAX_DIGITS:
@@ -191,6 +223,15 @@ class Log:
             timestamp=timestamp,
             short_max_age=short_max_age,
         )
+
+    @property
+    def last_modified(self) -> str:
+        """The release's time as an HTTP date (what `ims-wins` sends as Last-Modified)."""
+        try:
+            when = datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return email.utils.formatdate(usegmt=True)
+        return email.utils.format_datetime(when.replace(tzinfo=timezone.utc), usegmt=True)
 
     @property
     def tree(self) -> StoredTree:
@@ -323,14 +364,17 @@ class Log:
         size = self.size
         if stall is not None:
             size = max(1, size - (int(stall) if stall else DEFAULT_BEHIND))
-        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}{size}"
+        cosigned = COSIGNED in faults or "edge-fewer-cosignatures" in faults
+        key = f"checkpoint{'!' if mismatch else ''}{'?' if bad_sig else ''}"
+        key += f"{'+' if cosigned else ''}{size}"
         body = self._bodies.get(key)
         if body is None:
             root = self.tree.root(size)
             if mismatch:
                 root = _sha256(b"checkpoint-root-mismatch" + root).digest()
             text = note.format_checkpoint(self.origin_name, size, root)
-            body = note.sign_note(text, self.signer_key)
+            signers = (WITNESS_KEY,) if cosigned else ()
+            body = note.sign_note(text, self.signer_key, *signers)
             if bad_sig:
                 body = _spoil_signature(body)
             self._bodies[key] = body
@@ -355,7 +399,8 @@ class Log:
     ) -> Answer:
         """Answer one request of API v1: (status, headers with lower-case names, body).
 
-        `headers` has lower-case names (only `if-none-match` is read); `query` is the raw
+        `headers` has lower-case names (only `if-none-match` and, under `ims-wins`,
+        `if-modified-since` are read); `query` is the raw
         query string without `?`. For HEAD the body is empty and content-length is the
         GET's. `faults`: the content faults to apply (None or {} for a clean answer).
         """
@@ -369,6 +414,10 @@ class Log:
         allow = False
         try:
             status, ctype, cache, body = self._route(method, path, query, f)
+        except _Redirect as moved:
+            release_only = [("x-tlog-release", self.release)]
+            head = [("location", moved.location), ("cache-control", moved.cache)]
+            return 302, [*head, ("content-length", "0"), *release_only], b""
         except _HttpError as exc:
             status, ctype, cache, body = exc.status, JSON, NO_STORE, exc.body
             allow = exc.status == 405
@@ -385,16 +434,25 @@ class Log:
             (spec.PATH_ENTRY_PREFIX, spec.PATH_PROOF_PREFIX)
         ):
             release = []
+        modified = [("last-modified", self.last_modified)] if "ims-wins" in f else []
         if status == 200:
             inm = headers.get("if-none-match")
-            if inm is not None and (_etag_matches(inm, etag) or "inm-always-304" in f):
+            if inm is not None and (
+                _etag_matches(inm, etag)
+                or "inm-always-304" in f
+                or ("checkpoint-inm-304" in f and path in (spec.PATH_CHECKPOINT, _TILES_CHECKPOINT))
+            ):
                 return 304, [("etag", etag), ("cache-control", cache), *release], b""
+            if "ims-wins" in f and headers.get("if-modified-since") is not None:
+                # The date decides, whatever If-None-Match said (RFC 9110 §13.2.2: wrong).
+                return 304, [("etag", etag), ("cache-control", cache), *release, *modified], b""
         out = [
             ("content-type", ctype),
             ("content-length", str(len(body))),
             ("etag", etag),
             ("cache-control", cache),
             *release,
+            *modified,
         ]
         if allow:
             out.append(("allow", "GET, HEAD"))
@@ -447,8 +505,9 @@ class Log:
         """Cache-Control of the root and checkpoint, under the cache faults on."""
         if "root-immutable" in f:
             return IMMUTABLE
-        if "edge-lag-swr" in f:
-            return f"{self.short}, stale-while-revalidate={SWR_WINDOW}"
+        for name, extra in SHORT_EXTRA.items():
+            if name in f:
+                return f"{self.short}, {extra}"
         return self.short
 
     def _entry(self, raw: str, f: FaultMap) -> tuple[int, str, str, bytes]:
@@ -485,6 +544,9 @@ class Log:
                 )
         else:
             n, cache = size, self.short
+            if "proof-redirect" in f and i < n:
+                # What some deployments do: the latest proof is its pinned form's.
+                raise _Redirect(spec.proof_path(i, n), self.short)
         if i >= n:
             raise _HttpError(404, f"leaf index {raw[:40]} out of range: 0 <= i < {n}")
         tree = self.tree
@@ -516,6 +578,9 @@ class Log:
                 f"1 <= first <= second <= {size}",
             )
         path = self.tree.consistency_proof(m, n)
+        if "old-consistency-wrong" in f and n < size and path:
+            # Right up to the current size only: between two older trees, wrong.
+            path = [_flip(path[0]), *path[1:]]
         body = _json(
             {
                 "first": m,

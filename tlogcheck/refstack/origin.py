@@ -9,8 +9,10 @@ the transport ones are applied here, around the answer:
 - `oversize-body[:MB]`: entry bodies of MB MiB, streamed from one reused chunk;
 - `slow-body`: the body trickled a byte per 100 ms, for at most 60 s;
 
-and the release ones pick the log served (`history-rewrite`, `truncated`) when this
-origin is the one serving the release under test (`release_faults=True`).
+and the release ones pick the log served (`history-rewrite`, `truncated`,
+`origin-behind`, `origin-ahead`) when this origin is the one serving the release under
+test (`release_faults=True`). `origin-proofs-wrong` spoils the proofs of every request
+but the builtin edge's own fetches: pods gone bad behind a warm cache.
 The content faults (wrong-root, bad-proof, ...) are `Log.respond`'s.
 """
 
@@ -21,8 +23,10 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
 
+from tlogcheck.refstack.data import demo_entries
 from tlogcheck.refstack.faults import (
     BLIP_AFTER,
+    DEFAULT_AHEAD,
     DEFAULT_BEHIND,
     DEFAULT_OVERSIZE_MIB,
     DEFAULT_PROOF_DELAY_MS,
@@ -49,11 +53,24 @@ def _encode(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
+_CONDITIONAL = (b"if-none-match", b"if-modified-since")
+
+
 def _request_headers(scope: Scope) -> Mapping[str, str]:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            return {"if-none-match": value.decode("latin-1")}
-    return _NO_HEADERS
+    found = {
+        name.decode(): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _CONDITIONAL
+    }
+    return found or _NO_HEADERS
+
+
+# The builtin edge's own fetches say so (`fetch.py`): what a cache filled itself with.
+_EDGE_AGENT = b"tlogcheck-edge"
+
+
+def _from_edge(scope: Scope) -> bool:
+    return any(n == b"user-agent" and v == _EDGE_AGENT for n, v in scope["headers"])
 
 
 class Origin:
@@ -66,7 +83,7 @@ class Origin:
         self.faults = faults if faults is not None else FaultSet()
         self.release_faults = release_faults
         self._errors = RateGate()
-        self._variants: dict[tuple[str | None, str | None, str | None], Log] = {}
+        self._variants: dict[tuple[str | None, ...], Log] = {}
         self._pad_hash: dict[int, hashlib._Hash] = {}
         self._seen = 0
         self._blip_until: float | None = None
@@ -102,14 +119,18 @@ class Origin:
         rewrite = faults.get("history-rewrite")
         truncated = faults.get("truncated")
         behind = faults.get("origin-behind")
-        if rewrite is None and truncated is None and behind is None:
+        ahead = faults.get("origin-ahead")
+        if rewrite is None and truncated is None and behind is None and ahead is None:
             return self.log
-        key = (rewrite, truncated, behind)
+        key = (rewrite, truncated, behind, ahead)
         log = self._variants.get(key)
         if log is None:
             log = self.log
             if behind is not None:
                 log = log.prefix(max(1, log.size - (int(behind) if behind else DEFAULT_BEHIND)))
+            if ahead is not None:
+                n = log.size
+                log = log.extended(demo_entries(n, n + (int(ahead) if ahead else DEFAULT_AHEAD)))
             if rewrite is not None:
                 # Entry 1 (0 in a one-entry log): early, so every later tree differs.
                 log = log.forked(1 if log.size > 1 else 0)
@@ -165,7 +186,12 @@ class Origin:
                     send, receive, 200, headers, chunks if method != "HEAD" else [], faults
                 )
                 return
-        status, headers, body = log.respond(method, path, query, _request_headers(scope), faults)
+        asked = faults
+        if "origin-proofs-wrong" in faults and not _from_edge(scope):
+            # The pods went bad after the edge cached their proofs: only what reaches the
+            # pods now (a bypass, the origin URL) gets the spoiled ones.
+            asked = {**faults, "bad-proof": ""}
+        status, headers, body = log.respond(method, path, query, _request_headers(scope), asked)
         await self._send(send, receive, status, headers, [body], faults)
 
     def _oversize(

@@ -37,7 +37,7 @@ from tlogcheck.refstack import certs, data
 from tlogcheck.refstack.admin import Admin
 from tlogcheck.refstack.edge import Edge
 from tlogcheck.refstack.faults import FAULTS, FaultSet, parse_spec
-from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, Log
+from tlogcheck.refstack.log import DEFAULT_ORIGIN_NAME, DEFAULT_SHORT_MAX_AGE, Log
 from tlogcheck.refstack.nginx import NginxEdge
 from tlogcheck.refstack.origin import Origin
 from tlogcheck.refstack.server import (
@@ -129,6 +129,7 @@ class StackConfig:
     origin_name: str = DEFAULT_ORIGIN_NAME
     tls: bool = False  # origin(s) and edge over HTTPS, with a CA made at start
     require_header: str | None = None  # "Name: value" every request must carry (else 401)
+    short_max_age: int = DEFAULT_SHORT_MAX_AGE  # root, checkpoint, latest proofs
 
     def check(self) -> None:
         """ConfigError for what cannot run; the tree sizes of a given db are checked on load."""
@@ -141,6 +142,11 @@ class StackConfig:
                 parse_header(self.require_header)
             except ValueError as exc:
                 raise ConfigError(f"--require-header: {exc}") from None
+        if not 1 <= self.short_max_age <= 300:
+            raise ConfigError(
+                f"--short-max-age must be within 1..300 (the spec's short paths), got "
+                f"{self.short_max_age}"
+            )
         if self.edge not in EDGE_KINDS:
             raise ConfigError(f"--edge must be one of {', '.join(EDGE_KINDS)}, got {self.edge!r}")
         if not 0 <= self.canary_weight <= 100:
@@ -195,6 +201,8 @@ class StackConfig:
             args.append("--tls")
         if self.require_header is not None:
             args += ["--require-header", self.require_header]
+        if self.short_max_age != DEFAULT_SHORT_MAX_AGE:
+            args += ["--short-max-age", str(self.short_max_age)]
         return args
 
 
@@ -243,8 +251,9 @@ class Stack:
         if not entries:
             raise ConfigError(f"{db_path}: the log is empty; the API needs at least one entry")
         self.stable = Log.from_leaves(
-            entries, leaves, cfg.release, signer_key, cfg.origin_name
-        ).warm()
+            entries, leaves, cfg.release, signer_key, cfg.origin_name,
+            short_max_age=cfg.short_max_age,
+        ).warm()  # fmt: skip
         del leaves
         n = self.stable.size
         self.canary: Log | None = None
@@ -349,6 +358,7 @@ class Stack:
                 faults=self.faults,
                 lagging=lagging,
                 split=stable.forked(n // 2),
+                current=stable,
                 ca_file=self.ca_path,
             )
             self.edge_url = group.add(
@@ -589,6 +599,7 @@ def start_stack(
     timeout: float = READY_TIMEOUT,
     tls: bool = False,
     require_header: str | None = None,
+    short_max_age: int = DEFAULT_SHORT_MAX_AGE,
 ) -> RunningStack:
     """Start a reference stack on free loopback ports and return once it serves.
 
@@ -612,6 +623,7 @@ def start_stack(
         origin_name=origin_name,
         tls=tls,
         require_header=require_header,
+        short_max_age=short_max_age,
     )
     config.check()
     if subprocess:

@@ -17,12 +17,17 @@ The tiles faults (`faults.py`, api "tiles"):
 - `tiles-partial-short`: every partial hash tile one hash short;
 - `tiles-checkpoint-other-key`: the checkpoint signed by another key of the same name;
 - `tiles-checkpoint-ahead[:N]`: the checkpoint is of the tree N entries on (a real tree:
-  the log with N more entries), while the tiles stay those of the log served.
+  the log with N more entries), while the tiles stay those of the log served;
+- `tiles-unicode-index`: tile paths with digits of another script (`tile/0/00٣`) are
+  read as their ASCII spelling and served;
+- `tiles-checkpoint-no-cache` (healthy): the checkpoint is served `Cache-Control:
+  no-cache`, as C2SP asks and Tessera's buckets do.
 """
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -107,10 +112,18 @@ def checkpoint_body(log: Log, faults: Mapping[str, str]) -> bytes:
     return note.sign_note(text, other)
 
 
+def _ascii_digits(path: str) -> str:
+    """`path` with every decimal digit of another script written in ASCII."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in path)
+
+
 def answer(log: Log, path: str, faults: Mapping[str, str]) -> tuple[str, str, bytes] | None:
     """(content type, Cache-Control, body) of a tiles path, or None: not found."""
+    if "tiles-unicode-index" in faults:
+        path = _ascii_digits(path)
     if path == "/" + tiles.PATH_CHECKPOINT:
-        return spec.TEXT_TYPE, log.short_cache(faults), checkpoint_body(log, faults)
+        cache = "no-cache" if "tiles-checkpoint-no-cache" in faults else log.short_cache(faults)
+        return spec.TEXT_TYPE, cache, checkpoint_body(log, faults)
     where = tiles.parse_tile_path(path[1:])
     if where is None:
         return None

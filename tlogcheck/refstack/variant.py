@@ -1,4 +1,5 @@
-"""The `gzip-variant` fault: the edge's compressed copies are not the bytes it serves plain.
+"""The `gzip-variant` fault: the edge's compressed copies are not the bytes it serves plain;
+and `edge-brotli` (healthy): the edge serves br to clients that accept it, as CDNs do.
 
 A CDN keeps one cached object per content coding (`Vary: Accept-Encoding`); a purge that
 missed the gzip copy, or a bad transform, leaves clients that ask for gzip (every browser
@@ -28,14 +29,23 @@ def alter(body: bytes) -> bytes:
     return body + b" "
 
 
-def _wants_gzip(scope: Scope) -> bool:
-    bypass = gzip_ok = False
+def _wants(scope: Scope, coding: bytes) -> bool:
+    bypass = wanted = False
     for name, value in scope["headers"]:
         if name == b"x-bypass":
             bypass = value.strip() not in (b"", b"0")
         elif name == b"accept-encoding":
-            gzip_ok = b"gzip" in value.lower()
-    return gzip_ok and not bypass
+            wanted = coding in [c.split(b";")[0].strip() for c in value.lower().split(b",")]
+    return wanted and not bypass
+
+
+def _brotli(body: bytes) -> bytes | None:
+    try:
+        import brotli
+    except ImportError:  # the fault then changes nothing: identity, as before
+        return None
+    out: bytes = brotli.compress(body)
+    return out
 
 
 class GzipVariant:
@@ -46,12 +56,12 @@ class GzipVariant:
         self._faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or self._faults.active("gzip-variant") is None
-            or scope["method"] != "GET"
-            or not _wants_gzip(scope)
-        ):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        spoil = self._faults.active("gzip-variant") is not None and _wants(scope, b"gzip")
+        br = self._faults.active("edge-brotli") is not None and _wants(scope, b"br")
+        if not (spoil or br):
             await self.app(scope, receive, send)
             return
         # The identity answer, whole (API bodies are small), then the altered gzip copy.
@@ -74,7 +84,10 @@ class GzipVariant:
             for n, v in start.get("headers", [])
             if n.lower() not in (b"content-length", b"content-encoding")
         ]
-        if status == 200:
+        if status == 200 and br and (coded := _brotli(body)) is not None:
+            body = coded
+            out.append((b"content-encoding", b"br"))
+        elif status == 200 and spoil:
             body = gzip.compress(alter(body), mtime=0)
             out.append((b"content-encoding", b"gzip"))
         out.append((b"content-length", str(len(body)).encode()))

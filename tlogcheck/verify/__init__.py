@@ -14,6 +14,10 @@ them, so a deployment is judged the same way wherever it is asked.
   and the releases behind the target during a canary (`answered_by`);
 - `chain`: the inclusion chain entry -> leaf hash -> proof -> root, and consistency;
 - `lag`: may a cache, or the other release of a canary, serve an older tree;
+- `release`: a served tree held to its release's db.jsonl, on either view
+  (`release_problem`), beside the release check's verdicts;
+- `clients`: one log for every client (the whole request of curl, requests, Go, a browser);
+- `conditional`: how revalidating clients are answered, on every kind of path;
 - `tiles`: a C2SP tiled log read and verified tile by tile;
 - `sampling`: which indices a run verifies.
 """
@@ -24,13 +28,23 @@ from tlogcheck.verify.chain import (
     InclusionResult,
     check_inclusion,
     check_recorded,
+    compare_proofs,
     prove_extends,
     root_of_size,
     verify_inclusion_at,
     verify_inclusions,
     verify_latest_proof,
 )
-from tlogcheck.verify.lag import judge_lag, judge_releases, staleness
+from tlogcheck.verify.clients import judge_two_reads, read_as_every_client
+from tlogcheck.verify.lag import (
+    fewer_cosignatures,
+    judge_lag,
+    judge_releases,
+    judge_same_tree,
+    origin_cache_control,
+    staleness,
+)
+from tlogcheck.verify.release import release_problem
 from tlogcheck.verify.views import (
     MIX_ATTEMPTS,
     NO_EDGE,
@@ -60,16 +74,23 @@ __all__ = [
     "answered_by",
     "check_inclusion",
     "check_recorded",
+    "compare_proofs",
+    "fewer_cosignatures",
     "from_release",
     "judge_lag",
     "judge_releases",
+    "judge_same_tree",
+    "judge_two_reads",
     "mixed",
+    "origin_cache_control",
     "origin_serving",
     "probe_edge",
     "prove_extends",
+    "read_as_every_client",
     "read_checkpoint",
     "read_root",
     "release_mix",
+    "release_problem",
     "root_of_size",
     "served_tree",
     "staleness",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tlogcheck import spec
-from tlogcheck.client.cdn import cache_verdict, is_hit
+from tlogcheck.client.cdn import CACHE_STATUS_HEADERS, cache_signs, cache_verdict, is_hit
 from tlogcheck.client.purpose import CACHE, asking
 from tlogcheck.verify.served import Verdict, answered, finding
 
@@ -125,9 +125,15 @@ class MissRatio:
         found = self.classes()
         return max(found, key=lambda name: found[name]) if found else "none"
 
-    def unknown_words(self) -> list[str]:
-        from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
+    def signs(self) -> str:
+        """The signs of a cache the measured reads carry (`Age: 0, Via: ...`), "" if none."""
+        for r in self.measured:
+            found = cache_signs(r.headers)
+            if found:
+                return ", ".join(f"{name}: {value[:60]}" for name, value in found[:2])
+        return ""
 
+    def unknown_words(self) -> list[str]:
         words = set()
         for r in self.unknown:
             name = next((h for h in CACHE_STATUS_HEADERS if r.header(h) is not None), None)
@@ -165,9 +171,14 @@ def judge_miss_ratio(found: MissRatio) -> Verdict:
     the known misses already pass the line. A 5xx among the reads raises `ServerError`."""
     answered(*found.measured)
     if not found.reported:
+        signs = found.signs()
         return Verdict.skipped(
-            "the target reports no cache status (X-Cache, CF-Cache-Status, X-Cache-Status, "
-            "Cache-Status): an origin without an edge cache; the hit rate is not checked"
+            f"a cache answers ({signs}) but says no cache-status word (X-Cache, "
+            "CF-Cache-Status, X-Cache-Status, Cache-Status, Via cache codes): the hit rate "
+            "cannot be measured"
+            if signs
+            else "the target reports no cache status and leaves no sign of a cache (Age, Via): "
+            "an origin without an edge cache; the hit rate is not checked"
         )
     per_class = ", ".join(f"{name} {ratio:.0%}" for name, ratio in found.classes().items())
     text = (

@@ -28,6 +28,7 @@ __all__ = [
     "InclusionResult",
     "check_inclusion",
     "check_recorded",
+    "compare_proofs",
     "prove_extends",
     "root_of_size",
     "verify_inclusion_at",
@@ -209,6 +210,29 @@ def verify_inclusions(
 ) -> list[InclusionResult]:
     """verify_inclusion_at for every index, concurrently (the client bounds the threads)."""
     return client.map(lambda i: verify_inclusion_at(client, i, tree, view=view), list(indices))
+
+
+def compare_proofs(
+    client: TLogClient, indices: Iterable[int], edge: Tree, origin: Tree
+) -> list[str]:
+    """Each inclusion proof at the edge's tree size, read on both views: the same bytes
+    (an immutable path), one text per index that differs; a 5xx raises `ServerError`.
+    Nothing is compared when the origin's tree is the smaller: it does not have the
+    edge's (whether it may lag is the db check's business)."""
+    if origin.tree_size < edge.tree_size:
+        return []
+
+    def both(index: int) -> str | None:
+        path = proof_path(index, edge.tree_size)
+        with asking(READ, f"the proof of entry {index} in tree {edge.tree_size}, both views"):
+            a = answered_by(client, path, view="edge", release=edge.release)
+            b = answered_by(client, path, view="origin", release=edge.release)
+        answered(a, b)  # a 5xx is what was answered (Ingress5xxHigh), not a difference
+        if (a.status, a.body) == (b.status, b.body):
+            return None
+        return f"index {index}: edge {a.describe()}\n            origin {b.describe()}"
+
+    return [p for p in client.map(both, list(indices)) if p is not None]
 
 
 # --- consistency ----------------------------------------------------------------------

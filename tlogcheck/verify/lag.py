@@ -1,47 +1,119 @@
 """Lag: may a cache (or the other release of a canary) serve an older tree?
 
 `judge_lag` takes two trees for what they are: one log, when the smaller is a proven
-prefix of the larger and the copy that carried it is still within what its
-Cache-Control allows. `judge_releases` does the same for two releases of a canary.
+prefix of the larger and the copy that carried it is still within what the ORIGIN's
+Cache-Control allows (`spec.lag_allowance`: the shared lifetime plus the
+stale-while-revalidate the origin sent, each bounded by the spec's table). What the cached
+copy itself says is not taken: an edge that rewrote it would write its own allowance
+(the cache check reports the rewrite). `judge_releases` does the same for two releases
+of a canary.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tlogcheck import note
+from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, ProofError
-from tlogcheck.spec import max_age, stale_while_revalidate
+from tlogcheck.spec import lag_allowance
 from tlogcheck.verify.chain import prove_extends
-from tlogcheck.verify.views import Tree, mixed
+from tlogcheck.verify.served import answered
+from tlogcheck.verify.views import Tree, mixed, served_tree
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
-__all__ = ["judge_lag", "judge_releases", "staleness"]
+__all__ = [
+    "fewer_cosignatures",
+    "judge_lag",
+    "judge_releases",
+    "judge_same_tree",
+    "origin_cache_control",
+    "staleness",
+]
 
 
-def staleness(tree: Tree, response: Response) -> tuple[str | None, str | None]:
+def origin_cache_control(client: TLogClient, response: Response) -> str | None:
+    """The Cache-Control the origin sends for the path of `response` (a copy a cache
+    served): the source of what a cache may do with it."""
+    if response.view == "origin":
+        return response.cache_control
+    with asking(READ, "the origin's Cache-Control for a copy a cache served"):
+        source = client.get(response.path, view="origin")
+    answered(source)  # a 5xx is what was answered (Ingress5xxHigh), not a lifetime
+    return source.cache_control
+
+
+def staleness(
+    tree: Tree, response: Response, source: str | None
+) -> tuple[str | None, str | None]:
     """May a cache still serve `response` (carrying the older `tree`)? (problem, note).
 
-    Within its max-age: yes. Past it but within the `stale-while-revalidate` the origin
-    itself sent (RFC 5861): yes, the cache follows the origin's instructions — the note
-    says so. Past both, or without an Age or a max-age to tell by: stale.
+    `source` is the origin's Cache-Control for that path (`origin_cache_control`), and
+    what it allows is `spec.lag_allowance`: within the shared lifetime, yes; past it but
+    within the `stale-while-revalidate` the origin itself sent (RFC 5861), yes — the cache
+    follows the origin's instructions, and the note says so. Past both, or without an Age
+    or a lifetime to tell by: stale.
     """
-    age, limit = response.age, max_age(response.cache_control)
+    age, allowance = response.age, lag_allowance(source)
     if age is None:
         return f"stale: the older {tree.describe()} was served without an Age header", None
-    if limit is None:
-        return f"stale: the older {tree.describe()} was served without a max-age", None
+    if allowance is None:
+        return (
+            f"stale: the older {tree.describe()} was served {age} s old and the origin "
+            f"sends no max-age to tell by (Cache-Control: {source})"
+        ), None
+    limit, swr = allowance
     if age <= limit:
         return None, None
-    swr = stale_while_revalidate(response.cache_control)
     if age <= limit + swr:
         return None, (
             f"the {response.view} served the older {tree.describe()} {age} s old, past its "
             f"max-age {limit} but within the stale-while-revalidate={swr} the origin sent"
         )
-    budget = f"max-age is {limit}" + (f" + stale-while-revalidate {swr}" if swr else "")
+    budget = f"the origin's max-age is {limit}" + (
+        f" + stale-while-revalidate {swr}" if swr else ""
+    )
     return f"stale: the older {tree.describe()} is {age} s old, {budget}", None
+
+
+def fewer_cosignatures(copy: bytes, current: bytes) -> str | None:
+    """Is `copy` an older copy of the signed note `current`, one whose witness
+    cosignatures are fewer? None when it is, else why not.
+
+    One signed tree gathers cosignatures as witnesses see it: the log signs first, and
+    lines are only ever added after that. So an older copy has the same text, the same
+    first (the log's) signature line, and a subset of the other lines; any other
+    difference is not one note growing."""
+    try:
+        a, b = note.parse_note(copy), note.parse_note(current)
+    except FormatError as exc:
+        return f"not a signed note: {exc}"
+    if a.text != b.text:
+        return "the signed text differs"
+    if not a.signatures or not b.signatures or a.signatures[0] != b.signatures[0]:
+        return "the log's signature (the first line) differs"
+    extra = [s.key_name for s in a.signatures if s not in b.signatures]
+    if extra:
+        return f"it carries signature lines the other has not ({', '.join(sorted(extra))})"
+    if len(a.signatures) == len(b.signatures):
+        return "the same signatures in other bytes"
+    return None
+
+
+def judge_same_tree(client: TLogClient, copy: Response, current: Response) -> str | None:
+    """Two answers describing the same tree in different bytes: None when `copy` is an
+    older copy of `current` with fewer witness cosignatures (`fewer_cosignatures`) that
+    a cache may still serve (`staleness`, by the origin's Cache-Control), else the
+    problem."""
+    why = fewer_cosignatures(copy.body, current.body)
+    if why is not None:
+        return f"same tree, different bytes: {why}"
+    problem, _ = staleness(served_tree(copy), copy, origin_cache_control(client, copy))
+    if problem is None:
+        return None
+    return f"{problem} (the same signed tree with fewer cosignatures)"
 
 
 def judge_lag(
@@ -74,9 +146,10 @@ def judge_lag(
         prove_extends(client, older, newer, view="origin")
     except (ProofError, FormatError) as exc:
         return f"split view: {older.describe()} is not a prefix of {newer.describe()}: {exc}"
-    problem, note = staleness(older, older_response)
-    if note is not None and notes is not None:
-        notes.append(note)
+    source = origin_cache_control(client, older_response)
+    problem, said = staleness(older, older_response, source)
+    if said is not None and notes is not None:
+        notes.append(said)
     return problem
 
 
@@ -120,7 +193,8 @@ def judge_releases(
     if smaller_response is not None:
         # A fresh answer of a pod has no Age; a cached copy keeps to its Cache-Control.
         if smaller_response.age is not None:
-            problem, _ = staleness(smaller, smaller_response)
+            source = origin_cache_control(client, smaller_response)
+            problem, _ = staleness(smaller, smaller_response, source)
             if problem is not None:
                 return f"{problem} (release {smaller.release}); {evidence}"
     return None

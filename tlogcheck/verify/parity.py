@@ -2,8 +2,10 @@
 
 `judge_views`: the root (or checkpoint) the edge served and the one the origin
 (X-Bypass: 1, or --tlog-origin-url) served are identical bytes; or the edge's is an
-older tree that is a proven prefix of the origin's within its max-age (a lagging edge,
-`verify.lag.judge_lag`); or, during a canary, two releases describing one tree.
+older tree that is a proven prefix of the origin's within what the origin's
+Cache-Control allows (a lagging edge, `verify.lag.judge_lag`), or an older copy of the
+same signed tree with fewer witness cosignatures (`verify.lag.judge_same_tree`); or,
+during a canary, two releases describing one tree.
 Anything else is a stale edge or a split view. The suite's parity check and triage's
 §2.3 step call it.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tlogcheck.verify.lag import judge_lag
+from tlogcheck.verify.lag import judge_lag, judge_same_tree
 from tlogcheck.verify.served import Verdict, finding
 from tlogcheck.verify.views import Tree, mixed
 
@@ -43,7 +45,15 @@ def judge_views(
                 f"{what}: releases {edge.release} and {origin.release} describe the same "
                 f"{edge_tree.describe()}"
             )
-        problem = "same tree, different bytes: the edge does not pass the origin's body through"
+        # An older copy of the same signed tree, before witnesses cosigned it further,
+        # is a lag; any other difference is the edge not passing the body through.
+        problem = judge_same_tree(client, edge, origin)
+        if problem is None:
+            return Verdict.passed(
+                f"{what}: the edge's copy of the origin's {edge_tree.describe()} carries "
+                "fewer witness cosignatures, within what the origin's Cache-Control allows "
+                "(an older copy of the same signed tree)"
+            )
     else:
         problem = judge_lag(
             client,
@@ -62,8 +72,9 @@ def judge_views(
     return Verdict.failed(
         finding(
             "parity",
-            expected=f"the edge's {what} identical to the origin's, or an older consistent "
-            "tree within its max-age",
+            expected=f"the edge's {what} identical to the origin's, or an older copy (an "
+            "older consistent tree, or fewer cosignatures) within what the origin's "
+            "Cache-Control allows",
             served=f"{problem}\n          edge:   {edge.describe()}\n          "
             f"origin: {origin.describe()}",
             # Two trees that are not one log is shown by the proofs; a stale copy by its Age.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["edge_indices", "sample_indices", "uniform_indices"]
+__all__ = ["edge_indices", "older_pairs", "older_sizes", "sample_indices", "uniform_indices"]
 
 
 def edge_indices(tree_size: int) -> list[int]:
@@ -53,3 +53,28 @@ def sample_indices(tree_size: int, count: int, seed: int) -> list[int]:
     edges = edge_indices(tree_size)
     extra = uniform_indices(tree_size, count, seed, exclude=set(edges))
     return sorted({*edges, *extra})
+
+
+def older_sizes(tree_size: int, seed: int) -> list[int]:
+    """Older trees to prove from: sizes 1, 2, 3, n/2, n-1 and one drawn with the seed, all
+    below n, sorted."""
+    n = tree_size
+    sizes = {1, 2, 3, n // 2, n - 1}
+    if n > 2:
+        sizes.add(random.Random(seed).randrange(1, n))
+    return sorted(m for m in sizes if 1 <= m < n)
+
+
+def older_pairs(tree_size: int, seed: int) -> list[tuple[int, int]]:
+    """Pairs of older trees, first < second < n: each older size with the next, the
+    first with n-1 (a consistency proof across the whole log but its last entry), and one
+    pair drawn with the seed. A log whose proofs are right only up to its current size
+    fails them."""
+    sizes = older_sizes(tree_size, seed)
+    pairs = set(zip(sizes, sizes[1:], strict=False))
+    if len(sizes) > 1:
+        pairs.add((sizes[0], sizes[-1]))
+    if tree_size > 3:
+        a, b = sorted(random.Random(seed + 1).sample(range(1, tree_size), 2))
+        pairs.add((a, b))
+    return sorted(pairs)

@@ -97,9 +97,12 @@ def judge_root_and_checkpoint(
     )
 
 
-def judge_signer(client: TLogClient, origin_root: ServedRoot) -> Verdict:
-    """On the origin, the checkpoint signs exactly the tree the root describes (asked of a
-    pod of the root's release during a canary): one behind is a stalled signer."""
+def judge_signer(
+    client: TLogClient, origin_root: ServedRoot, origin_view: str = "X-Bypass: 1"
+) -> Verdict:
+    """On the origin (`origin_view`: how it is reached), the checkpoint signs exactly the
+    tree the root describes (asked of a pod of the root's release during a canary): one
+    behind is a stalled signer."""
     root_tree = origin_root.tree
     with asking(READ, "the origin's checkpoint, of its root's release"):
         response = from_release(
@@ -128,8 +131,8 @@ def judge_signer(client: TLogClient, origin_root: ServedRoot) -> Verdict:
     return Verdict.failed(
         finding(
             "consistency",
-            expected="on the origin (X-Bypass: 1), the checkpoint signs the tree the root "
-            f"describes: {root_tree.describe()} (spec: Endpoints)",
+            expected=f"on the origin ({origin_view}), the checkpoint signs the tree the "
+            f"root describes: {root_tree.describe()} (spec: Endpoints)",
             served=f"checkpoint {checkpoint_tree.describe()}: {why}\n"
             f"          root:       {origin_root.response.describe()}\n"
             f"          checkpoint: {response.describe()}",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tlogcheck import note, spec, tiles
-from tlogcheck.client.cdn import CACHE_STATUS_HEADERS
+from tlogcheck.client.cdn import cache_signs
 from tlogcheck.client.purpose import READ, asking
 from tlogcheck.errors import FormatError, TLogCheckError
 from tlogcheck.spec import entry_path
@@ -25,6 +25,7 @@ from tlogcheck.verify.served import answered
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
+    from tlogcheck.client.profiles import ClientProfile
 
 __all__ = [
     "MIX_ATTEMPTS",
@@ -84,7 +85,10 @@ class ServedCheckpoint:
 
 # --- the edge and the releases behind the target --------------------------------------
 
-NO_EDGE = "target has no edge (no cache-status header): cache HIT and parity checks skipped"
+NO_EDGE = (
+    "target has no edge (no Age, Via or cache-status header on its answers): the cache hit "
+    "rate is not measured"
+)
 # Requests `answered_by` may spend on one path during a canary: at a 10 % canary step
 # the chance that none reaches a canary pod is 0.9**128, about 1e-6.
 MIX_ATTEMPTS = 128
@@ -100,10 +104,13 @@ class EdgeProbe:
 
 
 def probe_edge(client: TLogClient, api: str = "v1") -> EdgeProbe:
-    """Whether an edge cache answers at the target: a cache-status header on any answer
-    of the edge view (X-Cache, CF-Cache-Status, X-Cache-Status). A Service URL, or pods
-    reached directly, never says one. Stops at the first request that gets no answer.
-    A tiled log (`api="tiles"`) is asked for its checkpoint."""
+    """Whether a cache answers at the target: any sign a cache leaves on an answer of the
+    edge view (`Age`, `Via`, any cache-status header: `client.cdn.cache_signs`), whoever
+    made it and whatever words it speaks. A Service URL, or pods reached directly, leaves
+    none. Stops at the first request that gets no answer. A tiled log (`api="tiles"`) is
+    asked for its checkpoint.
+
+    Only the hit rate needs an edge: the two views are compared whatever this says."""
     asks = [
         (spec.PATH_ROOT, "edge"),
         (entry_path(0), "edge"),
@@ -128,15 +135,14 @@ def probe_edge(client: TLogClient, api: str = "v1") -> EdgeProbe:
             releases[response.release] += 1
         if view == "edge":
             edge_answers.append(response)
-    marked = [r for r in edge_answers if r.cache_status is not None]
-    if marked:
-        first = marked[0]
-        header = next(name for name in CACHE_STATUS_HEADERS if first.header(name))
-        evidence = f"{header}: {first.header(header)} on GET {first.path}"
-        return EdgeProbe(True, evidence, dict(releases))
+    for r in edge_answers:
+        signs = cache_signs(r.headers)
+        if signs:
+            shown = ", ".join(f"{name}: {value[:80]}" for name, value in signs[:3])
+            return EdgeProbe(True, f"{shown} on GET {r.path}", dict(releases))
     if edge_answers:
         paths = ", ".join(sorted({r.path for r in edge_answers}))
-        evidence = f"no cache-status header on {len(edge_answers)} answers ({paths})"
+        evidence = f"no Age, Via or cache-status header on {len(edge_answers)} answers ({paths})"
         return EdgeProbe(False, evidence, dict(releases))
     return EdgeProbe(None, f"the first requests got no answer: {problem}", dict(releases))
 
@@ -160,12 +166,16 @@ def _ask_until(
     done: Callable[[Response], bool],
     first: Response | None,
     headers: Mapping[str, str] | None = None,
+    as_client: ClientProfile | None = None,
 ) -> Response:
-    response = first if first is not None else client.get(path, view=view, headers=headers)
+    def ask() -> Response:
+        return client.get(path, view=view, headers=headers, as_client=as_client)
+
+    response = first if first is not None else ask()
     attempts = 1
     end = time.monotonic() + client.deadline
     while not done(response) and attempts < MIX_ATTEMPTS and time.monotonic() < end:
-        response = client.get(path, view=view, headers=headers)
+        response = ask()
         attempts += 1
     return response
 
@@ -211,9 +221,10 @@ def from_release(
     view: str = "edge",
     release: str | None,
     headers: Mapping[str, str] | None = None,
+    as_client: ClientProfile | None = None,
 ) -> Response:
     """GET `path` until a pod of `release` answers (bounded as `answered_by`); the last
-    answer when none did."""
+    answer when none did. `as_client`: asked as that client asks (`client.profiles`)."""
     return _ask_until(
         client,
         path,
@@ -221,6 +232,7 @@ def from_release(
         done=lambda r: not mixed(r.release, release),
         first=None,
         headers=headers,
+        as_client=as_client,
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from tlogcheck.refstack.faults.doc import (
     BLIP_AFTER,
     CHECK_NAMES,
+    DEFAULT_AHEAD,
     DEFAULT_BEHIND,
     DEFAULT_OVERSIZE_MIB,
     DEFAULT_PROOF_DELAY_MS,
@@ -40,6 +41,7 @@ from tlogcheck.refstack.faults.registry import FAULTS, parse_spec
 __all__ = [
     "BLIP_AFTER",
     "CHECK_NAMES",
+    "DEFAULT_AHEAD",
     "DEFAULT_BEHIND",
     "DEFAULT_OVERSIZE_MIB",
     "DEFAULT_PROOF_DELAY_MS",

@@ -15,6 +15,7 @@ from typing import Literal
 __all__ = [
     "BLIP_AFTER",
     "CHECK_NAMES",
+    "DEFAULT_AHEAD",
     "DEFAULT_BEHIND",
     "DEFAULT_OVERSIZE_MIB",
     "DEFAULT_PROOF_DELAY_MS",
@@ -62,6 +63,7 @@ DEFAULT_OVERSIZE_MIB = 64
 DEFAULT_TRUNCATED_EXTRA = 16
 DEFAULT_BEHIND = 16  # signer-stall, origin-behind
 DEFAULT_PROOF_DELAY_MS = 400  # proof-slow
+DEFAULT_AHEAD = 16  # origin-ahead
 SLOW_BODY_INTERVAL = 0.1  # seconds between two trickled bytes
 SLOW_BODY_LIMIT = 60.0  # seconds of trickling before the rest of the body goes at once
 
@@ -97,5 +99,15 @@ def by_name(*docs: FaultDoc) -> dict[str, FaultDoc]:
     return {d.name: d for d in docs}
 
 
-DIALECT_NAMES = ("cloudfront", "akamai", "fastly", "azure", "rfc9211", "unknown")
+DIALECT_NAMES = (
+    "cloudfront",
+    "akamai",
+    "fastly",
+    "azure",
+    "rfc9211",
+    "ats",
+    "ats-via",
+    "age-only",
+    "unknown",
+)
 BLIP_AFTER = 40  # origin requests before a `blip` starts

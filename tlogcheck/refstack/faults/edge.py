@@ -100,11 +100,14 @@ EDGE: dict[str, FaultDoc] = by_name(
         "cdn-dialect",
         "edge",
         "required",
-        "VENDOR (cloudfront, akamai, fastly, azure, rfc9211, unknown)",
+        "VENDOR (cloudfront, akamai, fastly, azure, rfc9211, ats, ats-via, age-only, unknown)",
         "The edge reports its cache status in a vendor's words (`X-Cache: TCP_MEM_HIT from "
-        "a23-...` for akamai, `Cache-Status: tlog-edge; hit` for rfc9211, ...). The suite "
-        "must pass; with `unknown` (words no vendor documents) the hit rate is "
-        "inconclusive, quoting them, never failed.",
+        "a23-...` for akamai, `Cache-Status: tlog-edge; hit` for rfc9211, Traffic Server's "
+        "`X-Cache: hit-fresh` and `Via: ... [cHs f ]` for ats, ...), or says none and "
+        "leaves only the signs a cache leaves (ats-via: Via codes and Age; age-only: the "
+        "Age of a hit). The suite must pass (age-only: the hit rate unmeasured, said); with "
+        "`unknown` (words no vendor documents) the hit rate is inconclusive, quoting them, "
+        "never failed.",
         "",
         "§3.3",
         (),
@@ -134,5 +137,114 @@ EDGE: dict[str, FaultDoc] = by_name(
         "TLogInclusionProofFail",
         "§2.3, §3.2",
         ("parity",),
+    ),
+    FaultDoc(
+        "edge-lag-s-maxage",
+        "edge",
+        "none",
+        "",
+        "The origin sends `s-maxage=240` beside `max-age=60` on root and checkpoint, and the "
+        "edge serves an older, consistent tree 180 s old: past max-age, within the "
+        "lifetime the origin gives shared caches. The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "edge-cache-control-rewrite",
+        "edge",
+        "none",
+        "",
+        "The edge rewrites the Cache-Control of the root and checkpoint it keeps to "
+        "`public, max-age=300` (the origin sends max-age=60) and serves an older, "
+        "consistent tree 200 s old: within its own rewritten lifetime, past the origin's.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "long-stale-while-revalidate",
+        "edge",
+        "none",
+        "",
+        "The origin sends `stale-while-revalidate=31536000` on root and checkpoint, and the "
+        "edge, following it, serves an older consistent tree three days old.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "long-s-maxage",
+        "edge",
+        "none",
+        "",
+        "The origin sends `s-maxage=900` beside `max-age=60` on root and checkpoint, and the "
+        "edge, following it, serves an older consistent tree 600 s old: past what the "
+        "spec's table lets any cache keep a root.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2, §3.3",
+        ("parity", "cache"),
+    ),
+    FaultDoc(
+        "edge-fewer-cosignatures",
+        "edge",
+        "none",
+        "",
+        "The origin's checkpoint carries a witness's cosignature after the log's signature; "
+        "the edge serves, within max-age, its older copy of the same signed tree without "
+        "it (the log's signed text and signature unchanged). The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "edge-forged-cosignature",
+        "edge",
+        "none",
+        "",
+        "The edge serves the checkpoint with a witness cosignature line the origin never "
+        "sent (the log's text and signature unchanged): a CDN vouching for a witness.",
+        "TLogInclusionProofFail",
+        "§2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "go-split-view",
+        "edge",
+        "none",
+        "",
+        "The edge serves Go's net/http clients (User-Agent Go-http-client/..., what "
+        "witnesses and sumdb-style verifiers read with) a forked log of the same size; "
+        "every other client gets the honest log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "curl-split-view",
+        "edge",
+        "none",
+        "",
+        "The edge serves a forked log of the same size to every request that sends no "
+        "Accept-Encoding (curl's default request), whatever its User-Agent; requests that "
+        "name a coding, identity or gzip, get the honest log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+    ),
+    FaultDoc(
+        "edge-brotli",
+        "edge",
+        "none",
+        "",
+        "The edge answers requests that accept br (every browser) with the body "
+        "brotli-coded, `Content-Encoding: br`, as CDNs do: the same bytes once decoded. "
+        "The suite must pass.",
+        "",
+        "§2.3",
+        (),
+        legitimate=True,
     ),
 )

@@ -77,6 +77,19 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("inclusion", "consistency"),
     ),
     FaultDoc(
+        "old-consistency-wrong",
+        "origin",
+        "none",
+        "",
+        "Consistency proofs between two older trees (second < the current size) have their "
+        "first hash flipped; every proof to the current size stays right, so a client "
+        "proving its old checkpoint to today's tree is satisfied and an auditor holding two "
+        "old checkpoints is not.",
+        "TLogInclusionProofFail",
+        "§1, §3.2, §5",
+        ("consistency",),
+    ),
+    FaultDoc(
         "checkpoint-bad-signature",
         "origin",
         "none",
@@ -253,6 +266,30 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("etag",),
     ),
     FaultDoc(
+        "checkpoint-inm-304",
+        "origin",
+        "none",
+        "",
+        "Any If-None-Match on the checkpoint (of either API), matching or not, is answered "
+        "304 without a body: a witness revalidating the checkpoint is stranded on the one "
+        "it has. Every other path revalidates right.",
+        "TLogCacheMissHigh",
+        "§1, §3.3, §4",
+        ("etag",),
+    ),
+    FaultDoc(
+        "ims-wins",
+        "origin",
+        "none",
+        "",
+        "Answers carry Last-Modified, and any request with If-Modified-Since is answered 304 "
+        "without a body, even when its If-None-Match does not match (RFC 9110 §13.2.2: the "
+        "date must then be ignored): caches that send both are stranded.",
+        "TLogCacheMissHigh",
+        "§1, §3.3, §4",
+        ("etag",),
+    ),
+    FaultDoc(
         "no-release-header",
         "origin",
         "none",
@@ -285,6 +322,19 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         ("root",),
     ),
     FaultDoc(
+        "unicode-index",
+        "origin",
+        "none",
+        "",
+        "Indices and sizes written with decimal digits of another script (`/v1/log/entry/５`, "
+        "`tree_size=２５６`, Arabic-Indic `٥`), in the path and in the query, are read as "
+        "numbers (str.isdigit without isascii) and answered 200; signs, spaces and leading "
+        "zeros are still refused.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+    ),
+    FaultDoc(
         "healthz-weak-etag",
         "origin",
         "none",
@@ -293,6 +343,32 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         "path, its ETag is nobody's business. The suite must pass.",
         "",
         "§0",
+        (),
+        legitimate=True,
+    ),
+    FaultDoc(
+        "origin-proofs-wrong",
+        "origin",
+        "none",
+        "",
+        "The pods serve inclusion and consistency proofs with their first hash flipped to "
+        "every request but the edge's own fetches: the edge, warm with the right proofs "
+        "cached before the pods went bad, keeps serving them.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("inclusion", "consistency", "parity"),
+    ),
+    FaultDoc(
+        "proof-redirect",
+        "origin",
+        "none",
+        "",
+        "GET /v1/log/proof/{i} without tree_size answers `302` to its pinned form "
+        "`/v1/log/proof/{i}?tree_size=N` (same origin), which is served immutable: what is "
+        "finally served is judged, by the class of the path that served it. The suite "
+        "must pass.",
+        "",
+        "§0, §3.3",
         (),
         legitimate=True,
     ),

@@ -43,7 +43,7 @@ def _check_arg(doc: FaultDoc, arg: str | None, spec: str) -> str:
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be a decimal integer")
     positive = (
         "oversize-body", "truncated", "signer-stall", "origin-behind", "multi-node-edge",
-        "tiles-checkpoint-ahead", "proof-slow",
+        "tiles-checkpoint-ahead", "proof-slow", "origin-ahead",
     )  # fmt: skip
     if doc.name in (*positive, "blip") and int(arg) == 0:
         raise ConfigError(f"fault {spec!r}: {doc.arg_help.split()[0]} must be positive")

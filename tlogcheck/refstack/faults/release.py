@@ -45,4 +45,17 @@ RELEASE: dict[str, FaultDoc] = by_name(
         "§1, §3.2, §4",
         ("db",),
     ),
+    FaultDoc(
+        "origin-ahead",
+        "release",
+        "optional",
+        "K (entries beyond the release's db.jsonl the origin serves; default 16)",
+        "The origin serves the log of the release's db.jsonl extended by K entries that "
+        "are not in it (root, checkpoint, entries and proofs of that tree, consistent and "
+        "signed), while the edge lags legitimately: it serves the release's own tree "
+        "within max-age. The pods serve entries that are not their release's.",
+        "TLogInclusionProofFail",
+        "§1, §3.2, §4",
+        ("db",),
+    ),
 )

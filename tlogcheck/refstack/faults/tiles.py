@@ -85,4 +85,44 @@ TILES: dict[str, FaultDoc] = by_name(
         also=("consistency",),
         api="tiles",
     ),
+    FaultDoc(
+        "tiles-checkpoint-no-cache",
+        "origin",
+        "none",
+        "",
+        "/checkpoint is served `Cache-Control: no-cache` (what C2SP asks of a checkpoint and "
+        "Tessera's buckets serve): caches revalidate it every time. The suite must pass.",
+        "",
+        "§3.3",
+        (),
+        legitimate=True,
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-gzip-fork",
+        "edge",
+        "none",
+        "",
+        "The edge serves a tiled log's gzip readers (Accept-Encoding: gzip, as C2SP tells "
+        "clients to ask) a forked log of the same size: its checkpoint validly signed by "
+        "the log's key, its tiles and bundles; identity reads and X-Bypass get the honest "
+        "log.",
+        "TLogInclusionProofFail",
+        "§1, §2.3, §3.2",
+        ("parity",),
+        api="tiles",
+    ),
+    FaultDoc(
+        "tiles-unicode-index",
+        "origin",
+        "none",
+        "",
+        "Tile and bundle paths written with digits of another script (`tile/0/00٣`, "
+        "`tile/entries/٠٠٠`) are read as their ASCII spelling and served 200, as a server "
+        "that parses with str.isdigit and int() would: one tile under many names.",
+        "TLogInclusionProofFail",
+        "§1, §3.2",
+        ("root",),
+        api="tiles",
+    ),
 )
