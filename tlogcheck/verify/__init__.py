@@ -14,7 +14,8 @@ them, so a deployment is judged the same way wherever it is asked.
   and the releases behind the target during a canary (`answered_by`);
 - `chain`: the inclusion chain entry -> leaf hash -> proof -> root, and consistency;
 - `lag`: may a cache, or the other release of a canary, serve an older tree;
-- `tiles`: a C2SP tiled log read and verified tile by tile;
+- `tiles`: a C2SP tiled log read and verified tile by tile; `tiles_rules`: the rules of
+  a tiled log where they differ from API v1's (its health, consistency and parity);
 - `sampling`: which indices a run verifies.
 """
 
