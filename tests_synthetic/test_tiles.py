@@ -49,7 +49,7 @@ from tlogcheck.playbook.checks import TILES
 from tlogcheck.plugin.hits import judge_hit_rate
 from tlogcheck.plugin.report import add_count, add_fact
 from tlogcheck.plugin.target import Target
-from tlogcheck.plugin.verdicts import fail
+from tlogcheck.plugin.verdicts import fail, render
 from tlogcheck.plugin.witness import offer_verified, state_to_prove_from
 from tlogcheck.spec import OTHER_DIGITS, PATH_HEALTH, etag_problem, passed_through_problem
 from tlogcheck.tiles import TiledTree
@@ -58,14 +58,18 @@ from tlogcheck.verify import (
     ServedCheckpoint,
     Tree,
     answered_by,
-    judge_same_tree,
-    mixed,
     read_as_every_client,
-    staleness,
 )
 from tlogcheck.verify.conditional import revalidation_problems
 from tlogcheck.verify.served import server_error, server_errors
 from tlogcheck.verify.tiles import PATH_CHECKPOINT, TileReader
+from tlogcheck.verify.tiles_rules import (
+    judge_checkpoint_answers,
+    judge_extends,
+    judge_healthz_where_served,
+    judge_one_log,
+    one_log,
+)
 
 pytestmark = pytest.mark.api("tiles")
 
@@ -107,11 +111,8 @@ def test_checkpoint_answers_200_within_the_timeout(
     with asking(READ, f"the checkpoint the {view} serves"):
         response = tlog_client.get(PATH_CHECKPOINT, view=view, shared=True)
     add_fact(request.config, f"checkpoint_status.{view}", response.status)
-    expected = f"GET {PATH_CHECKPOINT} on the {view} view: 200 within {tlog_target.timeout:g}s"
-    if response.status != 200:
-        fail("health", expected=expected, served=response.describe())
-    if response.elapsed > tlog_target.timeout:
-        fail("health", expected=expected, served=f"{response.elapsed:.2f}s: {response.describe()}")
+    # The rule is verify.tiles_rules' (the exporter's tiles health check judges by it too).
+    render(judge_checkpoint_answers(response, tlog_target.timeout))
 
 
 @pytest.mark.health
@@ -119,14 +120,7 @@ def test_checkpoint_answers_200_within_the_timeout(
 def test_healthz_answers_where_it_is_served(tlog_client: TLogClient, view: str) -> None:
     with asking(HEALTH, "the §3.1 health check, where it is served"):
         response = tlog_client.get(PATH_HEALTH, view=view)
-    if response.status == 404:
-        pytest.skip(f"{PATH_HEALTH} is not served on the {view} view (a tiled log need not)")
-    if response.status != 200:
-        fail(
-            "health",
-            expected=f"GET {PATH_HEALTH} on the {view} view, where it is served: 200",
-            served=response.describe(),
-        )
+    render(judge_healthz_where_served(response))
 
 
 # --- root: playbook §0 ------------------------------------------------------------------
@@ -222,26 +216,6 @@ def test_sampled_entries_are_included_in_the_checkpoint(
 # --- consistency: playbook §5 -----------------------------------------------------------
 
 
-def _extends(tree: TiledTree, recorded: Tree, origin: Callable[[], TiledTree]) -> str | None:
-    """None when the served tree and `recorded` are one log, else the problem. A recorded
-    tree larger than the served one (a lagging edge) is proved by the origin's tiles."""
-    try:
-        if recorded.tree_size <= tree.size:
-            tree.verify_extends(recorded.tree_size, recorded.root_hash)
-            return None
-        newer = origin()
-        if newer.size < recorded.tree_size:
-            return (
-                f"{recorded.describe()} is ahead of the edge ({tree.size}) and the origin "
-                f"({newer.size}): the log went back (a rollback)"
-            )
-        newer.verify_extends(recorded.tree_size, recorded.root_hash)
-        newer.verify_extends(tree.size, tree.root)
-    except (ProofError, FormatError) as exc:
-        return f"{recorded.describe()}: {exc}"
-    return None
-
-
 def _origin_tree(request: pytest.FixtureRequest) -> Callable[[], TiledTree]:
     def read() -> TiledTree:
         reader: TileReader = request.getfixturevalue("origin_tile_reader")
@@ -261,19 +235,15 @@ def test_log_extends_every_known_root(
 ) -> None:
     if not tlog_target.known_roots:
         pytest.skip("no --tlog-known-root given: no recorded tree to prove from")
-    origin = _origin_tree(request)
-    problems = [
-        p
-        for known in tlog_target.known_roots
-        if (p := _extends(tiled_tree, Tree(known.tree_size, known.root_hash), origin))
-    ]
-    if problems:
-        fail(
-            "consistency",
-            expected=f"the checkpoint's {tiles_checkpoint.tree.describe()} extends every "
-            "--tlog-known-root (consistency from the tiles)",
-            served="\n          ".join(problems),
+    render(
+        judge_extends(
+            tiled_tree,
+            [Tree(known.tree_size, known.root_hash) for known in tlog_target.known_roots],
+            _origin_tree(request),
+            tiles_checkpoint.tree,
+            "every --tlog-known-root (consistency from the tiles)",
         )
+    )
 
 
 @pytest.mark.consistency
@@ -286,14 +256,8 @@ def test_log_extends_the_state_tree(
     served = tiles_checkpoint.tree
     state = state_to_prove_from(request, tlog_target, served)
     recorded = Tree(state.tree_size, state.root_hash)
-    problem = _extends(tiled_tree, recorded, _origin_tree(request))
-    if problem is not None:
-        fail(
-            "consistency",
-            expected=f"the checkpoint's {served.describe()} extends the last verified tree "
-            f"({tlog_target.state_path})",
-            served=problem,
-        )
+    what = f"the last verified tree ({tlog_target.state_path})"
+    render(judge_extends(tiled_tree, [recorded], _origin_tree(request), served, what))
     offer_verified(request, max(served, recorded, key=lambda t: t.tree_size))
 
 
@@ -314,28 +278,22 @@ def test_edge_and_origin_serve_one_log(
     origin_tile_reader: TileReader,
 ) -> None:
     edge, origin = tiles_checkpoint.tree, origin_tiles_checkpoint.tree
-    expected = (
-        f"edge and origin ({tlog_target.origin_view}) serve one log: one checkpoint and the "
-        "same tiles"
-    )
-    views = (
-        f"\n          edge:   {tiles_checkpoint.response.describe()}"
-        f"\n          origin: {origin_tiles_checkpoint.response.describe()}"
-    )
-    if edge != origin:
-        problem = _one_log(
-            edge, origin, tiled_tree, origin_tile_reader, tiles_checkpoint,
-            origin_tiles_checkpoint.response.cache_control,
+    if edge != origin or tiles_checkpoint.response.body != origin_tiles_checkpoint.response.body:
+
+        def origin_tree() -> TiledTree:
+            origin_tile_reader.release = origin.release
+            return origin_tile_reader.tree(origin.tree_size, origin.root_hash)
+
+        # The rule is verify.tiles_rules' (the exporter's tiles parity judges by it too);
+        # rendered under the tiled log's next step.
+        verdict = judge_one_log(
+            tlog_client, tiles_checkpoint.response, origin_tiles_checkpoint.response, edge,
+            origin, tiled_tree, origin_tree, origin_view=tlog_target.origin_view,
         )  # fmt: skip
-        if problem is not None:
-            fail(TILES["parity"], expected=expected, served=problem + views)
-        return
-    edge_cp, origin_cp = tiles_checkpoint.response, origin_tiles_checkpoint.response
-    if edge_cp.body != origin_cp.body and not mixed(edge.release, origin.release):
-        # The same tree: an older copy with fewer cosignatures may lag, nothing else differs.
-        problem = judge_same_tree(tlog_client, edge_cp, origin_cp)
-        if problem is not None:
-            fail(TILES["parity"], expected=expected, served=problem + views)
+        for found in verdict.findings[:1]:
+            fail(TILES["parity"], expected=found.expected, served=found.served)
+        if edge != origin:
+            return
     paths = _paths(edge.tree_size)[1:]
     asks = [(p, v) for p in paths for v in ("edge", "origin")]
     by_path: dict[str, dict[str, Response]] = {}
@@ -356,7 +314,8 @@ def test_edge_and_origin_serve_one_log(
     if problems:
         fail(
             TILES["parity"],
-            expected=f"{expected}: byte-identical tiles and bundles of {edge.describe()}",
+            expected=f"{one_log(tlog_target.origin_view)}: byte-identical tiles and bundles "
+            f"of {edge.describe()}",
             served=f"{len(problems)} of {len(by_path)} paths differ:\n          "
             + "\n          ".join(problems[:SHOWN]),
         )
@@ -380,40 +339,6 @@ def test_every_client_reads_the_same_tiled_log(
             f"whichever client asks ({', '.join(p.name for p in clients)} and tlogcheck)",
             served=f"{len(problems)} differ:\n          " + "\n          ".join(problems[:6]),
         )
-
-
-def _one_log(
-    edge: Tree,
-    origin: Tree,
-    edge_tree: TiledTree,
-    origin_reader: TileReader,
-    served: ServedCheckpoint,
-    source: str | None,
-) -> str | None:
-    """Two checkpoints of the two views: None when they are one log as they may be, else
-    the problem. The older must be proved a prefix of the newer by the newer's tiles; an
-    older edge must be within what the origin's Cache-Control (`source`) allows (a lagging
-    cache); an older origin only when two releases answered (a canary: the origin Service
-    mixes the old release's pods)."""
-    if edge.tree_size == origin.tree_size:
-        return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
-    if edge.tree_size < origin.tree_size:
-        origin_reader.release = origin.release
-        newer = origin_reader.tree(origin.tree_size, origin.root_hash)
-        problem = _extends(newer, edge, lambda: newer)
-        if problem is not None:
-            return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
-        problem, _ = staleness(edge, served.response, source)
-        return None if problem is None else f"the edge lags the origin: {problem}"
-    problem = _extends(edge_tree, origin, lambda: edge_tree)
-    if problem is not None:
-        return f"split view: the origin's tree is not a prefix of the edge's: {problem}"
-    if mixed(edge.release, origin.release):
-        return None  # a canary: the newer release's tree, proven to extend the older's
-    return (
-        f"the origin serves an older tree than the edge ({origin.describe()} < "
-        f"{edge.describe()}), one release answering: pods behind, or a rollback"
-    )
 
 
 # --- cache: playbook §3.3 ---------------------------------------------------------------

@@ -251,6 +251,9 @@ def test_a_hanging_target_holds_its_own_probe_only(exporter: str, stack: Running
     assert value(text, "probe_timeout_seconds") == 6
     assert statuses(text)["health"] == "failed", text  # asked, no answer: TLogAvailabilityDown
     assert all(s in ("failed", "inconclusive") for s in statuses(text).values()), text
+    # A hung read pages TLogAvailabilityDown whichever check met it, never a proof alert.
+    assert (value(text, "tlogcheck_probe_alert_failures", alert="TLogAvailabilityDown") or 0) >= 1
+    assert value(text, "tlogcheck_probe_alert_failures", alert="TLogInclusionProofFail") == 0
 
 
 def test_probes_past_the_concurrency_limit_wait_within_their_budget(

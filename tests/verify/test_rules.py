@@ -179,3 +179,16 @@ def test_a_failures_alert_is_the_one_it_named_else_its_checks() -> None:
     assert failure_alert(CHECKS["inclusion"], (), "") == "TLogInclusionProofFail"
     named = [("tlogcheck_alert", "Ingress5xxHigh")]
     assert failure_alert(CHECKS["inclusion"], named, "") == "Ingress5xxHigh"
+
+
+def test_a_proof_or_format_error_that_escaped_a_rule_is_a_finding_of_its_check() -> None:
+    from tlogcheck.errors import FormatError, ProofError
+
+    proved = verdict_of(ProofError("root mismatch"), "consistency", "the consistency check")
+    assert proved is not None and proved.status == "failed"
+    (found,) = proved.findings
+    assert (found.check, found.alert, found.how) == ("consistency", "TLogInclusionProofFail",
+                                                     "proved")  # fmt: skip
+    observed = verdict_of(FormatError("not JSON"), "cache", "the cache check")
+    assert observed is not None and observed.findings[0].how == "observed"
+    assert observed.alerts == {"TLogCacheMissHigh"}

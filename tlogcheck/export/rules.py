@@ -17,7 +17,8 @@ fails is final: those fire at once. A second group reads ingress-nginx's own met
 
 A third group reads `tlogcheck exporter`'s probes (every `tlogcheck_*` sample of a probe
 carries `vantage`, a run's never does, so each group reads its own): the five alerts as
-far as probes see them, with "연속" as `for:` over consecutive probes, and
+far as probes see them, paged per the alert each check's findings named
+(`tlogcheck_probe_alert_failures`), with "연속" as `for:` over consecutive probes, and
 `TLogSplitView` — one log (origin line) showing two roots for one tree size across all
 vantage points, or a peer exporter's verified tree that is not one log with ours.
 """
@@ -32,7 +33,8 @@ from typing import Any
 import yaml
 
 from tlogcheck.playbook import ALERTS
-from tlogcheck.playbook.checks import CHECKS
+from tlogcheck.verify.cache import MAX_MISS_RATIO
+from tlogcheck.verify.probe import MAX_ERROR_RATE, MAX_P95_MS
 
 __all__ = [
     "EXPORTER_EXPRS",
@@ -64,18 +66,18 @@ TLOGCHECK_EXPRS: dict[str, tuple[str, str]] = {
         "2m",
     ),
     "TLogCacheMissHigh": (
-        'max by (target) (tlogcheck_cache_miss_ratio{vantage=""}) > 0.3\n'
+        f'max by (target) (tlogcheck_cache_miss_ratio{{vantage=""}}) > {MAX_MISS_RATIO:g}\n'
         f"or {_failed('TLogCacheMissHigh')}",
         "0m",
     ),
     "TLogInclusionProofFail": (_failed("TLogInclusionProofFail"), "0m"),
     "Ingress5xxHigh": (
-        'max by (target) (tlogcheck_load_error_ratio{group="all"}) > 0.01\n'
+        f'max by (target) (tlogcheck_load_error_ratio{{group="all"}}) > {MAX_ERROR_RATE:g}\n'
         f"or {_failed('Ingress5xxHigh')}",
         "0m",
     ),
     "LatencyP95High": (
-        'max by (target) (tlogcheck_load_p95_seconds{group="all"}) > 0.3\n'
+        f'max by (target) (tlogcheck_load_p95_seconds{{group="all"}}) > {MAX_P95_MS / 1000:g}\n'
         f"or {_failed('LatencyP95High')}",
         "0m",
     ),
@@ -104,15 +106,11 @@ INGRESS_EXPRS: dict[str, tuple[str, str]] = {
 PROBE = 'by (target, vantage)'
 
 
-def _checks_of(alert: str) -> str:
-    return "|".join(c.name for c in CHECKS.values() if alert in c.alert.split(" / "))
-
-
 def _probe_failed(alert: str) -> str:
-    return (
-        f'max {PROBE} (tlogcheck_probe_check_status{{check=~"{_checks_of(alert)}", '
-        'status="failed"}) == 1'
-    )
+    # Per the alert each check's findings named (`tlogcheck_probe_alert_failures`), as the
+    # run group reads `tlogcheck_alert_failures`: a proof check that met a 5xx pages
+    # Ingress5xxHigh, a hung read TLogAvailabilityDown, never an integrity alert.
+    return f'max {PROBE} (tlogcheck_probe_alert_failures{{alert="{alert}"}}) > 0'
 
 
 EXPORTER_EXPRS: dict[str, tuple[str, str]] = {
@@ -122,17 +120,22 @@ EXPORTER_EXPRS: dict[str, tuple[str, str]] = {
         "2m",
     ),
     "TLogCacheMissHigh": (
-        f'max {PROBE} (tlogcheck_cache_miss_ratio{{vantage!=""}}) > 0.3\n'
+        f'max {PROBE} (tlogcheck_cache_miss_ratio{{vantage!=""}}) > {MAX_MISS_RATIO:g}\n'
         f"or {_probe_failed('TLogCacheMissHigh')}",
         "5m",
     ),
     "TLogInclusionProofFail": (_probe_failed("TLogInclusionProofFail"), "0m"),
     "Ingress5xxHigh": (
         f"sum {PROBE} (sum_over_time(tlogcheck_probe_5xx_reads[5m]))\n"
-        f"/ sum {PROBE} (sum_over_time(tlogcheck_probe_reads[5m])) > 0.01",
+        f"/ sum {PROBE} (sum_over_time(tlogcheck_probe_reads[5m])) > {MAX_ERROR_RATE:g}\n"
+        f"or {_probe_failed('Ingress5xxHigh')}",
         "5m",
     ),
-    "LatencyP95High": (f"max {PROBE} (tlogcheck_probe_latency_p95_seconds) > 0.3", "5m"),
+    "LatencyP95High": (
+        f"max {PROBE} (tlogcheck_probe_latency_p95_seconds) > {MAX_P95_MS / 1000:g}\n"
+        f"or {_probe_failed('LatencyP95High')}",
+        "5m",
+    ),
 }
 # Two roots for one (origin, tree size) anywhere: signed checkpoints that cannot both be
 # true (the exporter shows only checkpoints whose signature verified); or a peer exporter's

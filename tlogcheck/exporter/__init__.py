@@ -9,8 +9,8 @@ its peers'. The parts:
 - `config`: the config file (modules), checked at load, secrets kept out of sight;
 - `targets`: URL normal form and the per-module allow-list of targets;
 - `redact`: secrets scrubbed from every text the exporter sends out;
-- `context`, `checks`, `tiles_checks`: the checks, thin adapters over `tlogcheck.verify`
-  (and `pending`: rules not yet moved there, marked RULE-PENDING);
+- `context`, `checks`, `tiles_checks`: the checks, thin adapters over the suite's rules
+  in `tlogcheck.verify` (the same functions, no copies), each finding under its alert;
 - `clients`: HTTP clients kept between probes, bounded;
 - `probe`: one probe within its budget;
 - `state`, `evidence`: the remembered trees and the bundles of a fork;

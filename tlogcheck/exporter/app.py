@@ -227,7 +227,9 @@ class Exporter:
         self.history.add(name, place.url, result.success, result.duration, text)
         self.metrics.probed(result)
         if not result.success:
-            failed = "; ".join(f"{v.check}: {v.detail[:300]}" for v in result.failed)
+            # The failed checks, and those whose findings page another alert (a 5xx).
+            failed = "; ".join(f"{v.check}: {v.detail[:300]}" for v in result.verdicts
+                               if v.status == "failed" or v.alerts)  # fmt: skip
             peers = "; ".join(f"peer {p.peer}: {p.detail[:300]}" for p in result.peers
                               if p.status == "failed")  # fmt: skip
             log.warning("probe module=%s target=%s failed: %s", name, place.url,

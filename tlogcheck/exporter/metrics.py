@@ -6,6 +6,9 @@ A probe's metrics are made in a fresh registry for that probe, blackbox-style:
                                                 and no peer contradicts; 0 otherwise
     probe_duration_seconds, probe_timeout_seconds
     tlogcheck_probe_check_status{check,status}  1 for the check's verdict, 0 for others
+    tlogcheck_probe_alert_failures{alert}       checks whose findings are problems of the
+                                                §1 alert: its own, or the one what was
+                                                answered names (a 5xx: Ingress5xxHigh)
     tlogcheck_healthz_status_code{view}         HTTP status of /healthz per view
     tlogcheck_tree_size{view}                   tree size each view served
     tlogcheck_edge_lag_entries                  origin tree size - edge tree size
@@ -34,6 +37,7 @@ from prometheus_client.process_collector import ProcessCollector
 from tlogcheck.exporter.context import STATUSES
 from tlogcheck.exporter.peers import PEER_STATUSES
 from tlogcheck.exporter.probe import ProbeResult
+from tlogcheck.playbook import ALERTS
 
 __all__ = ["ExporterMetrics", "probe_metrics"]
 
@@ -55,6 +59,13 @@ def probe_metrics(result: ProbeResult, vantage: str) -> bytes:
     for verdict in result.verdicts:
         for s in STATUSES:
             status.labels(*v(verdict.check, s)).set(1 if verdict.status == s else 0)
+    # Which alert each check's findings page is the findings' (a 5xx is Ingress5xxHigh,
+    # a hung read TLogAvailabilityDown, whichever check met it), as the run's
+    # tlogcheck_alert_failures counts failed tests: the rules read this, not the checks.
+    named = gauge("tlogcheck_probe_alert_failures", "checks with a finding per §1 alert",
+                  ("alert",))  # fmt: skip
+    for alert in ALERTS:
+        named.labels(*v(alert)).set(sum(alert in r.alerts for r in result.verdicts))
     facts = result.facts
     if facts.healthz:
         healthz = gauge("tlogcheck_healthz_status_code", "HTTP status of /healthz", ("view",))
@@ -77,13 +88,17 @@ def probe_metrics(result: ProbeResult, vantage: str) -> bytes:
                       ("tlogcheck_entries_failed", facts.entries_failed)):  # fmt: skip
         if n is not None:
             gauge(metric, "sampled entries").labels(*v()).set(n)
-    if facts.errors is not None:
-        e = facts.errors
+    if facts.sample is not None:
+        e = facts.sample
         gauge("tlogcheck_probe_reads", "reads of the errors and latency sample").labels(*v()).set(
-            e.reads
+            e.requests
         )
-        gauge("tlogcheck_probe_5xx_reads", "of them, answered 5xx").labels(*v()).set(len(e.errors))
-        gauge("tlogcheck_probe_latency_p95_seconds", "p95 of those reads").labels(*v()).set(e.p95)
+        gauge("tlogcheck_probe_5xx_reads", "of them, answered 5xx").labels(*v()).set(
+            facts.sample_5xx
+        )
+        gauge("tlogcheck_probe_latency_p95_seconds", "p95 of those reads").labels(*v()).set(
+            e.p95_ms / 1000
+        )
     signed = facts.signed
     if signed is not None:
         info = gauge(

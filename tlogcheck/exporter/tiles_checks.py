@@ -2,7 +2,8 @@
 
 The target is the log's prefix (`<prefix>/checkpoint`, `<prefix>/tile/...`); tiles are
 read and checked by `verify.tiles.TileReader` and `tlogcheck.tiles.TiledTree`, the
-suite's own reader:
+suite's own reader, and judged by the rules the suite's tiles checks call
+(`verify.tiles_rules`, `verify.cache`):
 
 - `health`: the checkpoint answers 200 within the timeout on both views; `/healthz`
   where it is served (a tiled log need not serve one);
@@ -11,40 +12,42 @@ suite's own reader:
 - `inclusion`: the newest entries and a seeded sample, from their bundles, hash up to
   the checkpoint;
 - `parity`: edge and origin serve one checkpoint, or an older edge tree the origin's
-  tiles prove a prefix of, within its max-age;
+  tiles prove a prefix of (or an older copy of the same tree with fewer cosignatures),
+  within what the origin's Cache-Control allows (`judge_one_log`);
 - `cache`: the checkpoint and tiles carry the Cache-Control of a tiled log, and full
   tiles read through the edge reach a steady-state miss ratio within the line;
-- `consistency`: the checkpoint's tree extends the one remembered, proved from tiles.
+- `consistency`: the checkpoint's tree extends the one remembered, proved from tiles
+  (`judge_extends`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from tlogcheck import tiles
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.exporter.checks import (
-    UNJUDGED_5XX,
     VIEWS,
-    judge_misses,
+    cache_control,
+    hit_rate,
     newest_and_sample,
     over_time,
     read_tree,
-    unjudged,
 )
 from tlogcheck.exporter.checks import checkpoint as v1_checkpoint
-from tlogcheck.exporter.context import Context, Verdict
-from tlogcheck.exporter.pending import (
-    server_error,
-    tiles_extends_problem,
-    tiles_health_problem,
-    tiles_one_log_problem,
-)
+from tlogcheck.exporter.context import Context, combine, guarded
 from tlogcheck.spec import PATH_HEALTH
 from tlogcheck.tiles import TiledTree
-from tlogcheck.verify import Tree, answered_by, judge_same_tree, mixed
-from tlogcheck.verify.cache import steady_miss_ratio
+from tlogcheck.verify import Tree
+from tlogcheck.verify.served import Verdict, finding
 from tlogcheck.verify.tiles import PATH_CHECKPOINT, TileReader
+from tlogcheck.verify.tiles_rules import (
+    judge_checkpoint_answers,
+    judge_extends,
+    judge_healthz_where_served,
+    judge_one_log,
+)
 
 __all__ = ["CHECKS_TILES"]
 
@@ -54,7 +57,7 @@ FULL_TILES = 8  # full level-0 tiles (and their bundles) the miss ratio reads
 def _tree(ctx: Context, view: str) -> tuple[TiledTree, Tree]:
     """The tiled tree of a view's checkpoint, one reader a view and probe."""
     key = f"tiles:{view}"
-    response, tree = read_tree(ctx, PATH_CHECKPOINT, view)
+    _, tree = read_tree(ctx, PATH_CHECKPOINT, view)
     readers = ctx.readers
     if key not in readers:
         readers[key] = TileReader(ctx.client, view=view, release=tree.release)
@@ -62,23 +65,24 @@ def _tree(ctx: Context, view: str) -> tuple[TiledTree, Tree]:
 
 
 def health(ctx: Context) -> Verdict:
-    problems = []
-    for view in VIEWS:
+    def one(view: str) -> Verdict:
         checkpoint = ctx.client.get(PATH_CHECKPOINT, view=view, shared=True)
         healthz = ctx.client.get(PATH_HEALTH, view=view)
         if healthz.status != 404:
             ctx.facts.healthz[view] = healthz.status
-        problem = tiles_health_problem(checkpoint, healthz, ctx.client.timeout)
-        if problem is not None:
-            problems.append(f"{view}: {problem}")
-    return Verdict("health", "failed" if problems else "passed", "; ".join(problems))
+        return combine([judge_checkpoint_answers(checkpoint, ctx.client.timeout),
+                        judge_healthz_where_served(healthz)])  # fmt: skip
+
+    # A view without /healthz skips that half only: the checkpoint's answer is its health.
+    return combine([guarded("health", f"{view} health", partial(one, view))
+                    for view in VIEWS])  # fmt: skip
 
 
 def root(ctx: Context) -> Verdict:
     tiled, tree = _tree(ctx, "edge")
     ctx.facts.tree_size["edge"] = tree.tree_size
-    tiled.check_root()
-    return Verdict("root", "passed", f"rebuilt from the right-edge tiles: {tree.describe()}")
+    tiled.check_root()  # ProofError / FormatError: a finding of the root check
+    return Verdict.passed(f"rebuilt from the right-edge tiles: {tree.describe()}")
 
 
 def inclusion(ctx: Context) -> Verdict:
@@ -96,28 +100,27 @@ def inclusion(ctx: Context) -> Verdict:
     ctx.facts.entries_verified = len(indices) - len(failures)
     ctx.facts.entries_failed = len(failures)
     if failures:
-        return Verdict("inclusion", "failed", f"{len(failures)} of {len(indices)}: "
-                       + "; ".join(failures[:3]))  # fmt: skip
-    return Verdict("inclusion", "passed", f"{len(indices)} entries in {tree.describe()}")
+        return Verdict.failed(
+            finding("inclusion", expected=f"each index, read from its bundle, included in "
+                    f"the checkpoint's {tree.describe()}",
+                    served=f"{len(failures)} of {len(indices)}: " + "; ".join(failures[:3]),
+                    how="proved")
+        )  # fmt: skip
+    return Verdict.passed(f"{len(indices)} entries in {tree.describe()}")
 
 
 def parity(ctx: Context) -> Verdict:
     if ctx.edge().has_edge is False:
-        return Verdict("parity", "skipped", ctx.edge().evidence)
+        return Verdict.skipped(ctx.edge().evidence)
     edge_response, edge = read_tree(ctx, PATH_CHECKPOINT, "edge")
     origin_response, origin = read_tree(ctx, PATH_CHECKPOINT, "origin")
     if edge_response.body == origin_response.body:
-        return Verdict("parity", "passed", f"one checkpoint: {edge.describe()}")
-    if edge == origin and not mixed(edge.release, origin.release):
-        # The same tree: an older copy with fewer cosignatures may lag, nothing else differs.
-        problem = judge_same_tree(ctx.client, edge_response, origin_response)
-        return Verdict("parity", "failed" if problem else "passed", problem or "an older copy")
+        return Verdict.passed(f"one checkpoint: {edge.describe()}")
     edge_tiled, _ = _tree(ctx, "edge")
-    problem = tiles_one_log_problem(
-        edge, origin, edge_tiled, lambda: _tree(ctx, "origin")[0], edge_response,
-        origin_response.cache_control,
+    return judge_one_log(
+        ctx.client, edge_response, origin_response, edge, origin, edge_tiled,
+        lambda: _tree(ctx, "origin")[0],
     )  # fmt: skip
-    return Verdict("parity", "failed" if problem else "passed", problem or "an older edge tree")
 
 
 def _full_paths(size: int) -> list[str]:
@@ -129,52 +132,30 @@ def _full_paths(size: int) -> list[str]:
 
 def cache(ctx: Context) -> Verdict:
     _, tree = read_tree(ctx, PATH_CHECKPOINT, "edge")
-    paths = [PATH_CHECKPOINT] + ["/" + t.path for t in tiles.edge_tiles(tree.tree_size)]
-    paths += _full_paths(tree.tree_size)
-    asks = [(p, v) for p in paths for v in VIEWS]
-    problems = []
-    for r in ctx.client.map(lambda pv: ctx.client.get(pv[0], view=pv[1], shared=True), asks):
-        if r.status == 200:
-            problem = tiles.cache_problem(r.path, r.cache_control)
-            if problem is not None:
-                problems.append(f"{r.view} {r.path}: {problem}")
-    if problems:
-        return Verdict("cache", "failed", "; ".join(problems))
     full = _full_paths(tree.tree_size)
-    if ctx.edge().has_edge is False or not full:
-        return Verdict("cache", "passed", "Cache-Control per the tiles table; no hit rate read")
-    ctx.client.map(lambda p: answered_by(ctx.client, p, release=tree.release), full)
-    found = steady_miss_ratio(ctx.client, full)
-    if not found.reported:
-        return Verdict("cache", "passed", "no cache status reported: the hit rate is not measured")
-    return judge_misses(ctx, found)
+    paths = [PATH_CHECKPOINT] + ["/" + t.path for t in tiles.edge_tiles(tree.tree_size)] + full
+    headers = cache_control(ctx, paths, tiles.cache_problem, "the tiles table")
+    return hit_rate(ctx, headers, tree.release, full)
 
 
 def consistency(ctx: Context) -> Verdict:
     tiled, _ = _tree(ctx, "edge")
 
-    def prove(recorded: Tree, served: Tree) -> str:
-        problem = tiles_extends_problem(tiled, recorded, lambda: _tree(ctx, "origin")[0])
-        if problem is not None:
-            raise ProofError(problem)
-        return f"{served.describe()} extends {recorded.describe()} (from the tiles)"
+    def origin() -> TiledTree:  # read only when a remembered tree is ahead of the edge
+        return _tree(ctx, "origin")[0]
 
-    return over_time(ctx, prove)
+    def extends(recorded: Tree, served: Tree) -> Verdict:
+        return judge_extends(tiled, [recorded], origin, served, "the tree remembered")
 
-
-def _checkpoint(ctx: Context) -> Verdict:
-    response = ctx.client.get(PATH_CHECKPOINT, view="edge", shared=True)
-    if server_error([response]) is not None:
-        return Verdict("checkpoint", "inconclusive", f"edge: {UNJUDGED_5XX}")
-    return v1_checkpoint(ctx, path=PATH_CHECKPOINT)
+    return over_time(ctx, extends)
 
 
 CHECKS_TILES: dict[str, Callable[[Context], Verdict]] = {
     "health": health,
-    "root": unjudged(root, "root"),
-    "checkpoint": _checkpoint,
-    "inclusion": unjudged(inclusion, "inclusion"),
-    "parity": unjudged(parity, "parity"),
-    "cache": unjudged(cache, "cache"),
-    "consistency": unjudged(consistency, "consistency"),
+    "root": root,
+    "checkpoint": lambda ctx: v1_checkpoint(ctx, path=PATH_CHECKPOINT),
+    "inclusion": inclusion,
+    "parity": parity,
+    "cache": cache,
+    "consistency": consistency,
 }

@@ -31,9 +31,7 @@ from tlogcheck.client.purpose import HEALTH, READ, asking, checking
 from tlogcheck.errors import (
     ConfigError,
     DbError,
-    FormatError,
     NoteError,
-    ProofError,
     TargetStalled,
     TargetUnreachable,
     TLogCheckError,
@@ -53,7 +51,6 @@ from tlogcheck.verify.served import (
     SERVER_5XX,
     SLOW,
     Finding,
-    How,
     Verdict,
     finding,
     finding_of,
@@ -188,14 +185,9 @@ def _guard(step: Step, check: str, what: str, fn: Callable[[], Verdict]) -> Step
     except TargetUnreachable as exc:
         step.unreachable = True
         return step.take(Verdict.inconclusive(f"could not ask: {exc}"))
-    except (ProofError, FormatError) as exc:
-        # Escaped a rule's own explanation: still a finding of the check that met it.
-        how: How = "proved" if isinstance(exc, ProofError) else "observed"
-        expected = f"{what}: an answer of the spec's form"
-        return step.take(
-            Verdict.failed(finding(check, expected=expected, served=str(exc), how=how))
-        )
     except TLogCheckError as exc:
+        # A proof or format error that escaped a rule's own explanation is still a finding
+        # of the check that met it (`verdict_of`, as the exporter's checks end).
         verdict = verdict_of(exc, check, what)
         if verdict is None:
             raise

@@ -18,7 +18,8 @@ them, so a deployment is judged the same way wherever it is asked.
   (`release_problem`), beside the release check's verdicts;
 - `clients`: one log for every client (the whole request of curl, requests, Go, a browser);
 - `conditional`: how revalidating clients are answered, on every kind of path;
-- `tiles`: a C2SP tiled log read and verified tile by tile;
+- `tiles`: a C2SP tiled log read and verified tile by tile; `tiles_rules`: the rules of
+  a tiled log where they differ from API v1's (its health, consistency and parity);
 - `sampling`: which indices a run verifies.
 """
 

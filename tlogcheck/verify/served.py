@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tlogcheck import spec
 from tlogcheck.errors import (
+    FormatError,
+    ProofError,
     ServerError,
     TargetCertificateError,
     TargetStalled,
@@ -235,10 +237,16 @@ def could_not_ask(exc: BaseException) -> bool:
 def verdict_of(exc: TLogCheckError, check: str, what: str) -> Verdict | None:
     """A rule's verdict when the client raised before it could judge `what`: the finding
     of a 5xx / stall / certificate (its own question unjudged), inconclusive when the
-    target could not be asked; None for anything else (the caller's to handle)."""
+    target could not be asked, a finding of `check` itself for a proof or format error
+    that escaped the rule's own explanation (proved / observed); None for anything else
+    (the caller's to handle)."""
     found = finding_of(exc, check)
     if found is not None:
         return Verdict.failed(found, unjudged=f"{what}: not judged ({found.alert})")
     if could_not_ask(exc):
         return Verdict.inconclusive(f"{what}: could not ask the target: {exc}")
+    if isinstance(exc, (ProofError, FormatError)):
+        how: How = "proved" if isinstance(exc, ProofError) else "observed"
+        expected = f"{what}: an answer of the spec's form"
+        return Verdict.failed(finding(check, expected=expected, served=str(exc), how=how))
     return None
