@@ -39,7 +39,7 @@ from tlogcheck.plugin.target import Target
 from tlogcheck.plugin.verdicts import fail
 from tlogcheck.spec import PATH_ROOT, entry_path
 from tlogcheck.verify import ServedRoot, answered_by, read_root
-from tlogcheck.verify.served import answered, server_error, server_errors
+from tlogcheck.verify.served import answered, asked_once_more, server_error, server_errors
 
 pytestmark = pytest.mark.root
 
@@ -161,6 +161,7 @@ def test_malformed_requests_of_every_endpoint_are_400(
                     for v in ("edge", "origin")]  # fmt: skip
         with asking(PROBE, "a malformed index or size: must be 400"):
             answers = tlog_client.map(lambda r: tlog_client.get(r[0], view=r[2]), requests)
+            answers = asked_once_more(tlog_client, answers)
         asked[0] += len(requests)
         for (_, text, _), response in zip(requests, answers, strict=True):
             error = server_error(response)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.spec_server import SpecServer, make_entries
 from tlogcheck.client import Purpose, Response, TLogClient, asking, checking
+from tlogcheck.client.profiles import CLIENT_PROFILES, TLOGCHECK_GZIP, ClientProfile
 from tlogcheck.client.purpose import (
     CACHE,
     CLIENT_IDENTITY,
@@ -88,6 +89,23 @@ def test_the_form_of_a_request_decides_whatever_was_stated(
         answer = c.get(ROOT, headers=headers, accept_encoding=coding)
     assert answer.purpose == Purpose(kind, "stated as a read", "etag")
     assert not answer.purpose.claim
+
+
+@pytest.mark.parametrize(
+    "profile, kind",
+    [*((p, CLIENT_IDENTITY) for p in CLIENT_PROFILES), (TLOGCHECK_GZIP, ENCODING)],
+    ids=lambda v: getattr(v, "name", str(v)),
+)
+def test_a_read_as_another_client_is_never_a_claim(
+    client: tuple[TLogClient, list[Response]], profile: ClientProfile, kind: str
+) -> None:
+    # Whatever is in force: as curl, Go, a browser it is their identity; tlogcheck's own
+    # asking for gzip is a coding. Neither is the log's word as tlogcheck asked it.
+    c, recorded = client
+    with checking("parity"), asking(READ, "stated as a read"):
+        answer = c.get(ROOT, as_client=profile)
+    assert answer.purpose == Purpose(kind, "stated as a read", "parity")
+    assert recorded[-1].purpose == answer.purpose and not answer.purpose.claim
 
 
 def test_only_reads_are_claims_and_kinds_are_checked() -> None:

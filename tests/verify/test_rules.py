@@ -12,13 +12,20 @@ import json
 import httpx
 import pytest
 
-from tlogcheck.client import Response
+from tests.spec_server import SpecServer, make_entries
+from tlogcheck.client import Response, TLogClient
 from tlogcheck.errors import ServerError, TargetStalled, TargetUnreachable
 from tlogcheck.playbook.checks import CHECKS, explain, failure_alert, fill_next
 from tlogcheck.verify.cache import MissRatio, immutable_paths, judge_miss_ratio, path_class
 from tlogcheck.verify.health import judge_health
 from tlogcheck.verify.probe import Figures, Read, Thresholds, breaches, judge_reads
-from tlogcheck.verify.served import answered, finding_of, server_error, verdict_of
+from tlogcheck.verify.served import (
+    answered,
+    asked_once_more,
+    finding_of,
+    server_error,
+    verdict_of,
+)
 
 
 def answer(
@@ -192,3 +199,20 @@ def test_a_proof_or_format_error_that_escaped_a_rule_is_a_finding_of_its_check()
     observed = verdict_of(FormatError("not JSON"), "cache", "the cache check")
     assert observed is not None and observed.findings[0].how == "observed"
     assert observed.alerts == {"TLogCacheMissHigh"}
+
+
+def test_a_short_run_of_503s_is_asked_once_more_and_a_lasting_5xx_stays() -> None:
+    with SpecServer(make_entries(8)) as server:
+        # Three 503s: the client's own retries (3 attempts) end on the last; once more, 200.
+        server.knobs.failures = [(503, {})] * 3
+        with TLogClient(server.url, timeout=5.0, backoff=0.01) as client:
+            first = client.get("/v1/log/root")
+            assert (first.status, first.attempts) == (503, 3)
+            settled = asked_once_more(client, [first, client.get("/v1/log/entry/1")])
+            assert [r.status for r in settled] == [200, 200]
+            answered(*settled)
+            # Still 503 when asked once more: what was answered, Ingress5xxHigh.
+            server.knobs.status = 503
+            lasting = asked_once_more(client, [client.get("/v1/log/root")])
+            with pytest.raises(ServerError, match="503"):
+                answered(*lasting)

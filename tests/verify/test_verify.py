@@ -9,28 +9,34 @@ import httpx
 import pytest
 
 from tlogcheck.client import Response, TLogClient
-from tlogcheck.errors import ProofError
+from tlogcheck.errors import ProofError, ServerError
 from tlogcheck.merkle import root_of
 from tlogcheck.refstack.data import demo_entries
 from tlogcheck.refstack.stack import RunningStack
 from tlogcheck.spec import (
+    PATH_ROOT,
     cache_control_problem,
+    entry_path,
     etag_problem,
     max_age,
     parse_cache_control,
     path_kind,
+    proof_path,
 )
 from tlogcheck.verify import (
     Tree,
     check_recorded,
+    compare_proofs,
     judge_lag,
     origin_serving,
     prove_extends,
+    read_as_every_client,
     root_of_size,
     staleness,
     verify_inclusion_at,
     verify_latest_proof,
 )
+from tlogcheck.verify.conditional import revalidation_problems
 
 MakeRefstack = Callable[..., RunningStack]
 ENTRIES = 100
@@ -232,3 +238,34 @@ def test_origin_serving_asks_until_the_size_answers(client: TLogClient) -> None:
     # No pod serves more: the bounded asks end with the last answer.
     last = origin_serving(client, ENTRIES + 1, first)
     assert last.status == 200 and b'"tree_size":100' in last.body
+
+
+def test_a_5xx_in_the_new_comparisons_is_what_was_answered(make_refstack: MakeRefstack) -> None:
+    # Proofs answer 500 on both views: the comparisons across views, across clients and of
+    # validators raise `ServerError` (Ingress5xxHigh, verify.served), never a difference.
+    stack = make_refstack(entries=ENTRIES, faults=["proof-5xx"])
+    tree = _tree(ENTRIES)
+    with TLogClient(stack.info.edge_url, timeout=5) as c:
+        with pytest.raises(ServerError, match="500"):
+            compare_proofs(c, [3, 7], tree, tree)
+        with pytest.raises(ServerError, match="500"):
+            read_as_every_client(c, [proof_path(3, ENTRIES)], release=None)
+        first = c.get(PATH_ROOT)
+        assert revalidation_problems(c, first) == []  # the root answers: nothing wrong
+        entry = c.get(entry_path(3))
+        assert entry.status == 200 and read_as_every_client(c, [entry_path(3)], release=None) == []
+        # A 500 to the first read leaves nothing to revalidate with; to the conditional
+        # requests themselves (after a 200 a cache kept) it is what was answered.
+        proof = c.get(proof_path(3, ENTRIES))
+        assert proof.status == 500 and revalidation_problems(c, proof) == []
+        kept = Response(
+            url=proof.url,
+            path=proof.path,
+            view="edge",
+            status=200,
+            headers=httpx.Headers({"ETag": '"' + "1" * 64 + '"'}),
+            body=b"{}",
+            elapsed=0.0,
+        )
+        with pytest.raises(ServerError, match="500"):
+            revalidation_problems(c, kept)

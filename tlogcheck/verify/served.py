@@ -15,7 +15,9 @@ What was answered decides before any verdict about the log:
 
 - a 5xx after the client's retries is what a user saw: an availability finding
   (Ingress5xxHigh; TLogAvailabilityDown for `/healthz`), never a proof or format
-  verdict (`server_error`, `answered`); a proof or hash verdict needs a 200 answer;
+  verdict (`server_error`, `answered`); a proof or hash verdict needs a 200 answer. A
+  check sending many requests at once asks those still 502/503/504 once more first
+  (`asked_once_more`): a short run of 503s meets all of them at once;
 - a request taken and never answered (`TargetStalled`) is TLogAvailabilityDown, one
   that began and trickled LatencyP95High, a certificate clients reject
   TLogAvailabilityDown (`finding_of`);
@@ -24,11 +26,13 @@ What was answered decides before any verdict about the log:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from tlogcheck import spec
+from tlogcheck.client.http import RETRY_STATUSES
 from tlogcheck.errors import (
     FormatError,
     ProofError,
@@ -41,7 +45,7 @@ from tlogcheck.errors import (
 from tlogcheck.playbook.checks import CHECKS
 
 if TYPE_CHECKING:
-    from tlogcheck.client import Response
+    from tlogcheck.client import Response, TLogClient
 
 __all__ = [
     "DOWN",
@@ -51,6 +55,7 @@ __all__ = [
     "How",
     "Verdict",
     "answered",
+    "asked_once_more",
     "could_not_ask",
     "finding",
     "finding_of",
@@ -189,6 +194,26 @@ def answered(*responses: Response) -> None:
         exc = server_error(response)
         if exc is not None:
             raise exc
+
+
+def asked_once_more(client: TLogClient, responses: Sequence[Response]) -> list[Response]:
+    """`responses` (asked without headers), each one still 502/503/504 after the client's
+    retries asked once more after the client's next backoff, the others as they are.
+
+    A check that sends many requests at once meets a short run of 503s (a pod restarting,
+    the reference deployment's `blip`) with all of them, beyond what each request's own
+    retries wait; asked once more, the run is carried as the retries carry one 503. What is
+    still 5xx after that is what was answered (`answered`: Ingress5xxHigh)."""
+    waiting = [i for i, r in enumerate(responses) if r.status in RETRY_STATUSES]
+    wait = client.backoff * 2**client.retries
+    if not waiting or (client.run_end is not None and time.monotonic() + wait >= client.run_end):
+        return list(responses)
+    time.sleep(wait)
+    again = client.map(lambda r: client.get(r.path, view=r.view), [responses[i] for i in waiting])
+    out = list(responses)
+    for i, response in zip(waiting, again, strict=True):
+        out[i] = response
+    return out
 
 
 def server_errors(found: Sequence[ServerError], asked: int, what: str) -> ServerError:

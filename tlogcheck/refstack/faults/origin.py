@@ -187,10 +187,11 @@ ORIGIN: dict[str, FaultDoc] = by_name(
         "Every GET /v1/log/proof/... (inclusion proofs, with or without tree_size) answers "
         "500 with a JSON error, through the edge too (never cached); entries, root, "
         "checkpoint, consistency proofs and /healthz stay healthy. Nothing about the log is "
-        "wrong: the checks that need a proof fail under Ingress5xxHigh, never as a proof.",
+        "wrong: the checks that need a proof fail under Ingress5xxHigh, never as a proof "
+        "(parity compares proofs across views, etag revalidates one).",
         "Ingress5xxHigh",
         "§1, §3.4",
-        ("inclusion", "consistency", "cache", "root", "load"),
+        ("inclusion", "consistency", "cache", "root", "etag", "parity", "load"),
     ),
     FaultDoc(
         "proof-slow",
