@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -150,9 +151,21 @@ class CacheEdge:
             return f"{cls.software} is not installed ({cls.install})"
         return None
 
+    # How the software says its version: the arguments, and where the number stands.
+    version_args: tuple[str, ...] = ("-v",)
+    version_pattern = r"[Vv]ersion (\S+)"
+
     @classmethod
     def version(cls) -> str:
-        return ""
+        binary = cls.available()
+        if binary is None:
+            return ""
+        done = subprocess.run(
+            [binary, *cls.version_args], capture_output=True, timeout=30, check=False
+        )
+        text = (done.stdout + done.stderr).decode(errors="replace")
+        found = re.search(cls.version_pattern, text)
+        return found.group(1) if found else text.strip()[:80]
 
     # -- what subclasses provide -----------------------------------------------------
 

@@ -30,8 +30,6 @@ the package's plugins and error templates are read from where Debian installs th
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +77,8 @@ class AtsEdge(CacheEdge):
                 return "Apache Traffic Server's header_rewrite plugin is not installed"
         return why
 
-    @classmethod
-    def version(cls) -> str:
-        binary = cls.available()
-        if binary is None:
-            return ""
-        done = subprocess.run([binary, "--version"], capture_output=True, timeout=30, check=False)
-        text = (done.stdout + done.stderr).decode(errors="replace")
-        found = re.search(r"Traffic Server (\S+)", text)
-        return found.group(1) if found else text.strip()
+    version_args = ("--version",)
+    version_pattern = r"Traffic Server (\S+)"
 
     @property
     def etc(self) -> Path:

@@ -22,8 +22,6 @@ misconfiguration; unlike ATS's and Squid's it shows in the header).
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +45,6 @@ class HaproxyEdge(CacheEdge):
     ) -> None:
         super().__init__(origin_url, **kw)
         self.cache_status_header = cache_status_header
-
-    @classmethod
-    def version(cls) -> str:
-        binary = cls.available()
-        if binary is None:
-            return ""
-        done = subprocess.run([binary, "-v"], capture_output=True, timeout=30, check=False)
-        found = re.search(r"version (\S+)", done.stdout.decode(errors="replace"))
-        return found.group(1) if found else ""
 
     @property
     def conf(self) -> Path:

@@ -19,8 +19,6 @@ user), or `nobody`, which then owns the work directory.
 from __future__ import annotations
 
 import math
-import re
-import subprocess
 from pathlib import Path
 
 from tests.realcache import SHORT_PATHS, CacheEdge, chown_tree, unprivileged_user
@@ -33,15 +31,6 @@ class SquidEdge(CacheEdge):
     binaries = ("squid",)
     install = "apt-get install squid"
     kind = "squid"
-
-    @classmethod
-    def version(cls) -> str:
-        binary = cls.available()
-        if binary is None:
-            return ""
-        done = subprocess.run([binary, "-v"], capture_output=True, timeout=30, check=False)
-        found = re.search(r"Version (\S+)", done.stdout.decode(errors="replace"))
-        return found.group(1) if found else ""
 
     @property
     def conf(self) -> Path:
