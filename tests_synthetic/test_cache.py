@@ -38,11 +38,10 @@ from tlogcheck.spec import (
     cache_control_problem,
     consistency_path,
     entry_path,
-    passed_through_problem,
     proof_path,
 )
 from tlogcheck.verify import NO_EDGE, ServedRoot, answered_by
-from tlogcheck.verify.cache import immutable_paths
+from tlogcheck.verify.cache import cache_control_problems, immutable_paths
 
 pytestmark = pytest.mark.cache
 
@@ -66,18 +65,7 @@ def test_cache_control_follows_the_spec_table(
     requests = [(p, v) for p in paths for v in ("edge", "origin")]
     with asking(READ, "every kind of answer, for its Cache-Control"):
         responses = tlog_client.map(lambda pv: tlog_client.get(pv[0], view=pv[1]), requests)
-    problems = []
-    for response in responses:
-        if response.status != 200:
-            continue  # the table is about 200s; other answers are the other checks' business
-        problem = cache_control_problem(response.served_path, response.cache_control)
-        if problem is not None:
-            problems.append(f"{response.view} {response.path}: {problem}")
-    for edge, origin in zip(responses[::2], responses[1::2], strict=True):
-        if edge.status == origin.status == 200:
-            problem = passed_through_problem(edge.cache_control, origin.cache_control)
-            if problem is not None:
-                problems.append(f"{edge.path}: {problem}")
+    problems = cache_control_problems(responses, cache_control_problem)
     if problems:
         fail(
             "cache",

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from tests.exporter.running import Silent, probe, serving, statuses, value
+from tests.spec_server import SpecServer, make_entries
+from tlogcheck.note import signer_from_seed
 from tlogcheck.refstack.stack import RunningStack, start_stack
 
 CHECKS = ["health", "root", "checkpoint", "inclusion", "parity", "cache", "consistency"]
@@ -80,6 +82,8 @@ def test_a_healthy_deployment_passes_every_check(exporter: str, stack: RunningSt
         ("multi-node-edge", set(), set()),
         ("cdn-dialect:fastly", set(), set()),
         ("healthz-weak-etag", set(), set()),
+        ("edge-lag-s-maxage", set(), set()),
+        ("edge-fewer-cosignatures", set(), set()),
         ("healthz-5xx", {"health"}, set()),
         ("wrong-root", {"inclusion", "consistency"}, set()),
         ("corrupt-entry", {"inclusion"}, set()),
@@ -92,6 +96,8 @@ def test_a_healthy_deployment_passes_every_check(exporter: str, stack: RunningSt
         ("cache-always-miss", {"cache"}, set()),
         ("missing-immutable", {"cache"}, set()),
         ("root-immutable", {"cache"}, set()),
+        # The suite's rule: the edge passes the origin's Cache-Control through.
+        ("edge-cache-control-rewrite", {"cache"}, {"parity"}),
         ("oversize-body:2", {"inclusion"}, {"parity", "cache"}),
     ],
 )
@@ -106,6 +112,39 @@ def test_each_check_fails_on_its_fault(
     assert value(text, "probe_success") == (0 if must_fail else 1), text
     if fault == "healthz-5xx":
         assert value(text, "tlogcheck_healthz_status_code", view="edge") == 503
+
+
+def test_parity_compares_the_views_whatever_the_edge_probe_says(
+    tmp_path: Path, stack: RunningStack
+) -> None:
+    """A target that leaves no sign of a cache (here an origin) is still held to its origin
+    view: one serving an older tree with one release answering fails parity; the same
+    target with its own origin view passes."""
+    with start_stack(entries=200, subprocess=False) as behind:
+        targets = f"['{stack.info.origin_url}', '{behind.info.origin_url}']"
+        extra = (f"  mirror:\n    checks: [parity]\n    targets: {targets}\n"
+                 f"    origin_url: '{behind.info.origin_url}'\n")  # fmt: skip
+        with serving(config(tmp_path, stack.info.vkey, extra)) as (url, _):
+            split = probe(url, stack.info.origin_url, "mirror").text
+            whole = probe(url, stack.info.origin_url, "pop").text
+    assert statuses(split)["parity"] == "failed", split
+    assert statuses(whole)["parity"] == "passed", whole
+
+
+def test_an_unreadable_root_is_the_root_checks_finding_only(tmp_path: Path) -> None:
+    """The checks that only needed the root to start are inconclusive, never a finding of
+    their own alert (a malformed root must not page TLogCacheMissHigh)."""
+    conf = tmp_path / "exporter.yaml"
+    conf.write_text("modules:\n  bare:\n    checks: [root, inclusion, parity, cache]\n")
+    skey, _ = signer_from_seed("tlog.example.com/log", bytes(range(32)))
+    with SpecServer(make_entries(8), signer_key=skey) as server:
+        with serving(str(conf)) as (url, _):
+            healthy = statuses(probe(url, server.url, "bare").text)
+            server.knobs.bodies["/v1/log/root"] = b'{"tree_size": "eight"}'
+            text = probe(url, server.url, "bare").text
+    assert set(healthy.values()) == {"passed"}, healthy
+    assert statuses(text) == {"root": "failed", "inclusion": "inconclusive",
+                              "parity": "inconclusive", "cache": "inconclusive"}, text  # fmt: skip
 
 
 def test_a_cache_word_nobody_knows_is_inconclusive_not_failed(

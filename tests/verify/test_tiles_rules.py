@@ -6,6 +6,7 @@ in tests/synthetic/test_tiles_suite.py and tests/exporter."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -20,7 +21,6 @@ from tlogcheck.verify.tiles_rules import (
     judge_extends,
     judge_healthz_where_served,
     judge_one_log,
-    one_log,
 )
 
 ENTRIES = [f'{{"n":{i}}}'.encode() for i in range(600)]
@@ -102,11 +102,14 @@ def test_a_recorded_tree_ahead_of_the_edge_is_proved_by_the_origin_or_is_a_rollb
 # --- parity: one log on both views -------------------------------------------------------------
 
 
-def checkpoint(view: str, *, age: int | None = None, release: str = "v1") -> Response:
+def checkpoint(view: str, *, age: int | None = None, release: str = "v1",
+               body: bytes | None = None) -> Response:  # fmt: skip
+    """A view's checkpoint answer; two views' bodies differ unless `body` says otherwise
+    (two different trees are never the same bytes)."""
     headers = {"cache-control": "max-age=60", "x-tlog-release": release}
     if age is not None:
         headers["age"] = str(age)
-    return answer("/checkpoint", view=view, **headers)
+    return replace(answer("/checkpoint", view=view, **headers), body=body or view.encode())
 
 
 @pytest.mark.parametrize(("age", "status"), [(10, "passed"), (600, "failed")])
@@ -119,7 +122,7 @@ def test_an_older_edge_is_one_log_within_its_max_age(
     assert verdict.status == status
     if status == "failed":
         (found,) = verdict.findings
-        assert found.how == "observed" and "the edge lags the origin: stale" in found.served
+        assert found.how == "observed" and found.served.startswith("stale: the older tree 300")
 
 
 def test_two_trees_that_are_not_one_log_are_a_split_view(client: TLogClient) -> None:
@@ -131,14 +134,16 @@ def test_two_trees_that_are_not_one_log_are_a_split_view(client: TLogClient) -> 
     fork = judge_one_log(client, checkpoint("edge", age=1), checkpoint("origin"),
                          Tree(300, root_of(OTHER[:300])), grown(600), tree_of(OTHER, 300),
                          lambda: tree_of(ENTRIES, 600))  # fmt: skip
-    assert fork.status == "failed" and fork.findings[0].served.startswith(
-        "split view: the edge's tree is not a prefix of the origin's")  # fmt: skip
+    assert fork.status == "failed" and fork.findings[0].served.startswith("split view")
+    assert fork.findings[0].how == "proved" and "is not a prefix of tree 600" in fork.findings[
+        0].served  # fmt: skip
 
 
 def test_an_older_origin_is_one_log_only_during_a_canary(client: TLogClient) -> None:
     edge = Tree(600, root_of(ENTRIES), "v2")
-    one_release = judge_one_log(client, checkpoint("edge", release="v2"), checkpoint("origin"),
-                                edge, Tree(300, root_of(ENTRIES[:300]), "v2"),
+    one_release = judge_one_log(client, checkpoint("edge", release="v2"),
+                                checkpoint("origin", release="v2"), edge,
+                                Tree(300, root_of(ENTRIES[:300]), "v2"),
                                 tree_of(ENTRIES, 600), never)  # fmt: skip
     assert one_release.status == "failed"
     assert "pods behind, or a rollback" in one_release.findings[0].served
@@ -146,7 +151,8 @@ def test_an_older_origin_is_one_log_only_during_a_canary(client: TLogClient) -> 
                            Tree(300, root_of(ENTRIES[:300]), "v1"), tree_of(ENTRIES, 600),
                            never)  # fmt: skip
     assert canary.status == "passed"
-    same = judge_one_log(client, checkpoint("edge"), checkpoint("origin"), grown(600), grown(600),
+    same = judge_one_log(client, checkpoint("edge", body=b"x"), checkpoint("origin", body=b"x"),
+                         grown(600), grown(600),
                          tree_of(ENTRIES, 600), never)  # fmt: skip
     assert same.status == "passed"
 
@@ -159,13 +165,31 @@ def test_one_tree_in_other_bytes_is_not_one_log_unless_an_older_copy(client: TLo
                       headers=httpx.Headers({"cache-control": "max-age=60"}), body=b"y",
                       elapsed=0.01)  # fmt: skip
     verdict = judge_one_log(client, edge, origin, grown(600), grown(600), tree_of(ENTRIES, 600),
-                            never, origin_view="--tlog-origin-url")  # fmt: skip
+                            never)  # fmt: skip
     (found,) = verdict.findings
     assert verdict.status == "failed" and found.alert == "TLogInclusionProofFail"
     assert found.served.startswith("same tree, different bytes")
-    assert found.expected == one_log("--tlog-origin-url")
+    assert found.expected.startswith("the edge's checkpoint identical to the origin's")
     two_releases = judge_one_log(
-        client, edge, origin, Tree(600, root_of(ENTRIES), "v1"), Tree(600, root_of(ENTRIES), "v2"),
+        client, checkpoint("edge", release="v1"), checkpoint("origin", release="v2"),
+        Tree(600, root_of(ENTRIES), "v1"), Tree(600, root_of(ENTRIES), "v2"),
         tree_of(ENTRIES, 600), never,
     )  # fmt: skip
     assert two_releases.status == "passed"
+
+
+def test_a_canary_pod_answering_the_edge_fresh_with_the_older_tree_is_one_log(
+    client: TLogClient,
+) -> None:
+    """During a canary the edge view may be answered by a pod of the old release, fresh (no
+    Age): not a stale cache. The older tree must still be a proven prefix."""
+    old, new = Tree(300, root_of(ENTRIES[:300]), "v1"), Tree(600, root_of(ENTRIES), "v2")
+    honest = judge_one_log(client, checkpoint("edge", release="v1"), checkpoint("origin"),
+                           old, new, tree_of(ENTRIES, 300),
+                           lambda: tree_of(ENTRIES, 600))  # fmt: skip
+    assert honest.status == "passed"
+    forked = judge_one_log(client, checkpoint("edge", release="v1"), checkpoint("origin"),
+                           Tree(300, root_of(OTHER[:300]), "v1"), new, tree_of(OTHER, 300),
+                           lambda: tree_of(ENTRIES, 600))  # fmt: skip
+    (found,) = forked.findings
+    assert found.how == "proved" and found.served.startswith("split view")

@@ -588,6 +588,16 @@ class TLogClient:
         response = self._ok(self.get(path, view=view))
         return parse_consistency(response.body), response
 
+    def next_wait(self, response: Response) -> float:
+        """How long to wait before asking again after `response`, a 502/503/504 that used
+        up the retries: its Retry-After (capped), else the next step of the backoff."""
+        wait = _retry_after(response.headers.get("retry-after"), self.retry_after_cap)
+        return self.backoff * 2**self.retries if wait is None else wait
+
+    def sleep(self, seconds: float) -> None:
+        """Wait on the client's clock (a test gives it its own)."""
+        self._sleep(seconds)
+
     # -- concurrency and bookkeeping ---------------------------------------------------
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

@@ -12,9 +12,10 @@ covers, against the suite's check of the same name:
   module's keys (the tree it signs is what the probe remembers and shows);
 - `inclusion`: the newest entries and a seeded sample, each entry hashed and its proof
   verified against the served root (`verify.verify_inclusions`);
-- `parity`: edge and origin serve one root and one checkpoint, or an older proven
-  prefix within its max-age (`verify.parity.judge_views`); skipped without an edge;
-- `cache`: Cache-Control per the spec's table on both views, and the steady-state miss
+- `parity`: edge and origin serve one root and one checkpoint, or as a lagging edge or a
+  canary may (`verify.parity.judge_views`), whether or not the edge leaves a sign;
+- `cache`: Cache-Control per the spec's table on both views, passed through by the edge
+  (`verify.cache.cache_control_problems`), and the steady-state miss
   ratio of every class of immutable read through the edge (`verify.cache`);
 - `consistency`: root and checkpoint describe one tree through the edge
   (`verify.trees.judge_root_and_checkpoint`), exactly on the origin (`judge_signer`),
@@ -33,7 +34,7 @@ from functools import partial
 
 from tlogcheck import spec
 from tlogcheck.client import Response
-from tlogcheck.errors import FormatError, NoteError
+from tlogcheck.errors import FormatError, Inconclusive, NoteError
 from tlogcheck.exporter.context import Context, combine, guarded
 from tlogcheck.exporter.state import Remembered
 from tlogcheck.note import verify_checkpoint
@@ -50,6 +51,7 @@ from tlogcheck.verify import (
 )
 from tlogcheck.verify.cache import (
     MissRatio,
+    cache_control_problems,
     immutable_paths,
     judge_miss_ratio,
     steady_miss_ratio,
@@ -84,12 +86,21 @@ def newest_and_sample(tree_size: int, sample: int, seed: int) -> list[int]:
 
 
 def read_tree(ctx: Context, path: str, view: str) -> tuple[Response, Tree]:
-    """The root or checkpoint of a view, read once a probe; `ServerError` for a 5xx,
-    FormatError if unusable."""
+    """The root or checkpoint of a view, read once a probe; `ServerError` for a 5xx.
+
+    One that is unusable is the root and checkpoint checks' finding (TLogInclusionProofFail);
+    a check that only needed it to start is `Inconclusive`, never a finding of its own
+    alert (a malformed root must not page TLogCacheMissHigh)."""
     key = f"{path}:{view}"
     if key not in ctx.trees:
         response = ctx.client.get(path, view=view, shared=True)
-        ctx.trees[key] = (response, served_tree(response))
+        try:
+            ctx.trees[key] = (response, served_tree(response))
+        except FormatError as exc:
+            raise Inconclusive(
+                f"the {view}'s {path} is unusable, which the root and checkpoint checks "
+                f"judge: {exc}"
+            ) from exc
     return ctx.trees[key]
 
 
@@ -169,8 +180,8 @@ def inclusion(ctx: Context) -> Verdict:
 
 
 def parity(ctx: Context) -> Verdict:
-    if ctx.edge().has_edge is False:
-        return Verdict.skipped(ctx.edge().evidence)
+    # The two views are compared whatever the edge probe says: an edge that leaves no
+    # sign of itself may still serve another log (`verify.views.probe_edge`).
     verdicts = []
     for what, path in (("root", PATH_ROOT), ("checkpoint", PATH_CHECKPOINT)):
         edge, edge_tree = read_tree(ctx, path, "edge")
@@ -182,21 +193,17 @@ def parity(ctx: Context) -> Verdict:
 def cache_control(
     ctx: Context, paths: list[str], problem_of: Callable[[str, str | None], str | None], table: str
 ) -> Verdict:
-    """The Cache-Control of `paths` on both views, per `problem_of` (the spec's table);
-    what did not answer 200 is the other checks' business."""
+    """The Cache-Control of `paths` on both views, per `problem_of` (the API's table) and
+    passed through by the edge (`verify.cache.cache_control_problems`, the suite's rule)."""
     asks = [(p, v) for p in paths for v in VIEWS]
-    problems = []
-    for r in ctx.client.map(lambda pv: ctx.client.get(pv[0], view=pv[1], shared=True), asks):
-        if r.status == 200:
-            problem = problem_of(r.path, r.cache_control)
-            if problem is not None:
-                problems.append(f"{r.view} {r.path}: {problem}")
+    pairs = ctx.client.map(lambda pv: ctx.client.get(pv[0], view=pv[1], shared=True), asks)
+    problems = cache_control_problems(pairs, problem_of)
+    expected = f"Cache-Control per {table}, passed through by the edge"
     if problems:
         return Verdict.failed(
-            finding("cache", expected=f"Cache-Control per {table}",
-                    served="\n          ".join(problems))
-        )  # fmt: skip
-    return Verdict.passed(f"Cache-Control per {table}")
+            finding("cache", expected=expected, served="\n          ".join(problems))
+        )
+    return Verdict.passed(expected)
 
 
 def hit_rate(ctx: Context, headers: Verdict, release: str | None, reads: list[str]) -> Verdict:

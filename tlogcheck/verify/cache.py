@@ -8,11 +8,14 @@ consistency proofs (another query string), tiles — and the worst class decides
 that caches entries but never a URL with a query string misses every proof, which a
 ratio over all reads would dilute. Only answers count: a 5xx among the reads is what was
 answered (`verify.served`), never a cache verdict.
+
+The Cache-Control the answers carry (`cache_control_problems`): each 200 per the table of
+the API read (by the path finally served), and the edge passing the origin's through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,7 @@ __all__ = [
     "MAX_ROUNDS",
     "MEASURED_ROUNDS",
     "MissRatio",
+    "cache_control_problems",
     "cache_hit_ratio",
     "immutable_paths",
     "judge_miss_ratio",
@@ -41,6 +45,28 @@ MAX_MISS_RATIO = 0.30  # TLogCacheMissHigh (playbook §1): cache miss ratio > 30
 MEASURED_ROUNDS = 2
 MAX_ROUNDS = 10
 CONSISTENCY_PATHS = 4  # consistency proofs among the immutable reads
+
+
+def cache_control_problems(
+    pairs: Sequence[Response], problem_of: Callable[[str, str | None], str | None]
+) -> list[str]:
+    """The Cache-Control problems of `pairs` — an edge answer then the origin's, for each
+    path: each 200 per `problem_of` (the API's table: `spec.cache_control_problem`,
+    `tiles.cache_problem`), judged by the path finally served; and the edge passing the
+    origin's through unchanged (`spec.passed_through_problem`). Answers other than 200 are
+    the other checks' business."""
+    problems = []
+    for response in pairs:
+        if response.status == 200:
+            problem = problem_of(response.served_path, response.cache_control)
+            if problem is not None:
+                problems.append(f"{response.view} {response.path}: {problem}")
+    for edge, origin in zip(pairs[::2], pairs[1::2], strict=True):
+        if edge.status == origin.status == 200:
+            problem = spec.passed_through_problem(edge.cache_control, origin.cache_control)
+            if problem is not None:
+                problems.append(f"{edge.path}: {problem}")
+    return problems
 
 
 def path_class(path: str) -> str:

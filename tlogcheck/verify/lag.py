@@ -7,10 +7,15 @@ stale-while-revalidate the origin sent, each bounded by the spec's table). What 
 copy itself says is not taken: an edge that rewrote it would write its own allowance
 (the cache check reports the rewrite). `judge_releases` does the same for two releases
 of a canary.
+
+How the smaller tree is proved a prefix is the caller's `Prover`: API v1 asks the log for
+a consistency proof (`verify.chain.prove_extends`, the default); a tiled log computes it
+from the larger tree's tiles (`verify.tiles_rules`). The rule is the same for both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tlogcheck import note
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
 
 __all__ = [
+    "Prover",
     "fewer_cosignatures",
     "judge_lag",
     "judge_releases",
@@ -34,11 +40,26 @@ __all__ = [
 ]
 
 
-def origin_cache_control(client: TLogClient, response: Response) -> str | None:
+# Proves `older` a prefix of `newer` as the view named serves it: the evidence, or
+# ProofError (it is not) / FormatError (no usable proof was served).
+Prover = Callable[[Tree, Tree, str], str]
+
+
+def served_proof(client: TLogClient) -> Prover:
+    """API v1's `Prover`: a consistency proof the view serves (`prove_extends`)."""
+    return lambda older, newer, view: prove_extends(client, older, newer, view=view)
+
+
+def origin_cache_control(
+    client: TLogClient, response: Response, origin: Response | None = None
+) -> str | None:
     """The Cache-Control the origin sends for the path of `response` (a copy a cache
-    served): the source of what a cache may do with it."""
+    served): the source of what a cache may do with it. `origin`, the origin's answer for
+    that path when the caller holds one, is read instead of asking again."""
     if response.view == "origin":
         return response.cache_control
+    if origin is not None and origin.view == "origin" and origin.path == response.path:
+        return origin.cache_control
     with asking(READ, "the origin's Cache-Control for a copy a cache served"):
         source = client.get(response.path, view="origin")
     answered(source)  # a 5xx is what was answered (Ingress5xxHigh), not a lifetime
@@ -110,7 +131,8 @@ def judge_same_tree(client: TLogClient, copy: Response, current: Response) -> st
     why = fewer_cosignatures(copy.body, current.body)
     if why is not None:
         return f"same tree, different bytes: {why}"
-    problem, _ = staleness(served_tree(copy), copy, origin_cache_control(client, copy))
+    source = origin_cache_control(client, copy, current)
+    problem, _ = staleness(served_tree(copy), copy, source)
     if problem is None:
         return None
     return f"{problem} (the same signed tree with fewer cosignatures)"
@@ -124,6 +146,7 @@ def judge_lag(
     older_response: Response,
     newer_response: Response | None = None,
     notes: list[str] | None = None,
+    prove: Prover | None = None,
 ) -> str | None:
     """May a cache serve `older` while `newer` is current? None when yes, else the problem.
 
@@ -133,9 +156,15 @@ def judge_lag(
     judged by `judge_releases`. What passed only thanks to stale-while-revalidate is
     added to `notes`, for the run summary.
     """
+    prove = prove or served_proof(client)
     if mixed(older.release, newer.release):
         return judge_releases(
-            client, a=older, b=newer, a_response=older_response, b_response=newer_response
+            client,
+            a=older,
+            b=newer,
+            a_response=older_response,
+            b_response=newer_response,
+            prove=prove,
         )
     if older.tree_size >= newer.tree_size:
         return (
@@ -143,10 +172,10 @@ def judge_lag(
             "and neither is an older prefix of the other"
         )
     try:
-        prove_extends(client, older, newer, view="origin")
+        prove(older, newer, "origin")
     except (ProofError, FormatError) as exc:
         return f"split view: {older.describe()} is not a prefix of {newer.describe()}: {exc}"
-    source = origin_cache_control(client, older_response)
+    source = origin_cache_control(client, older_response, newer_response)
     problem, said = staleness(older, older_response, source)
     if said is not None and notes is not None:
         notes.append(said)
@@ -160,6 +189,7 @@ def judge_releases(
     b: Tree,
     a_response: Response,
     b_response: Response | None = None,
+    prove: Prover | None = None,
 ) -> str | None:
     """Two trees described by pods of two releases: one log? None when yes, else the problem.
 
@@ -184,7 +214,7 @@ def judge_releases(
         smaller, smaller_response, larger, larger_response = b, b_response, a, a_response
     view = larger_response.view if larger_response is not None else "origin"
     try:
-        evidence = prove_extends(client, smaller, larger, view=view)
+        evidence = (prove or served_proof(client))(smaller, larger, view)
     except (ProofError, FormatError) as exc:
         return (
             f"split view: {smaller.describe()} (release {smaller.release}) is not a prefix "
@@ -193,7 +223,7 @@ def judge_releases(
     if smaller_response is not None:
         # A fresh answer of a pod has no Age; a cached copy keeps to its Cache-Control.
         if smaller_response.age is not None:
-            source = origin_cache_control(client, smaller_response)
+            source = origin_cache_control(client, smaller_response, larger_response)
             problem, _ = staleness(smaller, smaller_response, source)
             if problem is not None:
                 return f"{problem} (release {smaller.release}); {evidence}"

@@ -5,16 +5,18 @@
 older tree that is a proven prefix of the origin's within what the origin's
 Cache-Control allows (a lagging edge, `verify.lag.judge_lag`), or an older copy of the
 same signed tree with fewer witness cosignatures (`verify.lag.judge_same_tree`); or,
-during a canary, two releases describing one tree.
-Anything else is a stale edge or a split view. The suite's parity check and triage's
-§2.3 step call it.
+during a canary, two releases describing one tree. An edge ahead of the origin with one
+release answering is origin pods behind, or a rollback.
+Anything else is a stale edge or a split view. The suite's parity checks (API v1 and,
+through `verify.tiles_rules`, a tiled log's), triage's §2.3 step and the exporter call it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tlogcheck.verify.lag import judge_lag, judge_same_tree
+from tlogcheck.errors import FormatError, ProofError
+from tlogcheck.verify.lag import Prover, judge_lag, judge_same_tree, served_proof
 from tlogcheck.verify.served import Verdict, finding
 from tlogcheck.verify.views import Tree, mixed
 
@@ -31,10 +33,14 @@ def judge_views(
     origin: Response,
     edge_tree: Tree,
     origin_tree: Tree,
+    *,
+    prove: Prover | None = None,
 ) -> Verdict:
     """Edge and origin served `what` ("root", "checkpoint") alike, or as a lagging edge may.
 
-    What passed only thanks to the origin's stale-while-revalidate is in the notes."""
+    `prove` proves an older tree a prefix of a newer one (default: a consistency proof the
+    log serves). What passed only thanks to the origin's stale-while-revalidate is in the
+    notes."""
     if edge.body == origin.body:
         return Verdict.passed(f"{what}: identical on edge and origin ({edge_tree.describe()})")
     notes: list[str] = []
@@ -54,6 +60,10 @@ def judge_views(
                 "fewer witness cosignatures, within what the origin's Cache-Control allows "
                 "(an older copy of the same signed tree)"
             )
+    elif edge_tree.tree_size > origin_tree.tree_size and not mixed(
+        edge.release, origin.release
+    ):
+        problem = _origin_behind(prove or served_proof(client), origin_tree, edge_tree)
     else:
         problem = judge_lag(
             client,
@@ -62,6 +72,7 @@ def judge_views(
             older_response=edge,
             newer_response=origin,
             notes=notes,
+            prove=prove,
         )
         if problem is None:
             return Verdict.passed(
@@ -81,4 +92,27 @@ def judge_views(
             how="proved" if problem.startswith("split view") else "observed",
         ),
         notes=notes,
+    )
+
+
+def _origin_behind(prove: Prover, origin: Tree, edge: Tree) -> str:
+    """The origin serves an older tree than the edge, one release answering: never one
+    log as a lag is. A split view when the edge's tree is proved not to extend it."""
+    try:
+        prove(origin, edge, "edge")
+    except ProofError as exc:
+        return (
+            f"split view: the origin's {origin.describe()} is not a prefix of the edge's "
+            f"{edge.describe()}: {exc}"
+        )
+    except FormatError as exc:
+        # No usable proof is no proof of a fork: what was served is said as observed.
+        return (
+            f"the origin serves an older tree than the edge ({origin.describe()} < "
+            f"{edge.describe()}), one release answering, and no consistency proof between "
+            f"them was served: {exc}"
+        )
+    return (
+        f"the origin serves an older tree than the edge ({origin.describe()} < "
+        f"{edge.describe()}), one release answering: pods behind, or a rollback"
     )

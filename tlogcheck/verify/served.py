@@ -198,17 +198,20 @@ def answered(*responses: Response) -> None:
 
 def asked_once_more(client: TLogClient, responses: Sequence[Response]) -> list[Response]:
     """`responses` (asked without headers), each one still 502/503/504 after the client's
-    retries asked once more after the client's next backoff, the others as they are.
+    retries asked once more after the client's next wait (`TLogClient.next_wait`: the
+    Retry-After, else the next backoff), the others as they are.
 
     A check that sends many requests at once meets a short run of 503s (a pod restarting,
     the reference deployment's `blip`) with all of them, beyond what each request's own
     retries wait; asked once more, the run is carried as the retries carry one 503. What is
     still 5xx after that is what was answered (`answered`: Ingress5xxHigh)."""
     waiting = [i for i, r in enumerate(responses) if r.status in RETRY_STATUSES]
-    wait = client.backoff * 2**client.retries
-    if not waiting or (client.run_end is not None and time.monotonic() + wait >= client.run_end):
+    if not waiting:
         return list(responses)
-    time.sleep(wait)
+    wait = max(client.next_wait(responses[i]) for i in waiting)
+    if client.run_end is not None and time.monotonic() + wait >= client.run_end:
+        return list(responses)
+    client.sleep(wait)
     again = client.map(lambda r: client.get(r.path, view=r.view), [responses[i] for i in waiting])
     out = list(responses)
     for i, response in zip(waiting, again, strict=True):

@@ -12,34 +12,33 @@ test_tiles.py`) and the exporter's (`exporter/tiles_checks.py`) judge by these:
 - `judge_extends`: the served tree and every recorded one are one log, proved from the
   tiles (TLogInclusionProofFail);
 - `judge_one_log`: the edge's and the origin's checkpoints are one log as they may be —
-  an older edge within what the origin's Cache-Control allows, an older copy of the same
-  signed tree with fewer cosignatures likewise, an older origin only during a canary.
+  API v1's parity rule (`verify.parity.judge_views`) with the proofs computed from tiles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from tlogcheck.errors import FormatError, ProofError
 from tlogcheck.spec import PATH_HEALTH
-from tlogcheck.verify.lag import judge_same_tree, staleness
+from tlogcheck.verify.lag import Prover
+from tlogcheck.verify.parity import judge_views
 from tlogcheck.verify.served import Verdict, finding
-from tlogcheck.verify.views import Tree, mixed
+from tlogcheck.verify.views import Tree
 
 if TYPE_CHECKING:
     from tlogcheck.client import Response, TLogClient
     from tlogcheck.tiles import TiledTree
 
 __all__ = [
-    "ONE_LOG",
     "extends_problem",
     "judge_checkpoint_answers",
     "judge_extends",
     "judge_healthz_where_served",
     "judge_one_log",
     "one_log",
-    "one_log_problem",
+    "tiles_prover",
 ]
 
 
@@ -47,8 +46,6 @@ def one_log(origin_view: str = "X-Bypass: 1") -> str:
     """What the parity of a tiled log expects, naming how the origin view is reached."""
     return f"edge and origin ({origin_view}) serve one log: one checkpoint and the same tiles"
 
-
-ONE_LOG = one_log()
 
 
 def judge_checkpoint_answers(response: Response, timeout: float) -> Verdict:
@@ -136,37 +133,18 @@ def judge_extends(
     )
 
 
-def one_log_problem(
-    edge: Tree,
-    origin: Tree,
-    edge_tree: TiledTree,
-    origin_tree: Callable[[], TiledTree],
-    edge_response: Response,
-    source: str | None,
-) -> str | None:
-    """Two different checkpoints of the two views: None when they are one log as they may
-    be, else the problem. The older must be proved a prefix of the newer by the newer's
-    tiles; an older edge must be within what the origin's Cache-Control (`source`) allows
-    (a lagging cache); an older origin only when two releases answered (a canary: the
-    origin Service mixes the old release's pods)."""
-    if edge.tree_size == origin.tree_size:
-        return f"split view: {edge.describe()} on the edge, {origin.describe()} on the origin"
-    if edge.tree_size < origin.tree_size:
-        newer = origin_tree()
-        problem = extends_problem(newer, edge, lambda: newer)
-        if problem is not None:
-            return f"split view: the edge's tree is not a prefix of the origin's: {problem}"
-        problem, _ = staleness(edge, edge_response, source)
-        return None if problem is None else f"the edge lags the origin: {problem}"
-    problem = extends_problem(edge_tree, origin, lambda: edge_tree)
-    if problem is not None:
-        return f"split view: the origin's tree is not a prefix of the edge's: {problem}"
-    if mixed(edge.release, origin.release):
-        return None  # a canary: the newer release's tree, proven to extend the older's
-    return (
-        f"the origin serves an older tree than the edge ({origin.describe()} < "
-        f"{edge.describe()}), one release answering: pods behind, or a rollback"
-    )
+def tiles_prover(edge_tree: TiledTree, origin_tree: Callable[[], TiledTree]) -> Prover:
+    """The tiled log's `Prover`: the newer tree's own tiles, on the view that served it
+    (the origin's read only when needed), prove the older a prefix."""
+
+    def prove(older: Tree, newer: Tree, view: str) -> str:
+        tiled = edge_tree if view == "edge" else origin_tree()
+        if (tiled.size, tiled.root) != (newer.tree_size, newer.root_hash):
+            raise FormatError(f"the {view}'s tiles are not of {newer.describe()}")
+        tiled.verify_extends(older.tree_size, older.root_hash)
+        return f"{older.describe()} is a prefix of {newer.describe()} (from the {view}'s tiles)"
+
+    return prove
 
 
 def judge_one_log(
@@ -177,38 +155,12 @@ def judge_one_log(
     origin: Tree,
     edge_tree: TiledTree,
     origin_tree: Callable[[], TiledTree],
-    *,
-    origin_view: str = "X-Bypass: 1",
 ) -> Verdict:
-    """The checkpoints the edge and the origin served (as `edge`, `origin`) are one log:
-    the same tree — in other bytes only as an older copy with fewer cosignatures a cache
-    may still serve (`judge_same_tree`) —, or an older one proved a prefix of the newer as
-    a lagging edge or a canary may serve (`one_log_problem`). Whether the tiles are the
-    same bytes is the caller's to compare when the trees are the same."""
-    views = (
-        f"\n          edge:   {edge_response.describe()}"
-        f"\n          origin: {origin_response.describe()}"
-    )
-    if edge == origin:
-        if edge_response.body == origin_response.body or mixed(edge.release, origin.release):
-            return Verdict.passed(f"one tree on edge and origin: {edge.describe()}")
-        problem = judge_same_tree(client, edge_response, origin_response)
-        if problem is None:
-            return Verdict.passed(
-                f"one tree on edge and origin: {edge.describe()}, the edge's an older copy "
-                "with fewer cosignatures"
-            )
-        how: Literal["proved", "observed"] = "observed"
-    else:
-        problem = one_log_problem(
-            edge, origin, edge_tree, origin_tree, edge_response, origin_response.cache_control
-        )
-        if problem is None:
-            return Verdict.passed(
-                f"the edge's {edge.describe()} and the origin's {origin.describe()}: the older "
-                "a proven prefix of the newer, as a lagging edge or a canary may serve"
-            )
-        how = "proved" if problem.startswith("split view") else "observed"
-    return Verdict.failed(
-        finding("parity", expected=one_log(origin_view), served=problem + views, how=how)
-    )
+    """The checkpoints the edge and the origin served (as `edge`, `origin`) are one log as
+    they may be: API v1's parity rule (`verify.parity.judge_views`), the older tree proved
+    a prefix of the newer from the newer's tiles (`tiles_prover`). Whether the tiles are
+    the same bytes is the caller's to compare when the trees are the same."""
+    return judge_views(
+        client, "checkpoint", edge_response, origin_response, edge, origin,
+        prove=tiles_prover(edge_tree, origin_tree),
+    )  # fmt: skip
