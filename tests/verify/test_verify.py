@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tlogcheck.client import Response, TLogClient
-from tlogcheck.errors import ProofError, ServerError
+from tlogcheck.errors import FormatError, ProofError, ServerError
 from tlogcheck.merkle import root_of
 from tlogcheck.refstack.data import demo_entries
 from tlogcheck.refstack.stack import RunningStack
@@ -164,6 +164,22 @@ def test_judge_lag(client: TLogClient) -> None:
     forged = Tree(60, bytes(32))
     problem = judge_lag(client, older=forged, newer=newer, older_response=fresh)
     assert problem is not None and problem.startswith("split view")
+
+
+def test_no_proof_served_is_not_one_log_and_no_proof_of_a_fork(client: TLogClient) -> None:
+    """A proof that did not verify shows a split view; one that was not served usable (a
+    404, a malformed body) shows only that: the lag is not allowed, nothing is proved."""
+    older, newer = _tree(60), _tree(ENTRIES)
+    fresh = _response(age="30", cache_control="public, max-age=60")
+
+    def unserved(a: Tree, b: Tree, view: str) -> str:
+        raise FormatError(f"consistency proof answered 404 on the {view}")
+
+    canary = (Tree(60, older.root_hash, "v1"), Tree(ENTRIES, newer.root_hash, "v2"))
+    for a, b in ((older, newer), canary):
+        problem = judge_lag(client, older=a, newer=b, older_response=fresh, prove=unserved)
+        assert problem is not None and problem.startswith("no usable proof that tree 60"), problem
+        assert "split view" not in problem and "answered 404" in problem
 
 
 def test_verify_inclusion_at(client: TLogClient) -> None:

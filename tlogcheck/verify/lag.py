@@ -173,13 +173,24 @@ def judge_lag(
         )
     try:
         prove(older, newer, "origin")
-    except (ProofError, FormatError) as exc:
+    except ProofError as exc:
         return f"split view: {older.describe()} is not a prefix of {newer.describe()}: {exc}"
+    except FormatError as exc:
+        return _unproved(older, newer, exc)
     source = origin_cache_control(client, older_response, newer_response)
     problem, said = staleness(older, older_response, source)
     if said is not None and notes is not None:
         notes.append(said)
     return problem
+
+
+def _unproved(older: Tree, newer: Tree, exc: FormatError) -> str:
+    """No usable proof was served: not one log as far as anyone can tell, but no proof of
+    a fork either (what was served is said; a split view is said only when shown)."""
+    return (
+        f"no usable proof that {older.describe()} (release {older.release}) is a prefix of "
+        f"{newer.describe()} (release {newer.release}) was served: {exc}"
+    )
 
 
 def judge_releases(
@@ -215,11 +226,13 @@ def judge_releases(
     view = larger_response.view if larger_response is not None else "origin"
     try:
         evidence = (prove or served_proof(client))(smaller, larger, view)
-    except (ProofError, FormatError) as exc:
+    except ProofError as exc:
         return (
             f"split view: {smaller.describe()} (release {smaller.release}) is not a prefix "
             f"of {larger.describe()} (release {larger.release}): {exc}"
         )
+    except FormatError as exc:
+        return _unproved(smaller, larger, exc)
     if smaller_response is not None:
         # A fresh answer of a pod has no Age; a cached copy keeps to its Cache-Control.
         if smaller_response.age is not None:
