@@ -7,16 +7,9 @@ directory. The pytest plugin never imports it.
 
 What one simulated client does: read the root once to learn the tree size it pins
 (as a verifier does before asking for proofs), then loop over weighted reads through
-the edge, each in a named request group so locust's stats read per endpoint:
-
-    root         GET /v1/log/root
-    checkpoint   GET /v1/log/checkpoint
-    entry        GET /v1/log/entry/{i}
-    proof        GET /v1/log/proof/{i}?tree_size={n}
-    consistency  GET /v1/log/consistency?first={m}&second={n}
-
-Indices cover the whole index space [0, n) with a hot set: a share of the reads go to
-the newest entries, the ones clients have just appended and come to verify.
+the edge, each in a named request group so locust's stats read per endpoint. The
+reads and the indices they ask for are `tlogcheck.load.mix`'s (triage's probe reads the
+same mix).
 
 Environment (all optional):
 
